@@ -1,0 +1,379 @@
+"""The catalog: one YAML file that declares the lake, its datasets, legal holds and releases.
+
+``load_catalog(path)`` turns the file into frozen pydantic models, or raises :class:`PolicyError` naming the file,
+the key, what was expected and what was found, before any data is touched.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import re
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from transforms.errors import PolicyError
+
+# --------------------------------------------------------------------------------------------------------------
+# Durations ("180d")
+# --------------------------------------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([hdwy])\s*$")
+_UNIT = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1), "y": timedelta(days=365)}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``"180d"`` -> ``timedelta(days=180)``. Units: h, d, w, y (365 days). Raises ValueError otherwise."""
+    if isinstance(value, timedelta):
+        return value
+    m = _DURATION.match(str(value)) if isinstance(value, (str, int)) else None
+    if not m:
+        raise ValueError(f"expected a duration like '180d' (a whole number and one of h, d, w, y), found {value!r}")
+    n = int(m.group(1))
+    if n == 0:
+        raise ValueError(f"expected a duration longer than zero, found {value!r}")
+    return n * _UNIT[m.group(2)]
+
+
+def format_duration(td: timedelta) -> str:
+    if td % timedelta(days=1) == timedelta(0):
+        return f"{td.days}d"
+    return f"{int(td.total_seconds() // 3600)}h"
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Column operators: a union discriminated on ``op``; a bare string is shorthand for ``{op: <name>}``
+# --------------------------------------------------------------------------------------------------------------
+
+
+class Keep(_Frozen):
+    op: Literal["keep"] = "keep"
+
+
+class Drop(_Frozen):
+    op: Literal["drop"] = "drop"
+
+
+class Pseudonymize(_Frozen):
+    """Keyed HMAC-SHA256 token; the key is derived per recipient from the master key."""
+
+    op: Literal["pseudonymize"] = "pseudonymize"
+    length: int = Field(16, ge=8, le=64, description="hex characters kept from the HMAC")
+    prefix: str = ""
+
+
+class Mask(_Frozen):
+    op: Literal["mask"] = "mask"
+    keep_first: int = Field(0, ge=0)
+    keep_last: int = Field(4, ge=0)
+    char: str = Field("*", min_length=1, max_length=1)
+
+
+class GeneralizeIp(_Frozen):
+    op: Literal["generalize_ip"] = "generalize_ip"
+    v4_prefix: int = Field(24, ge=0, le=32)
+    v6_prefix: int = Field(48, ge=0, le=128)
+
+
+class GeneralizeGps(_Frozen):
+    op: Literal["generalize_gps"] = "generalize_gps"
+    decimals: int = Field(2, ge=0, le=6)
+
+
+class TruncateTime(_Frozen):
+    op: Literal["truncate_time"] = "truncate_time"
+    to: Literal["hour", "day", "week", "month"] = "hour"
+
+
+class GeneralizeDevice(_Frozen):
+    op: Literal["generalize_device"] = "generalize_device"
+
+
+class Bucket(_Frozen):
+    op: Literal["bucket"] = "bucket"
+    width: float = Field(gt=0)
+
+
+class RedactEntities(_Frozen):
+    op: Literal["redact_entities"] = "redact_entities"
+    style: Literal["type", "numbered"] = "type"
+
+
+Operator = Annotated[
+    Union[Keep, Drop, Pseudonymize, Mask, GeneralizeIp, GeneralizeGps, TruncateTime, GeneralizeDevice, Bucket,
+          RedactEntities],
+    Field(discriminator="op"),
+]
+OPERATOR_NAMES = ("keep", "drop", "pseudonymize", "mask", "generalize_ip", "generalize_gps", "truncate_time",
+                  "generalize_device", "bucket", "redact_entities")
+#: Operators whose output can be turned back into the input by whoever holds the key or the mapping.
+REVERSIBLE_OPERATORS = frozenset({"keep"})
+#: Operators acceptable on a column of kind ``direct``.
+DIRECT_SAFE_OPERATORS = frozenset({"drop", "pseudonymize"})
+
+
+def _op_shorthand(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"op": value}
+    return value
+
+
+class ColumnPolicy(_Frozen):
+    kind: Literal["direct", "quasi", "free_text", "sensitive", "other"]
+    op: Annotated[Operator, BeforeValidator(_op_shorthand)] = Keep()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Lake, datasets, holds, releases
+# --------------------------------------------------------------------------------------------------------------
+
+
+class Lake(_Frozen):
+    root: Path
+    region: str
+    allowed_regions: tuple[str, ...] = ("cn-*",)
+    timezone: str = "Asia/Shanghai"
+
+    @model_validator(mode="after")
+    def _region_allowed(self) -> "Lake":
+        if not region_allowed(self.region, self.allowed_regions):
+            raise ValueError(
+                f"region: expected a region matching allowed_regions {list(self.allowed_regions)}, "
+                f"found {self.region!r}")
+        return self
+
+
+def region_allowed(region: str, allowed: tuple[str, ...] | list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(region, pat) for pat in allowed)
+
+
+class Dataset(_Frozen):
+    category: Literal["registration", "usage", "device", "log", "enterprise"]
+    location: str
+    region: str | None = None
+    format: Literal["parquet", "csv", "jsonl", "delta"]
+    #: For csv/jsonl: the file name pattern inside ``location``; ``{dt}`` marks the partition date.
+    files: str | None = None
+    #: Encodings to try in order when reading text files (the first that decodes the file wins).
+    encodings: tuple[str, ...] = ("utf-8", "gb18030")
+    subject_key: str | None = None
+    org_key: str | None = None
+    row_key: str | None = None
+    event_time: str | None = None
+    retention: Duration | None = None
+    immutable: bool = False
+    on_missing_time: Literal["keep", "quarantine"] = "keep"
+    on_erase: Literal["delete", "anonymise"] = "delete"
+    columns: dict[str, ColumnPolicy]
+
+    @model_validator(mode="after")
+    def _keys_are_columns(self) -> "Dataset":
+        for key in ("subject_key", "org_key", "row_key", "event_time"):
+            value = getattr(self, key)
+            if value is not None and value not in self.columns:
+                raise ValueError(
+                    f"{key}: expected one of the declared columns ({', '.join(self.columns)}), found {value!r}")
+        if self.format in ("csv", "jsonl") and not self.files:
+            raise ValueError(f"files: expected a file name pattern such as 'app-{{dt}}.jsonl.gz' for format "
+                             f"{self.format!r}, found nothing")
+        if self.retention is not None and self.event_time is None:
+            raise ValueError("event_time: expected the event-time column that retention is measured on, "
+                             "found nothing")
+        return self
+
+    def columns_of_kind(self, *kinds: str) -> list[str]:
+        return [c for c, p in self.columns.items() if p.kind in kinds]
+
+
+class LegalHold(_Frozen):
+    reason: str
+    until: date
+    subjects: tuple[str, ...] = ()
+    subjects_file: Path | None = None
+    datasets: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _has_scope(self) -> "LegalHold":
+        if not (self.subjects or self.subjects_file or self.datasets):
+            raise ValueError("expected subjects, subjects_file or datasets to say what the hold covers, found none")
+        return self
+
+
+class Release(_Frozen):
+    recipient: str
+    purpose: str = ""
+    datasets: tuple[str, ...]
+    k_anonymity: int = Field(5, ge=1)
+    retention: Duration | None = None
+    anonymised: bool = True
+    region: str | None = None
+
+
+class Catalog(_Frozen):
+    lake: Lake
+    datasets: dict[str, Dataset]
+    legal_holds: tuple[LegalHold, ...] = ()
+    releases: dict[str, Release] = {}
+    #: Set by the loader: the file this catalog came from, and the hash of its canonical content.
+    source: Path | None = None
+    policy_hash: str = ""
+
+    @field_validator("datasets")
+    @classmethod
+    def _names(cls, v: dict[str, Dataset]) -> dict[str, Dataset]:
+        for name in v:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"expected dataset names in lower_snake_case, found {name!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _cross_refs(self) -> "Catalog":
+        for name, ds in self.datasets.items():
+            region = ds.region or self.lake.region
+            if not region_allowed(region, self.lake.allowed_regions):
+                raise ValueError(f"datasets.{name}.region: expected a region matching allowed_regions "
+                                 f"{list(self.lake.allowed_regions)}, found {region!r}")
+        for rname, rel in self.releases.items():
+            for ds in rel.datasets:
+                if ds not in self.datasets:
+                    raise ValueError(f"releases.{rname}.datasets: expected names of declared datasets "
+                                     f"({', '.join(self.datasets)}), found {ds!r}")
+            region = rel.region or self.lake.region
+            if not region_allowed(region, self.lake.allowed_regions):
+                raise ValueError(f"releases.{rname}.region: expected a region matching allowed_regions "
+                                 f"{list(self.lake.allowed_regions)}, found {region!r}")
+        for i, hold in enumerate(self.legal_holds):
+            for ds in hold.datasets:
+                if ds not in self.datasets:
+                    raise ValueError(f"legal_holds.{i}.datasets: expected names of declared datasets, found {ds!r}")
+        return self
+
+    # -- paths -------------------------------------------------------------------------------------------------
+
+    def dataset_path(self, name: str) -> Path:
+        loc = Path(self.datasets[name].location)
+        return loc if loc.is_absolute() else self.lake.root / loc
+
+    def dataset_region(self, name: str) -> str:
+        return self.datasets[name].region or self.lake.region
+
+    def release_path(self, release: str, dataset: str | None = None) -> Path:
+        p = self.lake.root / "releases" / release
+        return p / dataset if dataset else p
+
+    @property
+    def state_path(self) -> Path:
+        return self.lake.root / "state"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _clean_loc(loc: tuple) -> tuple:
+    # The discriminated union adds the tag as a path element (columns.ip.op.generalize_ip.v4_prefix); keep it
+    # out, and drop the "function-before[...]" elements that validators add.
+    out = []
+    for p in loc:
+        if isinstance(p, str) and (p in OPERATOR_NAMES or p.startswith("function-") or "[" in p):
+            continue
+        out.append(p)
+    return tuple(out)
+
+
+def _describe(err: dict) -> str:
+    loc = ".".join(str(p) for p in _clean_loc(err["loc"]))
+    etype, found = err["type"], err.get("input")
+    ctx = err.get("ctx") or {}
+    if etype == "union_tag_invalid":
+        where = f"{loc}.op" if loc else "op"
+        return f"{where}: unknown operator {ctx.get('tag')!r}; expected one of {', '.join(OPERATOR_NAMES)}"
+    if etype == "union_tag_not_found":
+        return f"{loc}: expected an operator name under 'op', found {found!r}"
+    if etype == "missing":
+        return f"{loc}: expected a value, found nothing"
+    if etype == "extra_forbidden":
+        return f"{loc}: unknown key (found {found!r}); check the spelling against the catalog reference"
+    if etype == "value_error":
+        msg = str(ctx.get("error", err["msg"]))
+        # Errors raised in model validators start with the key they are about ("subject_key: expected ...").
+        if re.match(r"^[\w.]+: ", msg):
+            return f"{loc}.{msg}" if loc else msg
+        return f"{loc}: {msg}" if loc else msg
+    if etype == "literal_error":
+        return f"{loc}: expected {ctx.get('expected')}, found {found!r}"
+    return f"{loc}: {err['msg'].lower()}, found {found!r}"
+
+
+def policy_hash(raw: dict) -> str:
+    """SHA-256 of the catalog's canonical JSON: changes whenever any declaration changes."""
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def load_catalog(path: str | Path, *, root: str | Path | None = None) -> Catalog:
+    """Read and validate a catalog file. ``lake.root`` is resolved relative to the file (or set by ``root``).
+
+    Raises PolicyError("<file>: <key>: expected ..., found ...") on the first problem; nothing is read but the file.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise PolicyError(f"{path}: cannot read the catalog ({e.strerror})") from e
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise PolicyError(f"{path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from e
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{path}: expected a mapping with lake, datasets and releases, found {type(raw).__name__}")
+    return catalog_from_dict(raw, source=path, root=root)
+
+
+def catalog_from_dict(raw: dict, *, source: Path | None = None, root: str | Path | None = None) -> Catalog:
+    name = str(source) if source else "<catalog>"
+    data = dict(raw)
+    lake = dict(data.get("lake") or {})
+    if root is not None:
+        lake["root"] = str(root)
+    elif source is not None and "root" in lake and not Path(str(lake["root"])).is_absolute():
+        lake["root"] = str((source.parent / str(lake["root"])).resolve())
+    data["lake"] = lake
+    holds = []
+    for h in data.get("legal_holds") or []:
+        h = dict(h)
+        if source is not None and h.get("subjects_file") and not Path(str(h["subjects_file"])).is_absolute():
+            h["subjects_file"] = str(source.parent / str(h["subjects_file"]))
+        holds.append(h)
+    if holds:
+        data["legal_holds"] = holds
+    try:
+        cat = Catalog.model_validate(data)
+    except ValidationError as e:
+        first = e.errors(include_url=False)[0]
+        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        raise PolicyError(f"{name}: {_describe(first)}{more}") from e
+    return cat.model_copy(update={"source": source, "policy_hash": policy_hash(raw)})

@@ -1,0 +1,51 @@
+"""Runtime settings from the environment (prefix ``PIIFLOW_``). Secrets live here, never in the catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from transforms.errors import PolicyError
+
+
+class Settings(BaseSettings):
+    """Read when a command starts, not at import time.
+
+    - ``PIIFLOW_KEY``: the master pseudonymisation key (any string of 32+ characters), or
+    - ``PIIFLOW_KEY_FILE``: a file holding it (e.g. a mounted secret).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PIIFLOW_", extra="ignore", frozen=True)
+
+    key: SecretStr | None = None
+    key_file: Path | None = None
+    #: Rows sampled per dataset by ``scan`` (spread over all partitions).
+    scan_sample_rows: int = Field(2000, ge=10)
+    #: Minimum Presidio score for a finding.
+    score_threshold: float = Field(0.5, ge=0, le=1)
+    #: Optional spaCy pipeline used for PERSON in English text when it is installed (e.g. en_core_web_sm).
+    ner_model: str | None = None
+    task_runner: Literal["threads", "processes", "dask"] = "threads"
+    max_workers: int = Field(4, ge=1)
+    dask_address: str | None = None
+
+    def master_key(self) -> bytes:
+        """The master key bytes. Raises PolicyError if none is configured or it is too short."""
+        if self.key is not None:
+            raw = self.key.get_secret_value()
+            origin = "PIIFLOW_KEY"
+        elif self.key_file is not None:
+            try:
+                raw = self.key_file.read_text(encoding="utf-8").strip()
+            except OSError as e:
+                raise PolicyError(f"PIIFLOW_KEY_FILE: cannot read {self.key_file} ({e.strerror})") from e
+            origin = f"PIIFLOW_KEY_FILE ({self.key_file})"
+        else:
+            raise PolicyError("no pseudonymisation key: set PIIFLOW_KEY or PIIFLOW_KEY_FILE "
+                              "(`piiflow demo` makes a local one for the demo lake)")
+        if len(raw) < 32:
+            raise PolicyError(f"{origin}: expected a key of at least 32 characters, found {len(raw)}")
+        return raw.encode("utf-8")

@@ -1,0 +1,381 @@
+"""Storage adapters: the only code that reads or writes dataset files.
+
+One small interface (``list_partitions``, ``read``, ``write_partition``, ``replace``, ``delete_partition``) with
+Parquet (Hive-partitioned ``dt=YYYY-MM-DD``) and text (JSONL or CSV, plain or gzip, any encoding) implementations,
+chosen from the validated catalog in :func:`storage_for`.
+
+Every write is atomic: data goes to a hidden temporary file in the target folder, is fsynced, then renamed into
+place, and the folder is fsynced. Readers skip hidden (``.``) and private (``_``) names, so a reader never sees half
+a file. Writes outside the lake's ``allowed_regions`` are refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import os
+import re
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import IO, Iterator
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from configs.catalog import Catalog, Dataset, region_allowed
+from transforms.errors import StorageError
+
+_DT_DIR = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Atomic primitives
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def is_hidden(name: str) -> bool:
+    """Names a reader must skip: temporary files and folders, manifests, reports."""
+    return name.startswith((".", "_"))
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """Yield a hidden temporary path beside ``path``; on success fsync it and rename it over ``path``.
+
+    On an exception the temporary file is removed and ``path`` is left as it was.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".tmp-{path.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_stream(path: Path, *, gzip_level: int | None = None) -> Iterator[IO[bytes]]:
+    """A binary stream whose content appears at ``path`` in one piece when the block ends without error."""
+    with atomic_file(path) as tmp:
+        with open(tmp, "wb") as raw:
+            if gzip_level is None:
+                yield raw
+            else:
+                with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=gzip_level, mtime=0) as gz:
+                    yield gz
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    with atomic_stream(path) as fh:
+        fh.write(data)
+
+
+def publish_dir(staged: Path, target: Path) -> None:
+    """Move a fully written, fsynced folder into place. A previous ``target`` is swapped out and removed.
+
+    The swap is two renames; if a run dies between them, :func:`recover_dir` restores the previous folder.
+    """
+    for f in staged.rglob("*"):
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+    _fsync_dir(staged)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = target.parent / f".old-{target.name}"
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staged, target)
+    _fsync_dir(target.parent)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def recover_dir(target: Path) -> None:
+    """Undo a publish that died between its two renames: put the previous folder back."""
+    old = target.parent / f".old-{target.name}"
+    if old.exists() and not target.exists():
+        os.replace(old, target)
+
+
+def staging_dir(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    p = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
+    p.mkdir()
+    return p
+
+
+def check_region(region: str, allowed: tuple[str, ...], what: str) -> None:
+    """Raise StorageError if ``region`` is outside ``allowed`` (clause 5.1: data stays in-country)."""
+    if not region_allowed(region, allowed):
+        raise StorageError(f"refusing to write {what} in region {region!r}: allowed regions are {list(allowed)}")
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, streamed."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Partitions and adapters
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A unit of storage: one ``dt=`` folder, or one file of a text dataset (``dt`` None if the name has none)."""
+
+    dataset: str
+    dt: date | None
+    paths: tuple[Path, ...]
+
+    @property
+    def bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.paths if p.exists())
+
+    @property
+    def label(self) -> str:
+        if self.dt is not None:
+            return f"dt={self.dt.isoformat()}"
+        return self.paths[0].name if self.paths else "(empty)"
+
+
+class Storage:
+    """Base adapter for one dataset; see the module docstring for the contract."""
+
+    def __init__(self, name: str, dataset: Dataset, path: Path, region: str, allowed: tuple[str, ...]):
+        self.name, self.dataset, self.path, self.region, self.allowed = name, dataset, path, region, allowed
+
+    def list_partitions(self, start: date | None = None, end: date | None = None) -> list[Partition]:
+        raise NotImplementedError
+
+    def read(self, part: Partition, columns: list[str] | None = None) -> pa.Table:
+        raise NotImplementedError
+
+    def write_partition(self, dt: date | None, table: pa.Table) -> Partition:
+        raise NotImplementedError
+
+    def replace(self, part: Partition, table: pa.Table) -> Partition:
+        """Atomically replace a partition's content with ``table`` (used by retention and erasure)."""
+        raise NotImplementedError
+
+    def delete_partition(self, part: Partition) -> None:
+        for p in part.paths:
+            if p.exists():
+                p.unlink()
+        parent = part.paths[0].parent if part.paths else None
+        if parent is not None and parent != self.path and parent.exists() and not any(parent.iterdir()):
+            parent.rmdir()
+        if self.path.exists():
+            _fsync_dir(self.path)
+
+    def _check_write(self) -> None:
+        check_region(self.region, self.allowed, f"dataset {self.name!r}")
+
+    @staticmethod
+    def _in_range(dt: date | None, start: date | None, end: date | None) -> bool:
+        if dt is None:
+            return True
+        return (start is None or dt >= start) and (end is None or dt <= end)
+
+
+class ParquetStorage(Storage):
+    """``<location>/dt=YYYY-MM-DD/part-*.parquet``; a flat folder of Parquet files is one undated partition."""
+
+    def list_partitions(self, start=None, end=None):
+        if not self.path.exists():
+            return []
+        parts, flat = [], []
+        for child in sorted(self.path.iterdir()):
+            if is_hidden(child.name):
+                continue
+            m = _DT_DIR.match(child.name)
+            if child.is_dir() and m:
+                dt = date.fromisoformat(m.group(1))
+                files = tuple(sorted(f for f in child.iterdir() if f.suffix == ".parquet" and not is_hidden(f.name)))
+                if files and self._in_range(dt, start, end):
+                    parts.append(Partition(self.name, dt, files))
+            elif child.is_file() and child.suffix == ".parquet":
+                flat.append(child)
+        if flat:
+            parts.append(Partition(self.name, None, tuple(flat)))
+        return parts
+
+    def read(self, part, columns=None):
+        try:
+            tables = [pq.read_table(p, columns=columns) for p in part.paths]
+        except (OSError, pa.ArrowInvalid) as e:
+            raise StorageError(f"{self.name} {part.label}: cannot read Parquet ({type(e).__name__})") from e
+        return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+
+    def write_partition(self, dt, table, *, file_name: str = "part-00000.parquet"):
+        self._check_write()
+        folder = self.path / f"dt={dt.isoformat()}" if dt else self.path
+        target = folder / file_name
+        with atomic_file(target) as tmp:
+            pq.write_table(table, tmp, compression="zstd")
+        return Partition(self.name, dt, (target,))
+
+    def replace(self, part, table):
+        self._check_write()
+        if not part.paths:
+            raise StorageError(f"{self.name}: cannot replace an empty partition")
+        keep, rest = part.paths[0], part.paths[1:]
+        with atomic_file(keep) as tmp:
+            pq.write_table(table, tmp, compression="zstd")
+        # The rows of the other files now live in ``keep``; remove them (a crash here is recovered by a re-run,
+        # which sees the rows twice only if the plan is recomputed from the same rows: see flows.purge).
+        for p in rest:
+            p.unlink(missing_ok=True)
+        return Partition(self.name, part.dt, (keep,))
+
+
+class TextStorage(Storage):
+    """JSONL or CSV files named by ``dataset.files`` (``{dt}`` marks the date), gzip if the name ends ``.gz``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        pattern = self.dataset.files or "*"
+        self._pattern = re.compile("^" + re.escape(pattern).replace(re.escape("{dt}"), r"(\d{4}-\d{2}-\d{2})") + "$")
+        self.gzip = pattern.endswith(".gz")
+
+    def file_for(self, dt: date | None) -> Path:
+        pattern = self.dataset.files or ""
+        if "{dt}" in pattern:
+            if dt is None:
+                raise StorageError(f"{self.name}: files are named by date ({pattern}); a date is needed")
+            return self.path / pattern.replace("{dt}", dt.isoformat())
+        return self.path / pattern
+
+    def list_partitions(self, start=None, end=None):
+        if not self.path.exists():
+            return []
+        parts = []
+        for f in sorted(self.path.iterdir()):
+            if is_hidden(f.name) or not f.is_file():
+                continue
+            m = self._pattern.match(f.name)
+            if not m:
+                continue
+            dt = date.fromisoformat(m.group(1)) if m.groups() else None
+            if self._in_range(dt, start, end):
+                parts.append(Partition(self.name, dt, (f,)))
+        return parts
+
+    def decode(self, path: Path) -> str:
+        """The file's text, trying the dataset's encodings in order."""
+        raw = path.read_bytes()
+        if self.gzip:
+            try:
+                raw = gzip.decompress(raw)
+            except (OSError, EOFError) as e:
+                raise StorageError(f"{self.name} {path.name}: not a readable gzip file ({e})") from e
+        for enc in self.dataset.encodings:
+            try:
+                return raw.decode(enc)
+            except UnicodeDecodeError:
+                continue
+        raise StorageError(f"{self.name} {path.name}: cannot decode with any of {list(self.dataset.encodings)}")
+
+    def read(self, part, columns=None):
+        tables = [self._read_file(p) for p in part.paths]
+        t = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+        return t.select(columns) if columns else t
+
+    def _read_file(self, path: Path) -> pa.Table:
+        data = self.decode(path).encode("utf-8")
+        if not data.strip():
+            return pa.table({c: pa.array([], pa.string()) for c in self.dataset.columns})
+        try:
+            if self.dataset.format == "jsonl":
+                t = pajson.read_json(io.BytesIO(data))
+            else:
+                names = pacsv.open_csv(io.BytesIO(data)).schema.names
+                t = pacsv.read_csv(io.BytesIO(data), convert_options=pacsv.ConvertOptions(
+                    column_types={n: pa.string() for n in names}, strings_can_be_null=True))
+        except pa.ArrowInvalid as e:
+            raise StorageError(f"{self.name} {path.name}: malformed {self.dataset.format} ({type(e).__name__})") from e
+        # Text formats carry no types: keep every column as text (timestamps are parsed by transforms).
+        return pa.table({n: (c if pa.types.is_string(c.type) else _to_text(c)) for n, c in zip(t.column_names,
+                                                                                                 t.columns)})
+
+    def encode(self, table: pa.Table, *, header: bool = True) -> bytes:
+        """Serialise a table as this dataset's text format (UTF-8); ``header`` only matters for CSV."""
+        if self.dataset.format == "jsonl":
+            if table.num_rows == 0:
+                return b""
+            return table.to_pandas().to_json(orient="records", lines=True, force_ascii=False).encode("utf-8")
+        buf = io.BytesIO()
+        pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=header))
+        return buf.getvalue()
+
+    def write_partition(self, dt, table, *, encoding: str = "utf-8"):
+        return self.write_partition_at(self.file_for(dt), dt, table, encoding)
+
+    def replace(self, part, table):
+        # Keep the file's original encoding: analysts' tools that read it today must read it tomorrow.
+        enc = self.detect_encoding(part.paths[0])
+        return self.write_partition_at(part.paths[0], part.dt, table, enc)
+
+    def write_partition_at(self, target: Path, dt: date | None, table: pa.Table, encoding: str) -> Partition:
+        self._check_write()
+        data = self.encode(table)
+        if encoding.lower() not in ("utf-8", "utf8"):
+            data = data.decode("utf-8").encode(encoding)
+        with atomic_stream(target, gzip_level=6 if self.gzip else None) as fh:
+            fh.write(data)
+        return Partition(self.name, dt, (target,))
+
+    def detect_encoding(self, path: Path) -> str:
+        raw = path.read_bytes()
+        if self.gzip:
+            raw = gzip.decompress(raw)
+        for enc in self.dataset.encodings:
+            try:
+                raw.decode(enc)
+                return enc
+            except UnicodeDecodeError:
+                continue
+        return "utf-8"
+
+
+def _to_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_timestamp(col.type):
+        return pa.compute.strftime(col, format="%Y-%m-%dT%H:%M:%S")
+    return col.cast(pa.string())
+
+
+def storage_for(catalog: Catalog, name: str) -> Storage:
+    """The adapter for a catalog dataset (the one wiring place)."""
+    ds = catalog.datasets[name]
+    args = (name, ds, catalog.dataset_path(name), catalog.dataset_region(name), catalog.lake.allowed_regions)
+    if ds.format == "parquet":
+        return ParquetStorage(*args)
+    if ds.format in ("jsonl", "csv"):
+        return TextStorage(*args)
+    raise StorageError(f"{name}: format {ds.format!r} is not supported yet")
