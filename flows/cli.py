@@ -1,0 +1,256 @@
+"""The ``piiflow`` command line (DESIGN.md's table). Flow modules are imported inside the commands, after
+Prefect's environment defaults are set, so that start-up is offline and quiet."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import date, timedelta
+from importlib.resources import files
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flows.runtime import configure_prefect_env
+from transforms.errors import PiiflowError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Make a privacy policy true of stored data: scan, de-identify, purge.")
+out = Console()
+err = Console(stderr=True)
+
+CatalogOpt = typer.Option(..., "-c", "--catalog", exists=False, help="catalog YAML file")
+JsonOpt = typer.Option(False, "--json", help="machine-readable output on stdout")
+
+
+def demo_catalog_path() -> Path:
+    return Path(str(files("configs") / "demo.yaml"))
+
+
+def _emit(result: dict, as_json: bool, human) -> None:
+    if as_json:
+        out.file.write(json.dumps(result, ensure_ascii=False, default=str) + "\n")
+    else:
+        human(result)
+
+
+def _fail(e: BaseException) -> None:
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    err.print(f"piiflow: error: {msg}", markup=False, highlight=False)
+    raise typer.Exit(1)
+
+
+@app.command()
+def generate(dir: Path = typer.Option(..., "--dir", help="lake root to write"),
+             rows: int = typer.Option(20_000, "--rows", help="device events in all; other datasets in proportion"),
+             seed: int = typer.Option(42, "--seed"),
+             start: Optional[str] = typer.Option(None, "--start", help="first date (default: 29 days before end)"),
+             end: Optional[str] = typer.Option(None, "--end", help="last date (default: yesterday)"),
+             catalog: Optional[Path] = typer.Option(None, "-c", "--catalog", help="layout (default: demo catalog)"),
+             as_json: bool = JsonOpt) -> None:
+    """Write a synthetic lake with the ground truth of every planted identifier."""
+    try:
+        result = _generate(dir, rows, seed, start, end, catalog, progress=not as_json)
+    except (PiiflowError, ValueError) as e:
+        _fail(e)
+    _emit(result, as_json, lambda r: out.print(
+        f"generated {sum(r['rows'].values()):,} rows in {r['files']} files under {r['root']} "
+        f"({r['seconds']:.1f}s); truth: {r['truth']}"))
+
+
+def _generate(dir: Path, rows: int, seed: int, start: str | None, end: str | None, catalog: Path | None,
+              progress: bool) -> dict:
+    from rich.progress import Progress
+
+    from configs.catalog import load_catalog
+    from flows.generate import generate_lake
+    from transforms.synth import LakeSpec
+
+    end_d = date.fromisoformat(end) if end else date.today() - timedelta(days=1)
+    start_d = date.fromisoformat(start) if start else end_d - timedelta(days=29)
+    cat = load_catalog(catalog or demo_catalog_path(), root=dir.resolve())
+    spec = LakeSpec(seed=seed, rows=rows, start=start_d, end=end_d)
+    t0 = time.perf_counter()
+    with Progress(console=err, disable=not progress, transient=True) as bar:
+        task = bar.add_task("generating", total=None)
+
+        def tick(name: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=f"generating {name}")
+
+        res = generate_lake(cat, spec, progress=tick)
+    return {"root": str(res.root), "rows": res.rows, "files": res.files, "truth": str(res.truth_path),
+            "truth_rows": res.truth_rows, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+@app.command()
+def detect(threshold: Optional[float] = typer.Option(None, "--threshold", help="minimum score")) -> None:
+    """Read JSONL {"id","text","language"} on stdin; write {"id","entities":[...]} per line on stdout."""
+    from configs.settings import Settings
+    from transforms.detection import build_analyzer, detect as detect_text
+
+    settings = Settings() if threshold is None else Settings(score_threshold=threshold)
+    analyzer = build_analyzer(settings)
+    write = sys.stdout.write
+    for n, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            text, rid = rec["text"], rec["id"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            _fail(ValueError(f"stdin line {n}: expected a JSON object with id and text ({type(e).__name__})"))
+        found = detect_text(analyzer, text or "", rec.get("language"))
+        write(json.dumps({"id": rid, "entities": [f.__dict__ for f in found]}, ensure_ascii=False) + "\n")
+
+
+@app.command()
+def scan(catalog: Path = CatalogOpt, dataset: Optional[str] = typer.Option(None, "--dataset"),
+         as_json: bool = JsonOpt) -> None:
+    """PII inventory per dataset and column; flags PII in columns the policy does not cover."""
+    configure_prefect_env()
+    from flows.scan import scan_flow
+
+    try:
+        result = scan_flow(str(catalog), dataset)
+    except PiiflowError as e:
+        _fail(e)
+    _emit(result, as_json, _print_scan)
+
+
+def _print_scan(result: dict) -> None:
+    t = Table(title="PII inventory (masked evidence)")
+    for c in ("dataset", "column", "entities", "hit rate", "policy", "evidence", ""):
+        t.add_column(c)
+    for d in result["datasets"]:
+        for c in d["columns"]:
+            if c["entities"]:
+                t.add_row(d["dataset"], c["column"], ", ".join(c["entities"]), f"{c['hit_rate']:.0%}",
+                          f"{c['declared_kind'] or '-'}/{c['declared_op'] or 'undeclared'}", c["evidence"],
+                          "[red]DRIFT[/red]" if c["drift"] else "")
+    out.print(t)
+    out.print(f"report: {result['report']}")
+
+
+@app.command()
+def deidentify(catalog: Path = CatalogOpt, release: str = typer.Option(..., "--release"),
+               start: Optional[str] = typer.Option(None, "--start"), end: Optional[str] = typer.Option(None, "--end"),
+               as_json: bool = JsonOpt) -> None:
+    """Build and gate a release; a date range is a backfill."""
+    configure_prefect_env()
+    from flows.deidentify import deidentify_flow
+
+    try:
+        result = deidentify_flow(str(catalog), release, _date(start, "--start"), _date(end, "--end"))
+    except PiiflowError as e:
+        _fail(e)
+    _emit(result, as_json, _print_release)
+
+
+def _print_release(r: dict) -> None:
+    out.print(f"release {r['release']} -> {r['path']}: {r['published']} partitions published, "
+              f"{r['rows_out']:,} rows ({r['suppressed']:,} suppressed for k-anonymity)")
+
+
+def _date(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        _fail(ValueError(f"{flag}: expected a date like 2026-11-01, found {value!r}"))
+
+
+@app.command()
+def purge(catalog: Path = CatalogOpt, as_of: Optional[str] = typer.Option(None, "--as-of"),
+          execute: bool = typer.Option(False, "--execute", help="act on the plan (default: only print it)"),
+          as_json: bool = JsonOpt) -> None:
+    """Plan (default) or execute retention."""
+    configure_prefect_env()
+    from flows.purge import purge_flow
+
+    try:
+        result = purge_flow(str(catalog), _date(as_of, "--as-of"), execute)
+    except PiiflowError as e:
+        _fail(e)
+    _emit(result, as_json, _print_purge)
+
+
+def _print_purge(r: dict) -> None:
+    verb = "removed" if r["executed"] else "would remove"
+    out.print(f"purge as of {r['as_of']}: {verb} {r['rows']:,} rows in {len(r['actions'])} partitions"
+              + ("" if r["executed"] else " (plan only; --execute to act)"))
+    for a in r["actions"]:
+        out.print(f"  {a['action']:7} {a['target']} {a['partition']}: {max(a['rows'], 0):,} rows ({a['reason']})")
+
+
+@app.command()
+def nightly(catalog: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
+    """Purge, scan, then every release."""
+    configure_prefect_env()
+    from flows.nightly import nightly_flow
+
+    try:
+        result = nightly_flow(str(catalog))
+    except PiiflowError as e:
+        _fail(e)
+    _emit(result, as_json, _print_nightly)
+
+
+def _print_nightly(r: dict) -> None:
+    _print_purge(r["purge"])
+    drift = r["scan"]["drift"]
+    out.print(f"scan: {len(r['scan']['datasets'])} datasets; policy drift in {drift or 'no column'}; "
+              f"report {r['scan']['report']}")
+    for rel in r["releases"].values():
+        _print_release(rel)
+
+
+@app.command()
+def demo(rows: int = typer.Option(20_000, "--rows"), dir: Path = typer.Option(Path("demo-lake"), "--dir"),
+         as_json: bool = JsonOpt) -> None:
+    """Generate a synthetic lake and run the nightly pipeline on it with the embedded Prefect."""
+    import os
+
+    configure_prefect_env()
+    root = dir.resolve()
+    key_file = root.parent / f".{root.name}.key"
+    if "PIIFLOW_KEY" not in os.environ and "PIIFLOW_KEY_FILE" not in os.environ:
+        from flows.runtime import ensure_demo_key
+
+        os.environ["PIIFLOW_KEY_FILE"] = str(ensure_demo_key(key_file))
+    from configs.catalog import load_catalog
+
+    catalog_path = root / "catalog.yaml"
+    end = date.today() - timedelta(days=1)
+    try:
+        if not (root / "_truth" / "identifiers.parquet").exists():
+            # Two weeks beyond the shortest retention, so that the nightly purge has something to do.
+            gen = _generate(root, rows, 42, (end - timedelta(days=193)).isoformat(), end.isoformat(), None,
+                            progress=not as_json)
+            if not as_json:
+                out.print(f"generated {sum(gen['rows'].values()):,} rows under {root} in {gen['seconds']:.1f}s")
+        text = demo_catalog_path().read_text(encoding="utf-8").replace("root: ../demo-lake", "root: .")
+        catalog_path.write_text(text, encoding="utf-8")
+        load_catalog(catalog_path)
+        from flows.nightly import nightly_flow
+
+        result = nightly_flow(str(catalog_path))
+    except PiiflowError as e:
+        _fail(e)
+    result["catalog"] = str(catalog_path)
+    _emit(result, as_json, _print_nightly)
+    if not as_json:
+        out.print(f"catalog: {catalog_path}\nreleases: {root / 'releases'}\nreports: {root / 'state' / 'reports'}")
+
+
+def main() -> None:
+    configure_prefect_env()
+    app()
+
+
+if __name__ == "__main__":
+    main()

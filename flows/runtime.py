@@ -1,0 +1,45 @@
+"""Process-wide runtime: Prefect's environment defaults, settings, the detection engine (one per process)
+and the pseudonymisation key. Called when a command or test starts, never at import time."""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+from pathlib import Path
+
+from configs.settings import Settings
+
+#: Where the CLI keeps Prefect's local database when the user has not chosen a PREFECT_HOME.
+DEFAULT_PREFECT_HOME = Path.cwd() / ".prefect"
+
+
+def configure_prefect_env(home: Path | None = None) -> None:
+    """Offline, quiet defaults for Prefect; values the user has set win. Must run before ``import prefect``."""
+    env = os.environ
+    env.setdefault("PREFECT_HOME", str(home or DEFAULT_PREFECT_HOME))
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    env.setdefault("PREFECT_UI_ENABLED", "false")
+    env.setdefault("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
+    # tldextract (pulled in by presidio) must never fetch the public suffix list at run time.
+    env.setdefault("TLDEXTRACT_CACHE", str(Path(env["PREFECT_HOME"]) / "tldextract"))
+
+
+@functools.lru_cache(maxsize=4)
+def analyzer_for(settings: Settings):
+    """The detection engine for these settings, built once per process."""
+    from transforms.detection import build_analyzer
+
+    return build_analyzer(settings)
+
+
+def ensure_demo_key(path: Path) -> Path:
+    """Create a random local key file (mode 600) if there is none; return its path."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    return path

@@ -1,0 +1,82 @@
+"""``scan``: a PII inventory of every dataset from a sample spread across its partitions."""
+
+from __future__ import annotations
+
+import math
+
+import pyarrow as pa
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE
+
+from configs.catalog import Catalog, load_catalog
+from configs.settings import Settings
+from flows.reports import md_table, publish_artifacts, write_report
+from flows.runtime import analyzer_for
+from flows.storage import storage_for
+from transforms.scan import scan_table
+
+#: At most this many partitions are read per dataset; they are spread evenly over its history.
+MAX_PARTITIONS = 24
+
+
+def sample_dataset(catalog: Catalog, name: str, rows: int) -> pa.Table:
+    """Up to ``rows`` rows taken evenly from up to MAX_PARTITIONS partitions spread across the dataset."""
+    store = storage_for(catalog, name)
+    parts = store.list_partitions()
+    if not parts:
+        return pa.table({})
+    if len(parts) > MAX_PARTITIONS:
+        step = len(parts) / MAX_PARTITIONS
+        parts = [parts[int(i * step)] for i in range(MAX_PARTITIONS)]
+    per = math.ceil(rows / len(parts))
+    tables = []
+    for p in parts:
+        t = store.read(p)
+        if t.num_rows > per:
+            stride = t.num_rows / per
+            t = t.take(pa.array([int(i * stride) for i in range(per)], pa.int64()))
+        tables.append(t)
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def scan_dataset(catalog: Catalog, name: str, settings: Settings) -> dict:
+    sample = sample_dataset(catalog, name, settings.scan_sample_rows)
+    findings = scan_table(sample, analyzer_for(settings), catalog.datasets[name]) if sample.num_rows else []
+    return {"dataset": name, "sampled_rows": sample.num_rows,
+            "columns": [f.as_dict() for f in findings],
+            "drift": [f.column for f in findings if f.drift]}
+
+
+@task(cache_policy=NONE)
+def scan_dataset_task(catalog: Catalog, name: str, settings: Settings) -> dict:
+    return scan_dataset(catalog, name, settings)
+
+
+def scan_markdown(result: dict) -> str:
+    lines = ["# PII inventory\n"]
+    for ds in result["datasets"]:
+        lines.append(f"\n## {ds['dataset']} ({ds['sampled_rows']} sampled rows)\n\n")
+        rows = [{**c, "entities": ", ".join(f"{k}:{v}" for k, v in c["entities"].items()),
+                 "drift": "DRIFT" if c["drift"] else ""} for c in ds["columns"] if c["entities"]]
+        lines.append(md_table(rows, ["column", "entities", "hit_rate", "confidence", "declared_kind", "declared_op",
+                                     "evidence", "drift"]))
+    return "".join(lines)
+
+
+@flow(name="scan", log_prints=False)
+def scan_flow(catalog_path: str, dataset: str | None = None, root: str | None = None) -> dict:
+    """Sample every dataset (or one), classify its columns, report PII and policy drift."""
+    catalog = load_catalog(catalog_path, root=root)
+    settings = Settings()
+    names = [dataset] if dataset else list(catalog.datasets)
+    futures = [scan_dataset_task.submit(catalog, n, settings) for n in names]
+    result = {"catalog": str(catalog.source), "policy_hash": catalog.policy_hash,
+              "datasets": [f.result() for f in futures]}
+    result["drift"] = [f"{d['dataset']}.{c}" for d in result["datasets"] for c in d["drift"]]
+    md = scan_markdown(result)
+    result["report"] = str(write_report(catalog.state_path, "scan", result, md))
+    publish_artifacts("pii-inventory", md, [
+        {"dataset": d["dataset"], "column": c["column"], "entity": c["main_entity"], "hit_rate": c["hit_rate"],
+         "drift": c["drift"]} for d in result["datasets"] for c in d["columns"] if c["entities"]])
+    get_run_logger().info("scan: %d datasets, %d drifting columns", len(names), len(result["drift"]))
+    return result

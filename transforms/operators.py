@@ -1,0 +1,182 @@
+"""De-identification operators: pure, vectorised column functions ``op(values: pa.Array, *, ...) -> pa.Array``.
+
+Parameters are keyword-only and match the catalog's operator models. Nulls pass through. Where values repeat,
+the work is done once per distinct value (dictionary-encode, transform the dictionary, take).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import math
+import re
+from typing import Callable
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+# --------------------------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _as_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def map_distinct(values: pa.Array | pa.ChunkedArray, fn: Callable[[str], str | None],
+                 out_type: pa.DataType = pa.string()) -> pa.Array:
+    """Apply ``fn`` once per distinct non-null value (as text) and spread the results back; nulls stay null."""
+    arr = _as_array(values)
+    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+        arr = arr.cast(pa.string())
+    enc = pc.dictionary_encode(arr)
+    mapped = pa.array([None if v is None else fn(v) for v in enc.dictionary.to_pylist()], out_type)
+    return mapped.take(enc.indices)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Keys and pseudonyms
+# --------------------------------------------------------------------------------------------------------------
+
+
+def derive_key(master: bytes, recipient: str) -> bytes:
+    """The recipient's pseudonymisation key: HMAC-SHA256(master, "piiflow/recipient/" + recipient).
+
+    Two recipients get unrelated keys, so their copies cannot be joined on pseudonyms.
+    """
+    return hmac.digest(master, b"piiflow/recipient/" + recipient.encode("utf-8"), "sha256")
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A public fingerprint of a key (for manifests): never enough to recover or use the key."""
+    return hashlib.sha256(b"piiflow/fingerprint/" + key).hexdigest()[:16]
+
+
+def pseudonymize(values: pa.Array, *, key: bytes, length: int = 16, prefix: str = "") -> pa.Array:
+    """Keyed HMAC-SHA256 of each value's UTF-8 text, as ``prefix`` + the first ``length`` hex characters."""
+    def token(v: str) -> str:
+        return prefix + hmac.digest(key, v.encode("utf-8"), "sha256").hex()[:length]
+
+    return map_distinct(values, token)
+
+
+def mask(values: pa.Array, *, keep_first: int = 0, keep_last: int = 4, char: str = "*") -> pa.Array:
+    """Replace all but the first ``keep_first`` and last ``keep_last`` characters with ``char`` (length kept).
+
+    A value too short to keep anything is masked whole.
+    """
+    def m(v: str) -> str:
+        n = len(v)
+        if keep_first + keep_last >= n:
+            return char * n
+        return v[:keep_first] + char * (n - keep_first - keep_last) + (v[n - keep_last:] if keep_last else "")
+
+    return map_distinct(values, m)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Generalisation
+# --------------------------------------------------------------------------------------------------------------
+
+
+def generalize_ip(values: pa.Array, *, v4_prefix: int = 24, v6_prefix: int = 48) -> pa.Array:
+    """The network an address belongs to, in CIDR notation (``36.112.4.9`` -> ``36.112.4.0/24``).
+    Values that are not IP addresses become null (they cannot be generalised safely)."""
+    def g(v: str) -> str | None:
+        try:
+            ip = ipaddress.ip_address(v.strip())
+        except ValueError:
+            return None
+        prefix = v4_prefix if ip.version == 4 else v6_prefix
+        return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+    return map_distinct(values, g)
+
+
+def generalize_gps(values: pa.Array, *, decimals: int = 2) -> pa.Array:
+    """``"lat,lon"`` rounded down to a grid of ``10**-decimals`` degrees (0 decimals is about 100 km)."""
+    step = 10.0 ** -decimals
+
+    def g(v: str) -> str | None:
+        try:
+            lat, lon = (float(x) for x in v.split(","))
+        except ValueError:
+            return None
+        return f"{math.floor(lat / step) * step:.{decimals}f},{math.floor(lon / step) * step:.{decimals}f}"
+
+    return map_distinct(values, g)
+
+
+def to_timestamp(values: pa.Array | pa.ChunkedArray, tz: str = "Asia/Shanghai") -> pa.Array:
+    """Event times as ``timestamp[ms, tz]``: timestamps are converted, ISO-8601 text is parsed (naive text is taken
+    as local time in ``tz``); anything unparseable becomes null."""
+    arr = _as_array(values)
+    if pa.types.is_timestamp(arr.type):
+        s = pd.Series(arr.to_pandas())
+        s = s.dt.tz_localize(tz) if s.dt.tz is None else s.dt.tz_convert(tz)
+    else:
+        text = pd.Series(arr.cast(pa.string()).to_pandas(), dtype="object")
+        has_tz = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True, na=False)
+        s = pd.Series(pd.NaT, index=text.index, dtype=f"datetime64[ms, {tz}]")
+        if has_tz.any():
+            s[has_tz] = pd.to_datetime(text[has_tz], utc=True, errors="coerce", format="ISO8601").dt.tz_convert(tz)
+        naive = ~has_tz & text.notna()
+        if naive.any():
+            s[naive] = pd.to_datetime(text[naive], errors="coerce", format="ISO8601").dt.tz_localize(
+                tz, ambiguous="NaT", nonexistent="NaT")
+    return pa.array(s.dt.as_unit("ms"), type=pa.timestamp("ms", tz=tz), from_pandas=True)
+
+
+def truncate_time(values: pa.Array, *, to: str = "hour", tz: str = "Asia/Shanghai") -> pa.Array:
+    """Event times truncated in local time (``tz``) to the start of their hour, day, week (Monday) or month."""
+    ts = pd.Series(to_timestamp(values, tz).to_pandas())
+    if to == "hour":
+        out = ts.dt.floor("h", ambiguous="NaT", nonexistent="NaT")
+    elif to == "day":
+        out = ts.dt.normalize()
+    elif to == "week":
+        out = (ts - pd.to_timedelta(ts.dt.weekday, unit="D")).dt.normalize()
+    elif to == "month":
+        out = ts.dt.normalize() - pd.to_timedelta(ts.dt.day - 1, unit="D")
+    else:
+        raise ValueError(f"truncate_time: expected to = hour, day, week or month, found {to!r}")
+    return pa.array(out.dt.as_unit("ms"), type=pa.timestamp("ms", tz=tz), from_pandas=True)
+
+
+_BRANDS = [
+    (r"^(iphone|ipad|ipod|macbook|imac|apple)", "Apple"), (r"^(huawei|mate|nova|p\d{2})", "HUAWEI"),
+    (r"^(honor|荣耀)", "HONOR"), (r"^(xiaomi|redmi|mi |poco|小米|红米)", "Xiaomi"), (r"^(oppo|reno|find)", "OPPO"),
+    (r"^(vivo|iqoo)", "vivo"), (r"^(oneplus|一加)", "OnePlus"), (r"^(samsung|galaxy|sm-)", "Samsung"),
+    (r"^(pixel|google)", "Google"), (r"^(lenovo|thinkpad|联想)", "Lenovo"), (r"^(meizu|魅族)", "Meizu"),
+]
+_BRAND_RX = [(re.compile(p, re.I), b) for p, b in _BRANDS]
+
+
+def generalize_device(values: pa.Array) -> pa.Array:
+    """Device model -> brand (``iPhone 15 Pro`` -> ``Apple``); OS version -> family and major
+    (``iOS 17.2`` -> ``iOS 17``). Unknown models become ``other``."""
+    def g(v: str) -> str:
+        s = v.strip()
+        m = re.match(r"^(Android|HarmonyOS|iOS|iPadOS|macOS|Windows)\s+(\d+)", s, re.I)
+        if m:
+            return f"{m.group(1)} {m.group(2)}"
+        for rx, brand in _BRAND_RX:
+            if rx.search(s):
+                return brand
+        return "other"
+
+    return map_distinct(values, g)
+
+
+def bucket(values: pa.Array, *, width: float) -> pa.Array:
+    """Numbers into ranges of ``width`` as text: ``75`` with width 60 -> ``60-120``. Non-numbers become null."""
+    arr = _as_array(values)
+    if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
+        numbers = pd.to_numeric(pd.Series(arr.to_pylist(), dtype="object"), errors="coerce")
+        arr = pa.array(numbers, pa.float64(), from_pandas=True)
+    lo = pc.multiply(pc.floor(pc.divide(pc.cast(arr, pa.float64()), width)), width)
+    fmt = (lambda x: str(int(x))) if float(width).is_integer() else (lambda x: f"{x:g}")
+    return map_distinct(lo, lambda v: f"{fmt(float(v))}-{fmt(float(v) + width)}")

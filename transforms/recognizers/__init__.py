@@ -1,0 +1,24 @@
+"""piiflow's recognizers, one module each, registered in ``RECOGNIZERS`` on import.
+
+Presidio ships none for Chinese identifiers, and its ``\\b``-bounded patterns fail next to Chinese characters;
+these use explicit ASCII boundaries and validate check digits where the format has them.
+"""
+
+from transforms.recognizers import (  # noqa: F401  (imported to register)
+    bank_card_recognizer,
+    cell_id_recognizer,
+    cn_landline_recognizer,
+    cn_mobile_recognizer,
+    cn_resident_id_recognizer,
+    device_id_recognizer,
+    email_recognizer,
+    gps_recognizer,
+    imei_recognizer,
+    ip_recognizer,
+    mac_address_recognizer,
+    qq_wechat_recognizer,
+    url_recognizer,
+)
+from transforms.recognizers.base import LANGUAGES, RECOGNIZERS, PiiflowRecognizer, register
+
+__all__ = ["LANGUAGES", "RECOGNIZERS", "PiiflowRecognizer", "register"]

@@ -1,0 +1,52 @@
+"""Shared pieces of piiflow's recognizers: CJK-safe boundaries, the declarative base class, the registry."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from presidio_analyzer import Pattern, PatternRecognizer
+
+#: ``\b`` does not separate a Chinese character from a digit (both are word characters), so boundaries are
+#: spelled out: no ASCII letter or digit may touch the match on either side.
+L = r"(?<![0-9A-Za-z])"
+R = r"(?![0-9A-Za-z])"
+#: Languages every recognizer is built for.
+LANGUAGES = ("zh", "en")
+
+RECOGNIZERS: dict[str, type["PiiflowRecognizer"]] = {}
+
+
+def register(cls: type["PiiflowRecognizer"]) -> type["PiiflowRecognizer"]:
+    """Class decorator adding a recognizer to the registry; a name that is taken raises at import time."""
+    name = cls.__name__
+    if name in RECOGNIZERS:
+        raise ValueError(f"recognizer {name!r} is registered twice ({RECOGNIZERS[name].__module__} and "
+                         f"{cls.__module__}); recognizer class names must be unique")
+    RECOGNIZERS[name] = cls
+    return cls
+
+
+class PiiflowRecognizer(PatternRecognizer):
+    """A Presidio pattern recognizer declared by class constants.
+
+    ``PATTERNS`` is a list of ``(name, regex, score)``; ``CONTEXT`` the words (Chinese or English) that raise the
+    score when found near a match (see :class:`transforms.detection.WindowContextEnhancer`); ``validate_result``
+    returns True (certain), False (reject) or None (keep the pattern's score).
+    """
+
+    SUPPORTED_ENTITY: ClassVar[str]
+    PATTERNS: ClassVar[list[tuple[str, str, float]]]
+    CONTEXT: ClassVar[list[str]] = []
+
+    def __init__(self, supported_language: str = "zh"):
+        super().__init__(
+            supported_entity=self.SUPPORTED_ENTITY,
+            name=f"{type(self).__name__}",
+            patterns=[Pattern(n, rx, s) for n, rx, s in self.PATTERNS],
+            context=list(self.CONTEXT),
+            supported_language=supported_language,
+        )
+
+
+def digits_only(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit())

@@ -1,0 +1,14 @@
+from transforms.recognizers.base import PiiflowRecognizer, register
+
+
+@register
+class EmailRecognizer(PiiflowRecognizer):
+    """E-mail addresses, spanning exactly the address even when glued to Chinese text (no tldextract)."""
+
+    SUPPORTED_ENTITY = "EMAIL_ADDRESS"
+    PATTERNS = [
+        ("email", r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9](?:[A-Za-z0-9._%+\-]{0,63})@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}"
+                  r"[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![A-Za-z0-9])",
+         0.9),
+    ]
+    CONTEXT = ["邮箱", "email", "e-mail", "mail", "邮件"]

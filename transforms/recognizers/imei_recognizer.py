@@ -1,0 +1,20 @@
+from transforms.checksums import luhn_ok
+from transforms.recognizers.base import L, PiiflowRecognizer, register
+
+#: Reporting-body prefixes of type allocation codes seen on phones sold in China.
+_RBI = ("01", "35", "86", "99", "49", "44", "45", "33")
+
+
+@register
+class ImeiRecognizer(PiiflowRecognizer):
+    """IMEI: 15 digits, Luhn-valid, with a known reporting-body prefix (or context to confirm)."""
+
+    SUPPORTED_ENTITY = "IMEI"
+    PATTERNS = [("imei", L + r"\d{2}-?\d{6}-?\d{6}-?\d(?!\d)", 0.5)]
+    CONTEXT = ["imei", "设备号", "串号", "meid", "device"]
+
+    def validate_result(self, pattern_text: str):
+        d = pattern_text.replace("-", "")
+        if not luhn_ok(d):
+            return False
+        return None if d[:2] in _RBI else False

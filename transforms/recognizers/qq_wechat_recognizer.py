@@ -1,0 +1,25 @@
+from transforms.recognizers.base import PiiflowRecognizer, register
+
+_CUE = r"[\s:：是为号码账的]{0,4}"
+
+
+@register
+class QqNumberRecognizer(PiiflowRecognizer):
+    """QQ numbers (5-11 digits): only after a QQ cue, since bare digit runs are everywhere."""
+
+    SUPPORTED_ENTITY = "QQ_NUMBER"
+    PATTERNS = [("qq", rf"(?<=(?:QQ|qq|Qq|扣扣|企鹅){_CUE})[1-9]\d{{4,10}}(?!\d)", 0.7)]
+    CONTEXT = ["qq", "扣扣"]
+
+
+@register
+class WechatIdRecognizer(PiiflowRecognizer):
+    """WeChat ids: ``wxid_...`` anywhere, or a 6-20 character id after a WeChat cue (微信, vx, wx...)."""
+
+    SUPPORTED_ENTITY = "WECHAT_ID"
+    PATTERNS = [
+        ("wxid", r"(?<![A-Za-z0-9_])wxid_[A-Za-z0-9]{6,22}(?![A-Za-z0-9_])", 0.8),
+        ("wechat_cue", rf"(?<=(?:微信|威信|薇信|V信|v信|VX|vx|Vx|WX|wx|weixin|wechat|WeChat){_CUE})"
+                       r"[A-Za-z][-_A-Za-z0-9]{5,19}(?![-_A-Za-z0-9])", 0.7),
+    ]
+    CONTEXT = ["微信", "wechat", "vx", "wx"]
