@@ -303,13 +303,24 @@ def _clean_loc(loc: tuple) -> tuple:
     return tuple(out)
 
 
+_EXPECTED = {
+    "int_parsing": "an integer", "int_type": "an integer", "int_from_float": "an integer",
+    "float_parsing": "a number", "float_type": "a number", "bool_parsing": "true or false", "bool_type": "true or false",
+    "string_type": "text", "less_than_equal": "at most {le}", "greater_than_equal": "at least {ge}",
+    "greater_than": "more than {gt}", "less_than": "less than {lt}", "date_parsing": "a date like 2027-06-30",
+    "date_from_datetime_parsing": "a date like 2027-06-30", "date_type": "a date like 2027-06-30",
+    "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
+    "list_type": "a list", "tuple_type": "a list", "string_too_short": "at least {min_length} character(s)",
+    "string_too_long": "at most {max_length} character(s)",
+}
+
+
 def _describe(err: dict) -> str:
     loc = ".".join(str(p) for p in _clean_loc(err["loc"]))
     etype, found = err["type"], err.get("input")
     ctx = err.get("ctx") or {}
     if etype == "union_tag_invalid":
-        where = f"{loc}.op" if loc else "op"
-        return f"{where}: unknown operator {ctx.get('tag')!r}; expected one of {', '.join(OPERATOR_NAMES)}"
+        return f"{loc}: unknown operator {ctx.get('tag')!r}; expected one of {', '.join(OPERATOR_NAMES)}"
     if etype == "union_tag_not_found":
         return f"{loc}: expected an operator name under 'op', found {found!r}"
     if etype == "missing":
@@ -324,6 +335,9 @@ def _describe(err: dict) -> str:
         return f"{loc}: {msg}" if loc else msg
     if etype == "literal_error":
         return f"{loc}: expected {ctx.get('expected')}, found {found!r}"
+    expected = _EXPECTED.get(etype)
+    if expected:
+        return f"{loc}: expected {expected.format(**ctx)}, found {found!r}"
     return f"{loc}: {err['msg'].lower()}, found {found!r}"
 
 

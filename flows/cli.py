@@ -183,8 +183,15 @@ def _print_purge(r: dict) -> None:
     verb = "removed" if r["executed"] else "would remove"
     out.print(f"purge as of {r['as_of']}: {verb} {r['rows']:,} rows in {len(r['actions'])} partitions"
               + ("" if r["executed"] else " (plan only; --execute to act)"))
+    by_target: dict[str, list[dict]] = {}
     for a in r["actions"]:
-        out.print(f"  {a['action']:7} {a['target']} {a['partition']}: {max(a['rows'], 0):,} rows ({a['reason']})")
+        by_target.setdefault(a["target"], []).append(a)
+    for target, acts in by_target.items():
+        rows = sum(max(a["rows"], 0) for a in acts)
+        kinds = ", ".join(f"{sum(a['action'] == k for a in acts)} {k}" for k in ("delete", "rewrite")
+                          if any(a["action"] == k for a in acts))
+        out.print(f"  {target}: {kinds} ({acts[0]['partition']} .. {acts[-1]['partition']}), {rows:,} rows; "
+                  f"{acts[0]['reason']}")
 
 
 @app.command()
@@ -228,8 +235,8 @@ def demo(rows: int = typer.Option(20_000, "--rows"), dir: Path = typer.Option(Pa
     end = date.today() - timedelta(days=1)
     try:
         if not (root / "_truth" / "identifiers.parquet").exists():
-            # Two weeks beyond the shortest retention, so that the nightly purge has something to do.
-            gen = _generate(root, rows, 42, (end - timedelta(days=193)).isoformat(), end.isoformat(), None,
+            # Five weeks: past the 30-day retention of the access logs, so the nightly purge has work to do.
+            gen = _generate(root, rows, 42, (end - timedelta(days=34)).isoformat(), end.isoformat(), None,
                             progress=not as_json)
             if not as_json:
                 out.print(f"generated {sum(gen['rows'].values()):,} rows under {root} in {gen['seconds']:.1f}s")

@@ -34,7 +34,7 @@ from transforms.policy import apply_policy, k_anonymize, policy_violations, resc
 class PartitionResult:
     dataset: str
     dt: str
-    status: str  # published | blocked | empty
+    status: str  # published (possibly with every row suppressed) | blocked
     rows_in: int = 0
     rows_out: int = 0
     suppressed: int = 0
@@ -96,8 +96,6 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, ta
     if res.reasons:
         res.status = "blocked"
         return res
-    if out.num_rows == 0:
-        res.status = "empty"
     check_region(rel.region or catalog.lake.region, catalog.lake.allowed_regions, f"release {release!r}")
     stage = staging_dir(target)
     pq.write_table(out, stage / "part-00000.parquet", compression="zstd")

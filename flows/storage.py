@@ -79,7 +79,8 @@ def atomic_stream(path: Path, *, gzip_level: int | None = None) -> Iterator[IO[b
             if gzip_level is None:
                 yield raw
             else:
-                with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=gzip_level, mtime=0) as gz:
+                with gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=gzip_level,
+                                   mtime=0) as gz:
                     yield gz
 
 
@@ -314,6 +315,12 @@ class TextStorage(Storage):
         try:
             if self.dataset.format == "jsonl":
                 t = pajson.read_json(io.BytesIO(data))
+                if any(pa.types.is_timestamp(f.type) for f in t.schema):
+                    # Arrow converts ISO text with an offset to UTC timestamps, losing what was written: read
+                    # those columns again as the text they are.
+                    schema = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_timestamp(f.type) else f
+                                        for f in t.schema])
+                    t = pajson.read_json(io.BytesIO(data), parse_options=pajson.ParseOptions(explicit_schema=schema))
             else:
                 names = pacsv.open_csv(io.BytesIO(data)).schema.names
                 t = pacsv.read_csv(io.BytesIO(data), convert_options=pacsv.ConvertOptions(

@@ -98,13 +98,12 @@ _SIZE_BINS = [(1, 1), (2, 4), (5, 9), (10, 19), (20, 49), (50, None)]
 
 
 def class_sizes(table: pa.Table, quasi: list[str]) -> pa.Array:
-    """For every row, the size of its equivalence class over ``quasi`` (nulls form their own value)."""
+    """For every row, the size of its equivalence class over ``quasi`` (a null is a value like any other)."""
     if not quasi or table.num_rows == 0:
         return pa.array([table.num_rows] * table.num_rows, pa.int64())
-    keyed = table.select(quasi).append_column("__row", pa.array(range(table.num_rows), pa.int64()))
-    counts = keyed.group_by(quasi, use_threads=False).aggregate([("__row", "count")])
-    joined = keyed.join(counts, keys=quasi, join_type="left outer", use_threads=False).sort_by("__row")
-    return joined.column("__row_count").combine_chunks()
+    df = table.select(quasi).to_pandas()
+    sizes = df.groupby(quasi, dropna=False, sort=False, observed=True)[quasi[0]].transform("size")
+    return pa.array(sizes.to_numpy(dtype="int64"), pa.int64())
 
 
 def k_anonymize(table: pa.Table, quasi: list[str], k: int) -> tuple[pa.Table, KReport]:

@@ -1,0 +1,68 @@
+"""The release gate: policy checks, k-anonymity with risk figures, and the re-scan of the output."""
+
+from collections import Counter
+
+import pyarrow as pa
+import pytest
+
+from configs.catalog import Dataset
+from transforms.policy import apply_policy, class_sizes, k_anonymize, policy_violations, rescan
+
+
+def _ds(columns: dict) -> Dataset:
+    return Dataset.model_validate({"category": "log", "location": "x", "format": "parquet", "columns": columns})
+
+
+def test_direct_column_left_keep_is_a_violation():
+    ds = _ds({"phone": {"kind": "direct", "op": "keep"}, "q": {"kind": "free_text", "op": "keep"}})
+    problems = policy_violations("logs", ds, anonymised=True)
+    assert "logs.phone: direct identifier with operator 'keep'; expected drop or pseudonymize" in problems
+    assert "logs.q: free text with operator 'keep'; expected drop or redact_entities" in problems
+
+
+def test_k_anonymize_suppresses_small_classes_and_reports_risk():
+    t = pa.table({"city": ["a"] * 6 + ["b"] * 3 + ["c"], "age": ["30"] * 6 + ["40"] * 3 + ["50"]})
+    out, rep = k_anonymize(t, ["city", "age"], 3)
+    assert out.num_rows == 9 and rep.suppressed == 1
+    assert rep.k_reached == 3 and rep.classes == 2
+    assert rep.prosecutor_risk_max == pytest.approx(1 / 3)
+    assert rep.prosecutor_risk_avg == pytest.approx(2 / 9)
+    assert rep.marketer_risk == pytest.approx(2 / 9)
+    assert sum(rep.class_sizes.values()) == 9
+
+
+def test_k_anonymity_matches_pycanon():
+    anonymity = pytest.importorskip("pycanon.anonymity")
+    import random
+    rng = random.Random(3)
+    rows = {"g": [rng.choice("MF") for _ in range(300)], "z": [rng.choice("abcdefgh") for _ in range(300)],
+            "y": [str(rng.randint(1, 4)) for _ in range(300)], "s": [rng.choice("xyz") for _ in range(300)]}
+    t = pa.table(rows)
+    out, rep = k_anonymize(t, ["g", "z", "y"], 4)
+    df = out.to_pandas()
+    assert rep.k_reached == anonymity.k_anonymity(df, ["g", "z", "y"])
+    # independent recount of the class sizes
+    counts = Counter(zip(df["g"], df["z"], df["y"]))
+    assert min(counts.values()) == rep.k_reached and len(counts) == rep.classes
+
+
+def test_class_sizes_count_nulls_as_a_value():
+    t = pa.table({"a": ["x", None, None, "x"]})
+    assert class_sizes(t, ["a"]).to_pylist() == [2, 2, 2, 2]
+
+
+def test_rescan_finds_planted_id_in_free_text(analyzer):
+    ds = _ds({"ip": {"kind": "quasi", "op": "generalize_ip"}, "q": {"kind": "free_text", "op": "keep"}})
+    t = pa.table({"ip": ["36.0.0.0/8"], "q": ["我的身份证号是410105197908083519谢谢"]})
+    leaks = rescan(t, analyzer, ds)
+    assert [(l.column, l.entity_type) for l in leaks] == [("q", "CN_RESIDENT_ID")]
+    assert "410105197908083519" not in leaks[0].evidence and leaks[0].evidence.startswith("41")
+
+
+def test_apply_policy_drops_undeclared_and_redacts(analyzer):
+    ds = _ds({"u": {"kind": "direct", "op": "pseudonymize"}, "p": {"kind": "direct", "op": "drop"},
+              "q": {"kind": "free_text", "op": "redact_entities"}})
+    t = pa.table({"u": ["u1"], "p": ["13800138000"], "q": ["电话13800138000"], "extra": ["?"]})
+    out, undeclared = apply_policy(t, ds, key=b"k" * 32, analyzer=analyzer)
+    assert out.column_names == ["u", "q"] and undeclared == ["extra"]
+    assert out.column("q").to_pylist() == ["电话<CN_MOBILE>"]

@@ -1,0 +1,121 @@
+"""Storage adapters: atomic writes, hidden temporaries, encodings, partitions and the region check."""
+
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from configs.catalog import catalog_from_dict
+from flows import storage
+from flows.storage import atomic_file, publish_dir, recover_dir, staging_dir, storage_for, write_bytes_atomic
+from transforms.errors import StorageError
+
+
+def _catalog(root: Path, fmt="jsonl", files="app-{dt}.jsonl.gz", region=None):
+    ds = {"category": "log", "location": "raw/logs", "format": fmt, "event_time": "ts",
+          "columns": {"ts": {"kind": "quasi"}, "msg": {"kind": "free_text", "op": "redact_entities"}}}
+    if files:
+        ds["files"] = files
+    if region:
+        ds["region"] = region
+    return catalog_from_dict({"lake": {"root": str(root), "region": "cn-north-1", "allowed_regions": ["cn-*"]},
+                              "datasets": {"logs": ds}})
+
+
+def test_atomic_file_leaves_old_content_on_failure(tmp_path):
+    target = tmp_path / "f.txt"
+    write_bytes_atomic(target, b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_file(target) as tmp:
+            tmp.write_bytes(b"half")
+            assert tmp.name.startswith(".tmp-")
+            raise RuntimeError("killed")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_reader_never_lists_temporaries(tmp_path):
+    cat = _catalog(tmp_path)
+    store = storage_for(cat, "logs")
+    store.write_partition(date(2026, 1, 1), pa.table({"ts": ["2026-01-01T10:00:00+08:00"], "msg": ["你好"]}))
+    (store.path / ".tmp-app-2026-01-02.jsonl.gz-abcd").write_bytes(b"partial")
+    (store.path / "_manifest.json").write_text("{}")
+    assert [p.label for p in store.list_partitions()] == ["dt=2026-01-01"]
+
+
+@pytest.mark.parametrize("fmt, files", [("jsonl", "app-{dt}.jsonl.gz"), ("jsonl", "app-{dt}.jsonl"),
+                                        ("csv", "calls-{dt}.csv"), ("csv", "calls-{dt}.csv.gz")])
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_text_round_trip_any_encoding(tmp_path, fmt, files, encoding):
+    cat = _catalog(tmp_path, fmt, files)
+    store = storage_for(cat, "logs")
+    table = pa.table({"ts": ["2026-01-01T10:00:00+08:00", None], "msg": ["手机13800138000，地址成都", "plain, \"quoted\""]})
+    part = store.write_partition(date(2026, 1, 1), table, encoding=encoding)
+    assert store.detect_encoding(part.paths[0]) == encoding
+    assert store.read(part).to_pylist() == table.to_pylist()
+    # Replacing keeps the file's encoding
+    store.replace(part, table.slice(0, 1))
+    assert store.detect_encoding(part.paths[0]) == encoding
+    assert store.read(part).num_rows == 1
+
+
+def test_csv_keeps_phone_numbers_as_text(tmp_path):
+    cat = _catalog(tmp_path, "csv", "calls-{dt}.csv")
+    store = storage_for(cat, "logs")
+    part = store.write_partition(date(2026, 1, 1), pa.table({"ts": ["x"], "msg": ["013800138000"]}))
+    assert store.read(part).column("msg").to_pylist() == ["013800138000"]  # leading zero kept
+
+
+def test_parquet_partitions_by_date_and_range(tmp_path):
+    cat = catalog_from_dict({"lake": {"root": str(tmp_path), "region": "cn-north-1"}, "datasets": {"d": {
+        "category": "device", "location": "raw/d", "format": "parquet", "columns": {"x": {"kind": "other"}}}}})
+    store = storage_for(cat, "d")
+    for day in (1, 2, 3):
+        store.write_partition(date(2026, 1, day), pa.table({"x": [day]}))
+    assert [p.label for p in store.list_partitions()] == ["dt=2026-01-01", "dt=2026-01-02", "dt=2026-01-03"]
+    assert [p.dt.day for p in store.list_partitions(date(2026, 1, 2), date(2026, 1, 2))] == [2]
+    part = store.list_partitions()[0]
+    store.delete_partition(part)
+    assert not (tmp_path / "raw" / "d" / "dt=2026-01-01").exists()
+
+
+def test_undecodable_file_is_a_clear_error(tmp_path):
+    cat = _catalog(tmp_path, "jsonl", "app-{dt}.jsonl")
+    store = storage_for(cat, "logs")
+    store.path.mkdir(parents=True)
+    (store.path / "app-2026-01-01.jsonl").write_bytes(b'{"ts": "x", "msg": "\xff\xfe\xfa"}\n')
+    cat2 = cat.model_copy(update={"datasets": {"logs": cat.datasets["logs"].model_copy(
+        update={"encodings": ("utf-8",)})}})
+    with pytest.raises(StorageError, match=r"logs app-2026-01-01.jsonl: cannot decode with any of \['utf-8'\]"):
+        storage_for(cat2, "logs").read(storage_for(cat2, "logs").list_partitions()[0])
+
+
+def test_write_outside_allowed_region_is_refused(tmp_path):
+    cat = _catalog(tmp_path)
+    store = storage_for(cat, "logs")
+    store.region = "us-east-1"  # as if the catalog had been bypassed
+    with pytest.raises(StorageError, match="refusing to write dataset 'logs' in region 'us-east-1'"):
+        store.write_partition(date(2026, 1, 1), pa.table({"ts": ["x"], "msg": ["y"]}))
+    assert not (tmp_path / "raw" / "logs").exists()
+
+
+def test_publish_dir_swaps_and_recovers(tmp_path):
+    target = tmp_path / "rel" / "dt=2026-01-01"
+    s1 = staging_dir(target)
+    (s1 / "a").write_text("v1")
+    publish_dir(s1, target)
+    s2 = staging_dir(target)
+    (s2 / "a").write_text("v2")
+    publish_dir(s2, target)
+    assert (target / "a").read_text() == "v2"
+    assert [p.name for p in target.parent.iterdir()] == ["dt=2026-01-01"]
+    # A run killed between the two renames of a publish: the previous folder comes back.
+    old = target.parent / f".old-{target.name}"
+    target.rename(old)
+    recover_dir(target)
+    assert (target / "a").read_text() == "v2"
+
+
+def test_is_hidden():
+    assert storage.is_hidden(".tmp-x") and storage.is_hidden("_manifest.json") and not storage.is_hidden("dt=1")
