@@ -1,0 +1,35 @@
+# Every target sets up the project-local virtual environment it needs (.venv) and reuses it afterwards.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# Prefect: local state in the project, no telemetry, room for the first start's database migration.
+export PREFECT_HOME := $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
+
+.PHONY: demo test test-fast bench clean install
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	@touch $@
+
+demo: $(STAMP)  ## generate a synthetic lake in ./demo-lake and run the nightly pipeline on it
+	$(BIN)/piiflow demo
+
+test: $(STAMP)  ## the whole suite (slow tests included)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: $(STAMP)  ## every benchmark in bench/, one JSON line each
+	@for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .prefect demo-lake .demo-lake.key .pytest_cache .hypothesis
