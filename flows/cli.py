@@ -40,7 +40,7 @@ def _emit(result: dict, as_json: bool, human) -> None:
 
 def _fail(e: BaseException) -> None:
     msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-    err.print(f"piiflow: error: {msg}", markup=False, highlight=False)
+    sys.stderr.write(f"piiflow: error: {msg}\n")
     raise typer.Exit(1)
 
 
@@ -255,7 +255,10 @@ def demo(rows: int = typer.Option(20_000, "--rows"), dir: Path = typer.Option(Pa
 
 
 def main() -> None:
+    from flows.runtime import quiet_domain_errors
+
     configure_prefect_env()
+    quiet_domain_errors()
     app()
 
 

@@ -4,6 +4,7 @@ and the pseudonymisation key. Called when a command or test starts, never at imp
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -25,6 +26,24 @@ def configure_prefect_env(home: Path | None = None) -> None:
     env.setdefault("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
     # tldextract (pulled in by presidio) must never fetch the public suffix list at run time.
     env.setdefault("TLDEXTRACT_CACHE", str(Path(env["PREFECT_HOME"]) / "tldextract"))
+
+
+class _QuietDomainErrors(logging.Filter):
+    """For the CLI: drop Prefect's console record of piiflow's own errors (a blocked gate, a bad catalog), whose
+    one-line reason the CLI prints itself. Other exceptions keep their traceback; deployed flows keep it all."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from transforms.errors import PiiflowError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, PiiflowError)
+
+
+def quiet_domain_errors() -> None:
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).addFilter(_QuietDomainErrors())
+    # Prefect's event worker says it is still flushing when a short command exits; that is not the user's news.
+    logging.getLogger("EventsWorker").setLevel(logging.ERROR)
 
 
 @functools.lru_cache(maxsize=4)

@@ -66,3 +66,12 @@ def test_apply_policy_drops_undeclared_and_redacts(analyzer):
     out, undeclared = apply_policy(t, ds, key=b"k" * 32, analyzer=analyzer)
     assert out.column_names == ["u", "q"] and undeclared == ["extra"]
     assert out.column("q").to_pylist() == ["电话<CN_MOBILE>"]
+
+
+def test_rescan_checks_pseudonym_columns_by_token_shape(analyzer):
+    ds = _ds({"u": {"kind": "direct", "op": "pseudonymize"}})
+    # "13812345678abcde" would never come out of pseudonymize; a token that happens to start with digits is fine
+    t = pa.table({"u": ["1381234567812345", "13812345678", None]})
+    leaks = rescan(t, analyzer, ds)
+    assert [(l.column, l.entity_type, l.count) for l in leaks] == [("u", "NOT_A_PSEUDONYM", 1)]
+    assert "13812345678" not in leaks[0].evidence

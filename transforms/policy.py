@@ -7,6 +7,7 @@ identifiers left anywhere in the output. ``flows.deidentify`` publishes only whe
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -32,7 +33,7 @@ def policy_violations(name: str, dataset: Dataset, *, anonymised: bool) -> list[
                             f"pseudonymize")
         if pol.kind == "free_text" and pol.op.op not in ("drop", "redact_entities"):
             problems.append(f"{name}.{col}: free text with operator {pol.op.op!r}; expected drop or redact_entities")
-        if anonymised and pol.kind in ("direct", "sensitive") and pol.op.op == "keep":
+        if anonymised and pol.kind == "sensitive" and pol.op.op == "keep":
             problems.append(f"{name}.{col}: reversible operator 'keep' in a release marked anonymised")
     return problems
 
@@ -149,7 +150,10 @@ class Leak:
 def rescan(table: pa.Table, analyzer: AnalyzerEngine, dataset: Dataset) -> list[Leak]:
     """Direct identifiers found anywhere in ``table``: every distinct text value of every column is scanned.
 
-    Findings an operator leaves by design (an IP network from ``generalize_ip``) are not leaks. Evidence is masked.
+    Findings an operator leaves by design (an IP network from ``generalize_ip``) are not leaks. A pseudonymised
+    column is checked more strictly than a scan could: every value must be a well-formed token of the keyed
+    function (a random token can look like a phone number by chance; a raw value cannot look like a token).
+    Evidence is masked.
     """
     leaks: dict[tuple[str, str], Leak] = {}
     for name in table.column_names:
@@ -157,6 +161,14 @@ def rescan(table: pa.Table, analyzer: AnalyzerEngine, dataset: Dataset) -> list[
         if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
             continue
         pol = dataset.columns.get(name)
+        if pol is not None and pol.op.op == "pseudonymize":
+            pattern = "^" + re.escape(pol.op.prefix) + f"[0-9a-f]{{{pol.op.length}}}$"
+            bad = pc.invert(pc.match_substring_regex(col, pattern)).combine_chunks().fill_null(False)
+            n_bad = pc.sum(bad.cast(pa.int64())).as_py() or 0
+            if n_bad:
+                sample = col.filter(bad)[0].as_py()
+                leaks[(name, "NOT_A_PSEUDONYM")] = Leak(name, "NOT_A_PSEUDONYM", mask_value(sample), n_bad)
+            continue
         allowed = _GENERALISED.get(pol.op.op, set()) if pol is not None else set()
         distinct = pc.unique(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col).drop_null()
         for value in distinct.to_pylist():

@@ -1,4 +1,4 @@
-from transforms.recognizers.base import L, PiiflowRecognizer, digits_only, register
+from transforms.recognizers.base import L, R, PiiflowRecognizer, digits_only, register
 
 
 @register
@@ -7,7 +7,7 @@ class CnMobileRecognizer(PiiflowRecognizer):
 
     SUPPORTED_ENTITY = "CN_MOBILE"
     PATTERNS = [
-        ("cn_mobile", L + r"(?:(?:\+|00)86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}(?!\d)", 0.7),
+        ("cn_mobile", L + r"(?:(?:\+|00)86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}" + R, 0.7),
     ]
     CONTEXT = ["手机", "电话", "联系", "致电", "号码", "tel", "mobile", "phone", "call", "手机号", "热线"]
 
