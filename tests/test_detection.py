@@ -18,6 +18,18 @@ CASES = [
     ("手机13812345678，邮箱张三abc.d@qq.com谢谢", [("CN_MOBILE", "13812345678"), ("EMAIL_ADDRESS", "abc.d@qq.com")]),
     ("电话+86 138-1234-5678", [("CN_MOBILE", "+86 138-1234-5678")]),
     ("订单号2138123456789012", []),  # a mobile inside a longer digit run
+    ("Tel13701233057QQ", [("CN_MOBILE", "13701233057")]),  # glued to Latin letters on both sides
+    ("trace 9f13812345678a0b1c2d3e4f5a6b7c8d", []),  # inside a hexadecimal token
+    ("（86）138-0284-1004", [("CN_MOBILE", "（86）138-0284-1004")]),
+    ("香港電話：（852）94896744", [("PHONE_NUMBER", "（852）94896744")]),
+    ("工作請洽：+852-37411033WowMusic", [("PHONE_NUMBER", "+852-37411033")]),
+    ("台北0933905613", [("PHONE_NUMBER", "0933905613")]),  # Taiwan mobile with its trunk 0
+    ("共83192727人", []),  # 8 digits are a valid Hong Kong number, but nothing says it is a phone
+    ("办公电话83192727", [("PHONE_NUMBER", "83192727")]),  # ... unless the context does
+    ("from 163.27.187.39 (163.27.187.39): denied", [("IP_ADDRESS", "163.27.187.39"), ("IP_ADDRESS", "163.27.187.39")]),
+    ("host 62.99.164.82.sh.example.net up", []),  # reverse-DNS name, not an address
+    ("經紀人-004bill_yeung@uih.com.hk，演员", [("EMAIL_ADDRESS", "04bill_yeung@uih.com.hk")]),
+    ("工作Q826929452（助理）", [("QQ_NUMBER", "826929452")]),
     ("身份证号510107199003071236", [("CN_RESIDENT_ID", "510107199003071236")]),
     ("身份证号510107199003071237", []),  # wrong check digit
     ("身份证号51010719900307123", []),  # 17 digits

@@ -38,6 +38,10 @@ class PiiflowRecognizer(PatternRecognizer):
     PATTERNS: ClassVar[list[tuple[str, str, float]]]
     CONTEXT: ClassVar[list[str]] = []
 
+    #: Digits-only identifiers may be glued to letters in real text ("Tel13701233057", "13801281432Email"), but not
+    #: sit inside a long hexadecimal run (hashes, trace ids, tokens): such matches are dropped.
+    REJECT_IN_HEX_RUN: ClassVar[bool] = False
+
     def __init__(self, supported_language: str = "zh"):
         super().__init__(
             supported_entity=self.SUPPORTED_ENTITY,
@@ -47,6 +51,28 @@ class PiiflowRecognizer(PatternRecognizer):
             supported_language=supported_language,
         )
 
+    def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
+        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        if self.REJECT_IN_HEX_RUN and results:
+            results = [r for r in results if not in_hex_run(text, r.start, r.end)]
+        return results
+
 
 def digits_only(text: str) -> str:
     return "".join(ch for ch in text if ch.isdigit())
+
+
+_ALNUM = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def in_hex_run(text: str, start: int, end: int, min_len: int = 16) -> bool:
+    """True when ``text[start:end]`` lies in a run of ASCII letters and digits that is all hexadecimal and at least
+    ``min_len`` long, with a letter in it: a hash or a token, not a number written in prose."""
+    i, j = start, end
+    while i > 0 and text[i - 1] in _ALNUM:
+        i -= 1
+    while j < len(text) and text[j] in _ALNUM:
+        j += 1
+    run = text[i:j]
+    return len(run) >= min_len and all(c in _HEX for c in run) and not run.isdigit()

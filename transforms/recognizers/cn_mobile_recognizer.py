@@ -1,20 +1,26 @@
-from transforms.recognizers.base import L, R, PiiflowRecognizer, digits_only, register
+from transforms.recognizers.base import PiiflowRecognizer, digits_only, register
+
+_SEP = r"[-\s\u2010-\u2015\ufe63\uff0d]"
 
 
 @register
 class CnMobileRecognizer(PiiflowRecognizer):
-    """Mainland mobile numbers: 11 digits starting 13-19, with optional +86/0086 and space or dash groups."""
+    """Mainland mobile numbers: 11 digits starting 13-19, with optional +86 / 0086 / (86), and spaces or dashes
+    anywhere between digits. Letters may touch it (``Tel13701233057``); other digits may not."""
 
     SUPPORTED_ENTITY = "CN_MOBILE"
+    REJECT_IN_HEX_RUN = True
     PATTERNS = [
-        ("cn_mobile", L + r"(?:(?:\+|00)86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}" + R, 0.7),
+        ("cn_mobile", r"(?<![\d+])(?:(?:\+|00)86" + _SEP + r"?|[（(]\+?86[)）]\s?)?1[3-9]\d(?:" + _SEP + r"?\d){8}(?!\d)",
+         0.7),
     ]
-    CONTEXT = ["手机", "电话", "联系", "致电", "号码", "tel", "mobile", "phone", "call", "手机号", "热线"]
+    CONTEXT = ["手机", "电话", "電話", "联系", "聯繫", "聯絡", "致电", "号码", "tel", "mobile", "phone", "call", "热线",
+               "洽", "经纪", "經紀"]
 
     def validate_result(self, pattern_text: str):
         d = digits_only(pattern_text)
-        if d.startswith("0086"):
+        if len(d) == 15 and d.startswith("0086"):
             d = d[4:]
-        elif d.startswith("86") and len(d) == 13:
+        elif len(d) == 13 and d.startswith("86"):
             d = d[2:]
         return None if len(d) == 11 else False

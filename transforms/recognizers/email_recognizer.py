@@ -7,8 +7,8 @@ class EmailRecognizer(PiiflowRecognizer):
 
     SUPPORTED_ENTITY = "EMAIL_ADDRESS"
     PATTERNS = [
-        ("email", r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9](?:[A-Za-z0-9._%+\-]{0,63})@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}"
-                  r"[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![A-Za-z0-9])",
+        ("email", r"(?<![A-Za-z_%+\-])[A-Za-z0-9_](?:[A-Za-z0-9._%+\-]{0,63})@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}"
+                  r"[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![A-Za-z])",
          0.9),
     ]
     CONTEXT = ["邮箱", "email", "e-mail", "mail", "邮件"]

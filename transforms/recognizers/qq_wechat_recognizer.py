@@ -8,7 +8,8 @@ class QqNumberRecognizer(PiiflowRecognizer):
     """QQ numbers (5-11 digits): only after a QQ cue, since bare digit runs are everywhere."""
 
     SUPPORTED_ENTITY = "QQ_NUMBER"
-    PATTERNS = [("qq", rf"(?<=(?:QQ|qq|Qq|扣扣|企鹅){_CUE})[1-9]\d{{4,10}}(?!\d)", 0.7)]
+    PATTERNS = [("qq", rf"(?<=(?:QQ|qq|Qq|扣扣|企鹅|工作Q|联系Q|加Q)(?:交流群|粉丝群|群号?|号码?)?{_CUE})[1-9]\d{{4,10}}(?!\d)",
+                 0.7)]
     CONTEXT = ["qq", "扣扣"]
 
 
