@@ -182,6 +182,8 @@ class Dataset(_Frozen):
     row_key: str | None = None
     event_time: str | None = None
     retention: Duration | None = None
+    #: A legal minimum: the catalog refuses a retention shorter than this.
+    min_retention: Duration | None = None
     immutable: bool = False
     on_missing_time: Literal["keep", "quarantine"] = "keep"
     on_erase: Literal["delete", "anonymise"] = "delete"
@@ -200,6 +202,12 @@ class Dataset(_Frozen):
         if self.retention is not None and self.event_time is None:
             raise ValueError("event_time: expected the event-time column that retention is measured on, "
                              "found nothing")
+        if self.min_retention is not None and self.retention is not None and self.retention < self.min_retention:
+            raise ValueError(f"retention: expected at least {format_duration(self.min_retention)} (the legal minimum "
+                             f"declared in min_retention), found {format_duration(self.retention)}")
+        if (self.immutable or self.on_missing_time == "quarantine") and self.row_key is None:
+            raise ValueError("row_key: expected a row key column, which quarantining rows (immutable: true or "
+                             "on_missing_time: quarantine) needs, found nothing")
         return self
 
     def columns_of_kind(self, *kinds: str) -> list[str]:

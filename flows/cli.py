@@ -181,17 +181,81 @@ def purge(catalog: Path = CatalogOpt, as_of: Optional[str] = typer.Option(None, 
 
 def _print_purge(r: dict) -> None:
     verb = "removed" if r["executed"] else "would remove"
-    out.print(f"purge as of {r['as_of']}: {verb} {r['rows']:,} rows in {len(r['actions'])} partitions"
+    files = sum(1 for a in r["actions"] if a["action"] in ("delete", "rewrite"))
+    out.print(f"purge as of {r['as_of']}: {verb} {r['rows']:,} rows from {files} files or partitions"
               + ("" if r["executed"] else " (plan only; --execute to act)"))
     by_target: dict[str, list[dict]] = {}
     for a in r["actions"]:
         by_target.setdefault(a["target"], []).append(a)
     for target, acts in by_target.items():
-        rows = sum(max(a["rows"], 0) for a in acts)
-        kinds = ", ".join(f"{sum(a['action'] == k for a in acts)} {k}" for k in ("delete", "rewrite")
+        kinds = ", ".join(f"{sum(a['action'] == k for a in acts)} {k}" for k in ("delete", "rewrite", "quarantine")
                           if any(a["action"] == k for a in acts))
-        out.print(f"  {target}: {kinds} ({acts[0]['partition']} .. {acts[-1]['partition']}), {rows:,} rows; "
-                  f"{acts[0]['reason']}")
+        line = f"  {target}: {kinds} ({acts[0]['partition']} .. {acts[-1]['partition']})"
+        deleted = sum(max(a["deleted"], 0) for a in acts)
+        line += f", {deleted:,} rows" if deleted else ""
+        held = sum(a["held"] for a in acts)
+        line += f"; {held:,} rows kept by legal hold ({', '.join(sorted({h for a in acts for h in a['holds']}))})" \
+            if held else ""
+        q = sum(a["quarantined"] for a in acts)
+        line += f"; {q:,} rows quarantined" if q else ""
+        out.print(line + f"; {acts[0]['reason']}")
+    for ds, why in r["held_datasets"].items():
+        out.print(f"  {ds}: whole dataset under legal hold: {why}")
+    for ds, n in r["missing_time"].items():
+        out.print(f"  {ds}: {n:,} rows without a usable event time (never deleted)")
+
+
+@app.command()
+def erase(catalog: Path = CatalogOpt,
+          subjects: Optional[Path] = typer.Option(None, "--subjects", help="file of subject ids, one a line"),
+          org: Optional[str] = typer.Option(None, "--org", help="an organisation id"),
+          execute: bool = typer.Option(False, "--execute", help="act on the plan (default: only print it)"),
+          as_json: bool = JsonOpt) -> None:
+    """Plan (default) or execute an erasure request (account cancellation)."""
+    configure_prefect_env()
+    from configs.catalog import load_catalog
+    from flows.erase import run_erase
+
+    try:
+        result = run_erase(load_catalog(catalog), subjects, org, execute)
+    except PiiflowError as e:
+        _fail(e)
+    _emit(result, as_json, _print_erase)
+
+
+def _print_erase(r: dict) -> None:
+    if r["already_processed"]:
+        out.print(f"erasure request {r['request_id']} was already processed: nothing to do")
+        return
+    verb = "erased" if r["executed"] else "would erase"
+    rows = r["receipt"]["rows"] if r["executed"] else r["planned"]
+    out.print(f"erasure request {r['request_id']}: {r['subjects']} subject(s)"
+              + (f" ({r['members_added']} found through the organisation)" if r["members_added"] else "")
+              + f"; {verb} {sum(rows.values()):,} rows" + ("" if r["executed"] else " (plan only; --execute to act)"))
+    for target, n in rows.items():
+        out.print(f"  {target}: {n:,} rows")
+
+
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(catalog: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
+    """Check the audit log's hash chain: any edited, removed or reordered entry fails."""
+    from configs.catalog import load_catalog
+    from flows.audit import verify
+
+    try:
+        cat = load_catalog(catalog)
+    except PiiflowError as e:
+        _fail(e)
+    v = verify(cat.state_path)
+    _emit(v.__dict__, as_json, lambda r: out.print(f"audit log: {r['entries']} entries, chain intact"
+                                                   if r["ok"] else ""))
+    if not v.ok:
+        sys.stderr.write(f"piiflow: error: audit log: {v.problem}\n")
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -21,6 +21,8 @@ from prefect.cache_policies import NONE
 
 from configs.catalog import Catalog, load_catalog
 from configs.settings import Settings
+from flows import quarantine
+from flows.erase import exclude_erased
 from flows.reports import md_table, publish_artifacts, write_report
 from flows.runtime import analyzer_for
 from flows.storage import (Partition, check_region, file_digest, publish_dir, recover_dir, staging_dir,
@@ -48,15 +50,18 @@ def _event_dates(table: pa.Table, column: str, tz: str) -> pa.Array:
     return pc.cast(pc.local_timestamp(ts), pa.date32()) if len(ts) else pa.array([], pa.date32())
 
 
-def read_inputs(catalog: Catalog, dataset: str, start: date | None, end: date | None
+def read_inputs(catalog: Catalog, dataset: str, start: date | None, end: date | None, master: bytes | None = None
                 ) -> list[tuple[date, pa.Table, list[Partition]]]:
-    """The dataset's rows in ``start..end`` grouped by local event date, with the partitions they came from."""
+    """The dataset's rows in ``start..end`` grouped by local event date, with the partitions they came from.
+    Quarantined rows and the rows of erased subjects are left out."""
     ds = catalog.datasets[dataset]
     store = storage_for(catalog, dataset)
     groups: dict[date, list[pa.Table]] = {}
     sources: dict[date, list[Partition]] = {}
     for part in store.list_partitions(start, end):
-        table = store.read(part)
+        table = quarantine.exclude(catalog, dataset, store.read(part))
+        if master is not None:
+            table = exclude_erased(catalog, dataset, table, master)
         if ds.event_time is None:
             raise PolicyError(f"{dataset}: a release needs the dataset's event_time to partition by date")
         dates = _event_dates(table, ds.event_time, catalog.lake.timezone)
@@ -158,7 +163,7 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
     key = release_key(settings, rel.recipient)
     futures = []
     for ds in rel.datasets:
-        for dt, table, inputs in read_inputs(catalog, ds, start, end):
+        for dt, table, inputs in read_inputs(catalog, ds, start, end, settings.master_key()):
             futures.append(release_partition_task.submit(catalog, release, ds, dt, table, inputs, key, settings))
     results = [f.result() for f in futures]
     summary = {

@@ -1,39 +1,68 @@
 """``purge``: retention per dataset and per release (clause 5.2.1). Plans by default; ``execute`` acts.
 
-Whole expired partitions are removed; a partition the cutoff falls inside (or an undated file) is read and, if
-it holds expired rows, rewritten atomically without them. Rows whose event time is missing or unparseable are
-never deleted: they are counted and reported.
+Work is per file, the unit storage can replace atomically: a file whose rows are all expired is removed, a file
+with some expired rows is rewritten without them (temp, fsync, rename), so a purge killed at any point and run
+again ends as one uninterrupted run would. Partitions whose whole day is inside retention are not read at all.
+
+Rows under an active legal hold are kept, and the plan says which hold kept them. Rows whose event time is missing
+or unparseable are never deleted: they are counted, and kept or quarantined as the catalog says. Immutable
+datasets are never rewritten: their expired rows are quarantined (excluded from every read path) instead.
+Executed actions are recorded in the hash-chained audit log with the files' content hashes.
 """
 
 from __future__ import annotations
 
 import shutil
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import flow, get_run_logger
 
-from configs.catalog import Catalog, load_catalog
+from configs.catalog import Catalog, LegalHold, load_catalog
+from flows import quarantine
+from flows.audit import AuditLog
 from flows.reports import md_table, publish_artifacts, write_report
-from flows.storage import _DT_DIR, is_hidden, storage_for
+from flows.storage import _DT_DIR, exclusive_lock, file_digest, is_hidden, storage_for, sweep_temporaries
 from transforms.errors import PolicyError
 from transforms.operators import to_timestamp
-from transforms.retention import cutoff, expired_mask, partition_status
+from transforms.retention import cutoff, decide_rows, partition_status
 
 
 @dataclass
-class PurgeAction:
-    target: str  # dataset name or release/dataset
+class FileAction:
+    target: str  # dataset name, or release/dataset
     partition: str
-    action: str  # delete | rewrite
-    rows: int
-    bytes: int
-    reason: str
+    path: str
+    action: str  # delete | rewrite | quarantine
+    rows: int  # rows in the file
+    expired: int
+    deleted: int
+    held: int = 0
     missing_time: int = 0
-    paths: list[str] = field(default_factory=list)
+    quarantined: int = 0
+    bytes: int = 0
+    reason: str = ""
+    holds: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PurgePlan:
+    as_of: datetime
+    actions: list[FileAction] = field(default_factory=list)
+    held_datasets: dict[str, str] = field(default_factory=dict)
+    missing_time: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"as_of": self.as_of.isoformat(), "actions": [a.__dict__ for a in self.actions],
+                "held_datasets": self.held_datasets, "missing_time": self.missing_time,
+                "rows": sum(max(a.deleted, 0) for a in self.actions), "bytes": sum(a.bytes for a in self.actions),
+                "held_rows": sum(a.held for a in self.actions),
+                "quarantined": sum(a.quarantined for a in self.actions)}
 
 
 def resolve_as_of(as_of: date | datetime | None, tz: str, now: datetime | None = None) -> datetime:
@@ -50,33 +79,78 @@ def resolve_as_of(as_of: date | datetime | None, tz: str, now: datetime | None =
     return moment
 
 
-def plan_dataset(catalog: Catalog, name: str, as_of: datetime) -> list[PurgeAction]:
+def read_subjects_file(path: Path) -> list[str]:
+    """Subject ids, one a line (a ``subject_id`` header line is skipped). Raises PolicyError on a bad file."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise PolicyError(f"{path}: cannot read the subjects file ({type(e).__name__})") from e
+    ids = [ln.strip().split(",")[0].strip() for ln in text.splitlines() if ln.strip()]
+    if ids and ids[0].lower() in ("subject_id", "user_id", "id"):
+        ids = ids[1:]
+    bad = [i for i, v in enumerate(ids, 1) if not v.isprintable() or " " in v or len(v) > 128]
+    if bad:
+        raise PolicyError(f"{path}: line {bad[0]}: expected one subject id per line (no spaces, at most 128 "
+                          f"characters)")
+    return ids
+
+
+def active_holds(catalog: Catalog, as_of: datetime) -> list[tuple[LegalHold, frozenset[str]]]:
+    out = []
+    for hold in catalog.legal_holds:
+        if hold.until < as_of.date():
+            continue
+        subjects = set(hold.subjects)
+        if hold.subjects_file is not None:
+            subjects.update(read_subjects_file(hold.subjects_file))
+        out.append((hold, frozenset(subjects)))
+    return out
+
+
+def plan_dataset(catalog: Catalog, name: str, as_of: datetime, holds) -> tuple[list[FileAction], str | None, int]:
+    """(file actions, reason the whole dataset is held or None, rows with a missing event time seen)."""
     ds = catalog.datasets[name]
     if ds.retention is None:
-        return []
+        return [], None, 0
+    for hold, subjects in holds:
+        if name in hold.datasets and not subjects:
+            return [], f"{hold.reason} (until {hold.until})", 0
+    held_subjects = frozenset().union(*[s for h, s in holds if not h.datasets or name in h.datasets]) if holds \
+        else frozenset()
+    hold_names = [h.reason for h, s in holds if s and (not h.datasets or name in h.datasets)]
     cut = cutoff(as_of, ds.retention)
     store = storage_for(catalog, name)
     reason = f"older than {ds.retention.days}d retention (cutoff {cut.isoformat(timespec='seconds')})"
-    actions = []
+    cols = [ds.event_time] + ([ds.subject_key] if ds.subject_key else []) + (
+        [ds.row_key] if ds.row_key and ds.row_key not in (ds.event_time, ds.subject_key) else [])
+    actions, missing_total = [], 0
+    quarantined = quarantine.load(catalog, name) if ds.immutable else None
     for part in store.list_partitions():
-        status = partition_status(part.dt, cut, catalog.lake.timezone)
-        if status == "live":
+        if partition_status(part.dt, cut, catalog.lake.timezone) == "live" and ds.on_missing_time == "keep":
             continue
-        table = store.read(part, columns=[ds.event_time])
-        if status == "expired":
-            actions.append(PurgeAction(name, part.label, "delete", table.num_rows, part.bytes, reason,
-                                       paths=[str(p) for p in part.paths]))
-            continue
-        mask = expired_mask(to_timestamp(table.column(ds.event_time), catalog.lake.timezone), cut)
-        expired = pc.sum(pc.fill_null(mask, False).cast("int64")).as_py() or 0
-        missing = mask.null_count
-        if expired:
-            actions.append(PurgeAction(name, part.label, "rewrite", expired, 0, reason, missing_time=missing,
-                                       paths=[str(p) for p in part.paths]))
-    return actions
+        for path in part.paths:
+            table = store.read_file(path, columns=cols)
+            times = to_timestamp(table.column(ds.event_time), catalog.lake.timezone)
+            subjects = table.column(ds.subject_key).combine_chunks().cast(pa.string()) if ds.subject_key else None
+            d = decide_rows(times, subjects, cut, held_subjects=held_subjects, immutable=ds.immutable,
+                            on_missing_time=ds.on_missing_time)
+            missing_total += d.missing_time
+            q = d.quarantined
+            if q and quarantined is not None and len(quarantined):
+                keys = table.column(ds.row_key).combine_chunks().cast(pa.string()).filter(d.quarantine)
+                q = int(len(keys) - pc.sum(pc.is_in(keys, quarantined).cast(pa.int64())).as_py())
+            if not d.deleted and not q:
+                continue
+            action = ("delete" if d.deleted == table.num_rows else "rewrite") if d.deleted else "quarantine"
+            actions.append(FileAction(name, part.label, str(path), action, table.num_rows, d.expired, d.deleted,
+                                      held=d.held, missing_time=d.missing_time, quarantined=q,
+                                      bytes=path.stat().st_size if action == "delete" else 0,
+                                      reason=reason if d.deleted or ds.immutable else "event time missing",
+                                      holds=hold_names if d.held else []))
+    return actions, None, missing_total
 
 
-def plan_release(catalog: Catalog, release: str, as_of: datetime) -> list[PurgeAction]:
+def plan_release(catalog: Catalog, release: str, as_of: datetime) -> list[FileAction]:
     rel = catalog.releases[release]
     if rel.retention is None:
         return []
@@ -92,28 +166,93 @@ def plan_release(catalog: Catalog, release: str, as_of: datetime) -> list[PurgeA
                 continue
             if partition_status(date.fromisoformat(m.group(1)), cut, catalog.lake.timezone) == "expired":
                 size = sum(f.stat().st_size for f in child.rglob("*") if f.is_file())
-                actions.append(PurgeAction(f"{release}/{ds}", child.name, "delete", -1, size,
-                                           f"release older than {rel.retention.days}d retention",
-                                           paths=[str(child)]))
+                actions.append(FileAction(f"{release}/{ds}", child.name, str(child), "delete", -1, -1, -1,
+                                          bytes=size, reason=f"release older than {rel.retention.days}d retention"))
     return actions
 
 
-def execute(catalog: Catalog, action: PurgeAction, as_of: datetime) -> None:
-    if "/" in action.target:
-        shutil.rmtree(action.paths[0], ignore_errors=True)
+def plan_purge(catalog: Catalog, as_of: datetime) -> PurgePlan:
+    plan = PurgePlan(as_of)
+    holds = active_holds(catalog, as_of)
+    for name in catalog.datasets:
+        actions, held, missing = plan_dataset(catalog, name, as_of, holds)
+        plan.actions += actions
+        if held:
+            plan.held_datasets[name] = held
+        if missing:
+            plan.missing_time[name] = missing
+    for rel in catalog.releases:
+        plan.actions += plan_release(catalog, rel, as_of)
+    return plan
+
+
+def execute_action(catalog: Catalog, a: FileAction, as_of: datetime, holds, audit: AuditLog, run_id: str) -> None:
+    """Carry out one planned action, re-deciding from the file as it is now (so a re-run after a crash is exact)."""
+    path = Path(a.path)
+    if "/" in a.target:
+        if path.exists():
+            shutil.rmtree(path)
+            audit.append("purge.release_partition", run_id=run_id, release=a.target, partition=a.partition)
         return
-    ds = catalog.datasets[action.target]
-    store = storage_for(catalog, action.target)
-    part = next((p for p in store.list_partitions() if p.label == action.partition), None)
-    if part is None:  # already gone (a re-run after a crash)
-        return
-    if action.action == "delete":
-        store.delete_partition(part)
-        return
-    table = store.read(part)
-    mask = expired_mask(to_timestamp(table.column(ds.event_time), catalog.lake.timezone),
-                        cutoff(as_of, ds.retention))
-    store.replace(part, table.filter(pc.invert(pc.fill_null(mask, False))))
+    if not path.exists():
+        return  # removed by an earlier, interrupted run
+    ds = catalog.datasets[a.target]
+    store = storage_for(catalog, a.target)
+    table = store.read_file(path)
+    held_subjects = frozenset().union(*[s for h, s in holds if not h.datasets or a.target in h.datasets]) if holds \
+        else frozenset()
+    times = to_timestamp(table.column(ds.event_time), catalog.lake.timezone)
+    subjects = table.column(ds.subject_key).combine_chunks().cast(pa.string()) if ds.subject_key else None
+    d = decide_rows(times, subjects, cutoff(as_of, ds.retention), held_subjects=held_subjects,
+                    immutable=ds.immutable, on_missing_time=ds.on_missing_time)
+    before = file_digest(path)
+    added = 0
+    if d.quarantined:
+        added = quarantine.add(catalog, a.target, table.column(ds.row_key).combine_chunks().filter(d.quarantine))
+    if d.deleted and d.deleted == table.num_rows:
+        store.delete_file(path)
+        after = None
+    elif d.deleted:
+        store.replace_file(path, table.filter(pc.invert(d.delete)))
+        after = file_digest(path)
+    else:
+        after = before
+    if d.deleted or added:
+        audit.append("purge.file", run_id=run_id, dataset=a.target, path=str(path), sha256_before=before,
+                     sha256_after=after, rows_before=table.num_rows, rows_deleted=d.deleted, rows_held=d.held,
+                     rows_quarantined=added, missing_time=d.missing_time, holds=a.holds,
+                     cutoff=cutoff(as_of, ds.retention).isoformat(), policy_hash=catalog.policy_hash)
+
+
+def run_purge(catalog: Catalog, as_of: date | datetime | None = None, execute: bool = False,
+              progress=None) -> dict:
+    """Plan, and with ``execute`` carry out, retention for the whole catalog. Plain Python (no Prefect)."""
+    moment = resolve_as_of(as_of, catalog.lake.timezone)
+    if execute:
+        with exclusive_lock(catalog.state_path, "purge"):
+            for name in catalog.datasets:
+                sweep_temporaries(catalog.dataset_path(name))
+            sweep_temporaries(catalog.state_path)
+            sweep_temporaries(catalog.lake.root / "releases")
+            plan = plan_purge(catalog, moment)
+            _execute(catalog, plan, moment, progress)
+    else:
+        plan = plan_purge(catalog, moment)
+    return {**plan.as_dict(), "executed": execute}
+
+
+def _execute(catalog: Catalog, plan: PurgePlan, moment: datetime, progress) -> None:
+    audit = AuditLog(catalog.state_path)
+    run_id = uuid.uuid4().hex[:12]
+    holds = active_holds(catalog, moment)
+    audit.append("purge.start", run_id=run_id, as_of=moment.isoformat(), policy_hash=catalog.policy_hash,
+                 planned=len(plan.actions), held_datasets=plan.held_datasets)
+    for i, a in enumerate(plan.actions, 1):
+        execute_action(catalog, a, moment, holds, audit, run_id)
+        if progress:
+            progress(i, len(plan.actions))
+    audit.append("purge.end", run_id=run_id, files=len(plan.actions),
+                 rows_deleted=sum(a.deleted for a in plan.actions if a.deleted > 0))
 
 
 @flow(name="purge")
@@ -121,19 +260,15 @@ def purge_flow(catalog_path: str, as_of: date | None = None, execute_plan: bool 
                root: str | None = None) -> dict:
     """Plan (default) or execute retention for every dataset and release of the catalog."""
     catalog = load_catalog(catalog_path, root=root)
-    moment = resolve_as_of(as_of, catalog.lake.timezone)
-    actions = [a for n in catalog.datasets for a in plan_dataset(catalog, n, moment)]
-    actions += [a for r in catalog.releases for a in plan_release(catalog, r, moment)]
-    if execute_plan:
-        for a in actions:
-            execute(catalog, a, moment)
-    result = {"as_of": moment.isoformat(), "executed": execute_plan, "actions": [a.__dict__ for a in actions],
-              "rows": sum(max(a.rows, 0) for a in actions), "bytes": sum(a.bytes for a in actions),
-              "missing_time_rows": sum(a.missing_time for a in actions)}
+    result = run_purge(catalog, as_of, execute_plan)
     md = (f"# Purge {'executed' if execute_plan else 'plan'} as of {result['as_of']}\n\n"
-          + md_table([a.__dict__ for a in actions], ["target", "partition", "action", "rows", "bytes", "reason"]))
+          + (f"Held datasets: {result['held_datasets']}\n\n" if result["held_datasets"] else "")
+          + (f"Rows with a missing event time (kept or quarantined, never deleted): {result['missing_time']}\n\n"
+             if result["missing_time"] else "")
+          + md_table(result["actions"], ["target", "partition", "action", "deleted", "held", "quarantined",
+                                         "missing_time", "reason"]))
     result["report"] = str(write_report(catalog.state_path, "purge", result, md))
     publish_artifacts("purge", md)
     get_run_logger().info("purge (%s): %d actions, %d rows", "execute" if execute_plan else "plan",
-                          len(actions), result["rows"])
+                          len(result["actions"]), result["rows"])
     return result

@@ -10,6 +10,7 @@ from prefect.cache_policies import NONE
 
 from configs.catalog import Catalog, load_catalog
 from configs.settings import Settings
+from flows import quarantine
 from flows.reports import md_table, publish_artifacts, write_report
 from flows.runtime import analyzer_for
 from flows.storage import storage_for
@@ -31,7 +32,7 @@ def sample_dataset(catalog: Catalog, name: str, rows: int) -> pa.Table:
     per = math.ceil(rows / len(parts))
     tables = []
     for p in parts:
-        t = store.read(p)
+        t = quarantine.exclude(catalog, name, store.read(p))
         if t.num_rows > per:
             stride = t.num_rows / per
             t = t.take(pa.array([int(i * stride) for i in range(per)], pa.int64()))

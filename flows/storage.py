@@ -1,6 +1,7 @@
 """Storage adapters: the only code that reads or writes dataset files.
 
-One small interface (``list_partitions``, ``read``, ``write_partition``, ``replace``, ``delete_partition``) with
+One small interface (``list_partitions``, ``read``, ``write_partition``, ``read_file``, ``replace_file``,
+``delete_file``, ``delete_partition``) with
 Parquet (Hive-partitioned ``dt=YYYY-MM-DD``) and text (JSONL or CSV, plain or gzip, any encoding) implementations,
 chosen from the validated catalog in :func:`storage_for`.
 
@@ -125,6 +126,38 @@ def staging_dir(target: Path) -> Path:
     return p
 
 
+def sweep_temporaries(folder: Path) -> int:
+    """Remove temporaries a killed writer left under ``folder`` (they may hold rows that must not survive).
+    Only call under :func:`exclusive_lock`, when no other writer can be running. Returns how many were removed."""
+    if not folder.exists():
+        return 0
+    n = 0
+    for p in sorted(folder.rglob(".tmp-*"), key=lambda x: -len(x.parts)):
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        n += 1
+    return n
+
+
+@contextlib.contextmanager
+def exclusive_lock(state_dir: Path, what: str) -> Iterator[None]:
+    """One destructive run (purge, erase, release publish) at a time per lake; a second one fails at once."""
+    import fcntl
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(state_dir / ".lock", "a+")
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            raise StorageError(f"{what}: another piiflow run holds the lake's lock ({state_dir / '.lock'})") from e
+        yield
+    finally:
+        fh.close()
+
+
 def check_region(region: str, allowed: tuple[str, ...], what: str) -> None:
     """Raise StorageError if ``region`` is outside ``allowed`` (clause 5.1: data stays in-country)."""
     if not region_allowed(region, allowed):
@@ -181,9 +214,20 @@ class Storage:
     def write_partition(self, dt: date | None, table: pa.Table) -> Partition:
         raise NotImplementedError
 
-    def replace(self, part: Partition, table: pa.Table) -> Partition:
-        """Atomically replace a partition's content with ``table`` (used by retention and erasure)."""
+    def read_file(self, path: Path, columns: list[str] | None = None) -> pa.Table:
         raise NotImplementedError
+
+    def replace_file(self, path: Path, table: pa.Table) -> None:
+        """Atomically replace one file's rows (the unit of every rewrite: a crash leaves old or new, never both)."""
+        raise NotImplementedError
+
+    def delete_file(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        parent = path.parent
+        if parent != self.path and parent.exists() and not any(p for p in parent.iterdir()):
+            parent.rmdir()
+        if parent.exists():
+            _fsync_dir(parent)
 
     def delete_partition(self, part: Partition) -> None:
         for p in part.paths:
@@ -234,6 +278,17 @@ class ParquetStorage(Storage):
             raise StorageError(f"{self.name} {part.label}: cannot read Parquet ({type(e).__name__})") from e
         return pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
 
+    def read_file(self, path, columns=None):
+        try:
+            return pq.read_table(path, columns=columns)
+        except (OSError, pa.ArrowInvalid) as e:
+            raise StorageError(f"{self.name} {path.name}: cannot read Parquet ({type(e).__name__})") from e
+
+    def replace_file(self, path, table):
+        self._check_write()
+        with atomic_file(path) as tmp:
+            pq.write_table(table, tmp, compression="zstd")
+
     def write_partition(self, dt, table, *, file_name: str = "part-00000.parquet"):
         self._check_write()
         folder = self.path / f"dt={dt.isoformat()}" if dt else self.path
@@ -241,19 +296,6 @@ class ParquetStorage(Storage):
         with atomic_file(target) as tmp:
             pq.write_table(table, tmp, compression="zstd")
         return Partition(self.name, dt, (target,))
-
-    def replace(self, part, table):
-        self._check_write()
-        if not part.paths:
-            raise StorageError(f"{self.name}: cannot replace an empty partition")
-        keep, rest = part.paths[0], part.paths[1:]
-        with atomic_file(keep) as tmp:
-            pq.write_table(table, tmp, compression="zstd")
-        # The rows of the other files now live in ``keep``; remove them (a crash here is recovered by a re-run,
-        # which sees the rows twice only if the plan is recomputed from the same rows: see flows.purge).
-        for p in rest:
-            p.unlink(missing_ok=True)
-        return Partition(self.name, part.dt, (keep,))
 
 
 class TextStorage(Storage):
@@ -344,10 +386,13 @@ class TextStorage(Storage):
     def write_partition(self, dt, table, *, encoding: str = "utf-8"):
         return self.write_partition_at(self.file_for(dt), dt, table, encoding)
 
-    def replace(self, part, table):
-        # Keep the file's original encoding: analysts' tools that read it today must read it tomorrow.
-        enc = self.detect_encoding(part.paths[0])
-        return self.write_partition_at(part.paths[0], part.dt, table, enc)
+    def read_file(self, path, columns=None):
+        t = self._read_file(path)
+        return t.select(columns) if columns else t
+
+    def replace_file(self, path, table):
+        # Keep the file's original encoding: the tools that read it today must read it tomorrow.
+        self.write_partition_at(path, None, table, self.detect_encoding(path))
 
     def write_partition_at(self, target: Path, dt: date | None, table: pa.Table, encoding: str) -> Partition:
         self._check_write()

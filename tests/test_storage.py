@@ -55,7 +55,7 @@ def test_text_round_trip_any_encoding(tmp_path, fmt, files, encoding):
     assert store.detect_encoding(part.paths[0]) == encoding
     assert store.read(part).to_pylist() == table.to_pylist()
     # Replacing keeps the file's encoding
-    store.replace(part, table.slice(0, 1))
+    store.replace_file(part.paths[0], table.slice(0, 1))
     assert store.detect_encoding(part.paths[0]) == encoding
     assert store.read(part).num_rows == 1
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -33,3 +34,42 @@ def partition_status(dt: date | None, cut: datetime, tz: str) -> str:
     if start >= cut:
         return "live"
     return "mixed"
+
+
+@dataclass
+class RowDecision:
+    """What retention does to each row of a file. ``delete`` and ``quarantine`` are boolean masks without nulls."""
+
+    delete: pa.Array
+    quarantine: pa.Array
+    expired: int
+    held: int
+    missing_time: int
+
+    @property
+    def deleted(self) -> int:
+        return int(pc.sum(self.delete.cast(pa.int64())).as_py() or 0)
+
+    @property
+    def quarantined(self) -> int:
+        return int(pc.sum(self.quarantine.cast(pa.int64())).as_py() or 0)
+
+
+def decide_rows(times: pa.Array, subjects: pa.Array | None, cut: datetime, *, held_subjects: frozenset[str] = frozenset(),
+                immutable: bool = False, on_missing_time: str = "keep") -> RowDecision:
+    """Rows to delete (expired, not held) or, for an immutable dataset, to quarantine instead; rows whose time is
+    missing are kept or quarantined as the catalog says, never deleted."""
+    expired = pc.fill_null(expired_mask(times, cut), False)
+    n = len(times)
+    if subjects is not None and held_subjects:
+        held = pc.and_(expired, pc.fill_null(pc.is_in(subjects, pa.array(sorted(held_subjects), pa.string())), False))
+    else:
+        held = pa.array([False] * n, pa.bool_())
+    missing = pc.is_null(times)
+    go = pc.and_(expired, pc.invert(held))
+    none = pa.array([False] * n, pa.bool_())
+    delete, quarantine = (none, go) if immutable else (go, none)
+    if on_missing_time == "quarantine":
+        quarantine = pc.or_(quarantine, missing)
+    count = lambda m: int(pc.sum(m.cast(pa.int64())).as_py() or 0)  # noqa: E731
+    return RowDecision(delete, quarantine, count(expired), count(held), count(missing))

@@ -1,0 +1,137 @@
+"""Crash safety by fault injection: a purge (and an erasure) SIGKILLed at random points, re-run after each kill,
+ends exactly as one uninterrupted run: no expired row left, every unexpired row present once, no temporary file,
+and an audit chain that verifies."""
+
+import hashlib
+import json
+import multiprocessing as mp
+import random
+import shutil
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from configs.catalog import load_catalog
+from flows.audit import verify
+from flows.storage import storage_for
+from tests.conftest import make_lake
+from tests.test_purge_erase import AS_OF, END, START, short_retention
+
+KILLS = 20
+FORK = mp.get_context("fork")
+
+
+def row_hashes(catalog) -> dict[str, Counter]:
+    """Per dataset, the multiset of row hashes (a row present twice counts twice)."""
+    out = {}
+    for name in catalog.datasets:
+        store = storage_for(catalog, name)
+        c = Counter()
+        for part in store.list_partitions():
+            for r in store.read(part).to_pylist():
+                c[hashlib.sha256(json.dumps(r, sort_keys=True, default=str).encode()).hexdigest()] += 1
+        out[name] = c
+    return out
+
+
+def leftovers(root: Path) -> list[str]:
+    return [str(p) for p in root.rglob(".tmp-*")]
+
+
+def _purge(cat_path):
+    from flows.purge import run_purge
+    run_purge(load_catalog(cat_path), AS_OF, execute=True)
+
+
+def _erase(cat_path, subjects):
+    from flows.erase import run_erase
+    run_erase(load_catalog(cat_path), subjects, None, execute=True)
+
+
+def _timed(fn, *args) -> float:
+    t = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t
+
+
+def _kill_then_rerun(work: Path, fn, args, window: float, rng: random.Random) -> bool:
+    """Start ``fn`` in a forked process, SIGKILL it after a random delay, then run it to completion here.
+    Returns whether the kill landed before the process finished."""
+    p = FORK.Process(target=fn, args=args)
+    p.start()
+    time.sleep(rng.uniform(0, window))
+    landed = p.is_alive()
+    p.kill()
+    p.join()
+    fn(*args)
+    return landed
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    base = tmp_path_factory.mktemp("fault-pristine")
+    cat_path, _ = make_lake(base, rows=1500, start=START, end=END, seed=33)
+    short_retention(cat_path)
+    return base
+
+
+def _fresh(pristine: Path, tmp: Path, name: str) -> Path:
+    dst = tmp / name
+    shutil.copytree(pristine, dst)
+    return dst / "catalog.yaml"
+
+
+@pytest.mark.slow
+def test_purge_killed_at_random_points(pristine, tmp_path):
+    ref = _fresh(pristine, tmp_path, "ref")
+    window = _timed(_purge, ref)
+    expected = row_hashes(load_catalog(ref))
+    rng = random.Random(2026)
+    landed = 0
+    for i in range(KILLS):
+        work = _fresh(pristine, tmp_path, f"run{i}")
+        landed += _kill_then_rerun(work, _purge, (work,), window, rng)
+        cat = load_catalog(work)
+        assert row_hashes(cat) == expected, f"kill {i}: rows differ from an uninterrupted run"
+        assert leftovers(cat.lake.root) == []
+        v = verify(cat.state_path)
+        assert v.ok, v.problem
+        shutil.rmtree(work.parent)
+    assert landed >= KILLS // 2, f"only {landed} of {KILLS} kills landed mid-run"
+
+
+@pytest.mark.slow
+def test_erasure_killed_at_random_points(pristine, tmp_path, prefect_harness):
+    from flows.deidentify import deidentify_flow
+
+    base = _fresh(pristine, tmp_path, "with-release")
+    deidentify_flow(str(base), "crm_research")
+    cat = load_catalog(base)
+    users = sorted(set(storage_for(cat, "call_records").read(storage_for(cat, "call_records").list_partitions()[0])
+                       .column("user_id").to_pylist()))[:15]
+    subjects = tmp_path / "subjects.txt"
+    subjects.write_text("\n".join(users) + "\n")
+    ref = tmp_path / "ref" / "catalog.yaml"
+    shutil.copytree(base.parent, ref.parent)
+    window = _timed(_erase, ref, subjects)
+    expected = row_hashes(load_catalog(ref))
+    releases_expected = sorted(p.name for p in (ref.parent / "releases").rglob("*.parquet"))
+    rng = random.Random(7)
+    landed = 0
+    for i in range(KILLS):
+        work = tmp_path / f"erun{i}" / "catalog.yaml"
+        shutil.copytree(base.parent, work.parent)
+        landed += _kill_then_rerun(work, _erase, (work, subjects), window, rng)
+        cat = load_catalog(work)
+        assert row_hashes(cat) == expected, f"kill {i}"
+        assert leftovers(cat.lake.root) == []
+        assert sorted(p.name for p in (work.parent / "releases").rglob("*.parquet")) == releases_expected
+        ledger = (cat.state_path / "erasure" / "ledger.jsonl").read_text().splitlines()
+        assert len(ledger) == 1, "a request is recorded once, however often it was interrupted"
+        assert verify(cat.state_path).ok
+        shutil.rmtree(work.parent)
+    assert landed >= KILLS // 2
