@@ -30,7 +30,7 @@ from configs.settings import Settings
 from flows.audit import AuditLog
 from flows.storage import (_DT_DIR, exclusive_lock, file_digest, is_hidden, storage_for, sweep_temporaries,
                            write_bytes_atomic)
-from transforms.errors import PolicyError
+from transforms.errors import PolicyError, StorageError
 from transforms.operators import derive_key, pseudonymize, state_key, subject_hash
 
 
@@ -256,6 +256,14 @@ def execute_erasure(catalog: Catalog, plan: ErasurePlan, subjects: list[str], or
             audit.append("erase.file", run_id=run_id, request_id=plan.request_id, target=t.target, path=str(path),
                          mode=t.mode, rows=n, sha256_before=before,
                          sha256_after=file_digest(path) if path.exists() else None)
+    for name, ds in catalog.datasets.items():  # old Delta versions must not keep the erased rows readable
+        if ds.format == "delta":
+            store = storage_for(catalog, name)
+            store.vacuum()
+            bad = store.history_holds(lambda t, ds=ds: _raw_mask(t, ds, subj, org))
+            audit.append("erase.delta_vacuum", run_id=run_id, dataset=name, old_versions_with_rows=bad)
+            if bad:
+                raise StorageError(f"{name}: Delta versions {bad} still hold erased rows after vacuum")
     receipt = {"request_id": plan.request_id, "run_id": run_id, "completed_at": datetime.now(timezone.utc).isoformat(),
                "subjects": len(plan.subject_hashes), "org_hash": plan.org_hash, "members_added": plan.members_added,
                "planned": plan.counts(), "rows": done, "policy_hash": catalog.policy_hash}

@@ -14,7 +14,7 @@ from typing import Callable
 import pyarrow.parquet as pq
 
 from configs.catalog import Catalog
-from flows.storage import ParquetStorage, TextStorage, atomic_file, atomic_stream, storage_for
+from flows.storage import DeltaStorage, ParquetStorage, TextStorage, atomic_file, atomic_stream, storage_for
 from transforms import synth
 
 #: Largest number of rows generated and held at once.
@@ -78,6 +78,12 @@ def generate_lake(catalog: Catalog, spec: synth.LakeSpec,
                         store.write_partition(day, chunk.table, file_name=f"part-{i:05d}.parquet")
                         result.files += 1
                         emit(name, chunk)
+                elif isinstance(store, DeltaStorage):
+                    for i, rows in parts:
+                        chunk = gen(spec, pop, day, rows, i)
+                        store.write_partition(day, chunk.table)
+                        emit(name, chunk)
+                    result.files += 1
                 elif isinstance(store, TextStorage):
                     encoding = "gb18030" if (name == "app_logs" and gbk_day(day)) else "utf-8"
                     with atomic_stream(store.file_for(day), gzip_level=6 if store.gzip else None) as fh:

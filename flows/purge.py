@@ -28,7 +28,7 @@ from flows import quarantine
 from flows.audit import AuditLog
 from flows.reports import md_table, publish_artifacts, write_report
 from flows.storage import _DT_DIR, exclusive_lock, file_digest, is_hidden, storage_for, sweep_temporaries
-from transforms.errors import PolicyError
+from transforms.errors import PolicyError, StorageError
 from transforms.operators import to_timestamp
 from transforms.retention import cutoff, decide_rows, partition_status
 
@@ -56,10 +56,11 @@ class PurgePlan:
     actions: list[FileAction] = field(default_factory=list)
     held_datasets: dict[str, str] = field(default_factory=dict)
     missing_time: dict[str, int] = field(default_factory=dict)
+    delta: dict[str, dict] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {"as_of": self.as_of.isoformat(), "actions": [a.__dict__ for a in self.actions],
-                "held_datasets": self.held_datasets, "missing_time": self.missing_time,
+                "held_datasets": self.held_datasets, "missing_time": self.missing_time, "delta": self.delta,
                 "rows": sum(max(a.deleted, 0) for a in self.actions), "bytes": sum(a.bytes for a in self.actions),
                 "held_rows": sum(a.held for a in self.actions),
                 "quarantined": sum(a.quarantined for a in self.actions)}
@@ -115,8 +116,7 @@ def plan_dataset(catalog: Catalog, name: str, as_of: datetime, holds) -> tuple[l
     for hold, subjects in holds:
         if name in hold.datasets and not subjects:
             return [], f"{hold.reason} (until {hold.until})", 0
-    held_subjects = frozenset().union(*[s for h, s in holds if not h.datasets or name in h.datasets]) if holds \
-        else frozenset()
+    held_subjects = _held_for(holds, name)
     hold_names = [h.reason for h, s in holds if s and (not h.datasets or name in h.datasets)]
     cut = cutoff(as_of, ds.retention)
     store = storage_for(catalog, name)
@@ -186,6 +186,12 @@ def plan_purge(catalog: Catalog, as_of: datetime) -> PurgePlan:
     return plan
 
 
+def _held_for(holds, dataset: str) -> frozenset[str]:
+    """Subjects under an active hold that covers ``dataset``."""
+    return frozenset().union(*[s for h, s in holds if not h.datasets or dataset in h.datasets]) if holds \
+        else frozenset()
+
+
 def execute_action(catalog: Catalog, a: FileAction, as_of: datetime, holds, audit: AuditLog, run_id: str) -> None:
     """Carry out one planned action, re-deciding from the file as it is now (so a re-run after a crash is exact)."""
     path = Path(a.path)
@@ -199,8 +205,7 @@ def execute_action(catalog: Catalog, a: FileAction, as_of: datetime, holds, audi
     ds = catalog.datasets[a.target]
     store = storage_for(catalog, a.target)
     table = store.read_file(path)
-    held_subjects = frozenset().union(*[s for h, s in holds if not h.datasets or a.target in h.datasets]) if holds \
-        else frozenset()
+    held_subjects = _held_for(holds, a.target)
     times = to_timestamp(table.column(ds.event_time), catalog.lake.timezone)
     subjects = table.column(ds.subject_key).combine_chunks().cast(pa.string()) if ds.subject_key else None
     d = decide_rows(times, subjects, cutoff(as_of, ds.retention), held_subjects=held_subjects,
@@ -251,8 +256,35 @@ def _execute(catalog: Catalog, plan: PurgePlan, moment: datetime, progress) -> N
         execute_action(catalog, a, moment, holds, audit, run_id)
         if progress:
             progress(i, len(plan.actions))
+    plan.delta = vacuum_and_check(catalog, moment, holds, audit, run_id)
     audit.append("purge.end", run_id=run_id, files=len(plan.actions),
                  rows_deleted=sum(a.deleted for a in plan.actions if a.deleted > 0))
+
+
+def vacuum_and_check(catalog: Catalog, moment: datetime, holds, audit: AuditLog, run_id: str) -> dict:
+    """Vacuum every Delta dataset with a retention, then check by time travel that no old version can still be
+    read with rows the purge deleted (expired and not held). A version that can is a failure."""
+    out = {}
+    for name, ds in catalog.datasets.items():
+        if ds.format != "delta" or ds.retention is None:
+            continue
+        store = storage_for(catalog, name)
+        removed = store.vacuum()
+        cut = cutoff(moment, ds.retention)
+        held = _held_for(holds, name)
+
+        def deleted(t: pa.Table, ds=ds, cut=cut, held=held) -> pa.Array:
+            subjects = t.column(ds.subject_key).combine_chunks().cast(pa.string()) if ds.subject_key else None
+            return decide_rows(to_timestamp(t.column(ds.event_time), catalog.lake.timezone), subjects, cut,
+                               held_subjects=held).delete
+
+        bad = store.history_holds(deleted) if not ds.immutable else []
+        out[name] = {"vacuumed_files": removed, "versions_still_holding_expired_rows": bad}
+        audit.append("purge.delta_vacuum", run_id=run_id, dataset=name, vacuumed_files=removed,
+                     old_versions_with_expired_rows=bad)
+        if bad:
+            raise StorageError(f"{name}: Delta versions {bad} still hold expired rows after vacuum")
+    return out
 
 
 @flow(name="purge")

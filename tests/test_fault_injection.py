@@ -4,9 +4,11 @@ and an audit chain that verifies."""
 
 import hashlib
 import json
-import multiprocessing as mp
+import os
 import random
 import shutil
+import subprocess
+import sys
 import time
 from collections import Counter
 from datetime import datetime, timedelta
@@ -18,11 +20,10 @@ import pytest
 from configs.catalog import load_catalog
 from flows.audit import verify
 from flows.storage import storage_for
-from tests.conftest import make_lake
+from tests.conftest import ROOT, make_lake
 from tests.test_purge_erase import AS_OF, END, START, short_retention
 
 KILLS = 20
-FORK = mp.get_context("fork")
 
 
 def row_hashes(catalog) -> dict[str, Counter]:
@@ -42,6 +43,19 @@ def leftovers(root: Path) -> list[str]:
     return [str(p) for p in root.rglob(".tmp-*")]
 
 
+_CHILD = """
+import sys, time
+from pathlib import Path
+from configs.catalog import load_catalog
+from tests.test_fault_injection import _purge, _erase
+args = sys.argv[2:]
+print("ready", flush=True)
+t = time.perf_counter()
+(_purge if sys.argv[1] == "purge" else _erase)(*[Path(a) for a in args])
+print("done", time.perf_counter() - t, flush=True)
+"""
+
+
 def _purge(cat_path):
     from flows.purge import run_purge
     run_purge(load_catalog(cat_path), AS_OF, execute=True)
@@ -52,22 +66,31 @@ def _erase(cat_path, subjects):
     run_erase(load_catalog(cat_path), subjects, None, execute=True)
 
 
-def _timed(fn, *args) -> float:
-    t = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - t
+def _child(kind: str, *args) -> subprocess.Popen:
+    """The run under test in its own process (Delta's runtime does not survive a fork), ready once imported."""
+    p = subprocess.Popen([sys.executable, "-c", _CHILD, kind, *map(str, args)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert p.stdout.readline().strip() == "ready", p.stderr.read()[-2000:]
+    return p
 
 
-def _kill_then_rerun(work: Path, fn, args, window: float, rng: random.Random) -> bool:
-    """Start ``fn`` in a forked process, SIGKILL it after a random delay, then run it to completion here.
-    Returns whether the kill landed before the process finished."""
-    p = FORK.Process(target=fn, args=args)
-    p.start()
+def _timed(kind: str, *args) -> float:
+    p = _child(kind, *args)
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err[-2000:]
+    return float(out.split()[-1])
+
+
+def _kill_then_rerun(kind: str, args, window: float, rng: random.Random) -> bool:
+    """Start the run in a child process, SIGKILL it after a random delay, then run it to completion here.
+    Returns whether the kill landed before the child finished."""
+    p = _child(kind, *args)
     time.sleep(rng.uniform(0, window))
-    landed = p.is_alive()
+    landed = p.poll() is None
     p.kill()
-    p.join()
-    fn(*args)
+    _, err = p.communicate()
+    assert landed or p.returncode == 0, f"the run under test failed by itself: {err[-2000:]}"
+    (_purge if kind == "purge" else _erase)(*args)
     return landed
 
 
@@ -88,19 +111,20 @@ def _fresh(pristine: Path, tmp: Path, name: str) -> Path:
 @pytest.mark.slow
 def test_purge_killed_at_random_points(pristine, tmp_path):
     ref = _fresh(pristine, tmp_path, "ref")
-    window = _timed(_purge, ref)
+    window = _timed("purge", ref)
     expected = row_hashes(load_catalog(ref))
     rng = random.Random(2026)
     landed = 0
     for i in range(KILLS):
         work = _fresh(pristine, tmp_path, f"run{i}")
-        landed += _kill_then_rerun(work, _purge, (work,), window, rng)
+        landed += _kill_then_rerun("purge", (work,), window, rng)
         cat = load_catalog(work)
         assert row_hashes(cat) == expected, f"kill {i}: rows differ from an uninterrupted run"
         assert leftovers(cat.lake.root) == []
         v = verify(cat.state_path)
         assert v.ok, v.problem
         shutil.rmtree(work.parent)
+    print(f"purge: {landed} of {KILLS} kills landed mid-run (window {window:.2f}s)")
     assert landed >= KILLS // 2, f"only {landed} of {KILLS} kills landed mid-run"
 
 
@@ -117,7 +141,7 @@ def test_erasure_killed_at_random_points(pristine, tmp_path, prefect_harness):
     subjects.write_text("\n".join(users) + "\n")
     ref = tmp_path / "ref" / "catalog.yaml"
     shutil.copytree(base.parent, ref.parent)
-    window = _timed(_erase, ref, subjects)
+    window = _timed("erase", ref, subjects)
     expected = row_hashes(load_catalog(ref))
     releases_expected = sorted(p.name for p in (ref.parent / "releases").rglob("*.parquet"))
     rng = random.Random(7)
@@ -125,7 +149,7 @@ def test_erasure_killed_at_random_points(pristine, tmp_path, prefect_harness):
     for i in range(KILLS):
         work = tmp_path / f"erun{i}" / "catalog.yaml"
         shutil.copytree(base.parent, work.parent)
-        landed += _kill_then_rerun(work, _erase, (work, subjects), window, rng)
+        landed += _kill_then_rerun("erase", (work, subjects), window, rng)
         cat = load_catalog(work)
         assert row_hashes(cat) == expected, f"kill {i}"
         assert leftovers(cat.lake.root) == []
@@ -134,4 +158,5 @@ def test_erasure_killed_at_random_points(pristine, tmp_path, prefect_harness):
         assert len(ledger) == 1, "a request is recorded once, however often it was interrupted"
         assert verify(cat.state_path).ok
         shutil.rmtree(work.parent)
+    print(f"erasure: {landed} of {KILLS} kills landed mid-run (window {window:.2f}s)")
     assert landed >= KILLS // 2
