@@ -138,21 +138,29 @@ def _print_scan(result: dict) -> None:
 @app.command()
 def deidentify(catalog: Path = CatalogOpt, release: str = typer.Option(..., "--release"),
                start: Optional[str] = typer.Option(None, "--start"), end: Optional[str] = typer.Option(None, "--end"),
+               force: bool = typer.Option(False, "--force", help="redo partitions whose inputs are unchanged"),
                as_json: bool = JsonOpt) -> None:
-    """Build and gate a release; a date range is a backfill."""
+    """Build and gate a release; a date range is a backfill. Unchanged partitions are skipped."""
     configure_prefect_env()
+    from configs.settings import Settings
     from flows.deidentify import deidentify_flow
+    from flows.runtime import task_runner_for
 
     try:
-        result = deidentify_flow(str(catalog), release, _date(start, "--start"), _date(end, "--end"))
+        flow_ = deidentify_flow.with_options(task_runner=task_runner_for(Settings()))
+        result = flow_(str(catalog), release, _date(start, "--start"), _date(end, "--end"), force=force)
     except PiiflowError as e:
         _fail(e)
     _emit(result, as_json, _print_release)
 
 
 def _print_release(r: dict) -> None:
+    if "blocked" in r and isinstance(r["blocked"], str):
+        out.print(f"release {r['release']}: BLOCKED: {r['blocked']}")
+        return
     out.print(f"release {r['release']} -> {r['path']}: {r['published']} partitions published, "
-              f"{r['rows_out']:,} rows ({r['suppressed']:,} suppressed for k-anonymity)")
+              f"{r['skipped']} unchanged (skipped); {r['rows_out']:,} rows "
+              f"({r['suppressed']:,} suppressed for k-anonymity)")
 
 
 def _date(value: str | None, flag: str) -> date | None:
@@ -316,6 +324,15 @@ def demo(rows: int = typer.Option(20_000, "--rows"), dir: Path = typer.Option(Pa
     _emit(result, as_json, _print_nightly)
     if not as_json:
         out.print(f"catalog: {catalog_path}\nreleases: {root / 'releases'}\nreports: {root / 'state' / 'reports'}")
+
+
+@app.command()
+def serve(catalog: Path = CatalogOpt) -> None:
+    """Serve the scheduled deployments (nightly at 02:00 and a weekly full scan, Asia/Shanghai) from this process."""
+    configure_prefect_env()
+    from flows.deployments import serve_all
+
+    serve_all(str(catalog.resolve()))
 
 
 def main() -> None:

@@ -1,14 +1,21 @@
-"""``deidentify``: build, gate and publish a release, one event-date partition at a time.
+"""``deidentify``: build, gate and publish a release, one event-date partition per task.
 
-Per release dataset: read the raw partitions in the date range, apply the column policy, enforce k-anonymity,
-re-scan the output, and publish each ``dt=`` folder atomically with its ``_manifest.json`` and ``_report.md``.
-A partition that fails its gate is not published and the previous one stays as it was; the flow then fails
-with the reasons.
+For each release dataset and each date in ``start..end``: read that date's raw files, leave out quarantined rows
+and erased subjects, apply the column policy, enforce k-anonymity, re-scan the output, and publish the
+``dt=`` folder atomically with its ``_manifest.json`` and ``_report.md``. A partition that fails its gate is not
+published and the previous one stays as it was; the flow then fails with the reasons.
+
+Idempotent: each manifest records an input fingerprint (input paths, sizes and content hashes, the policy hash,
+the key fingerprint, and the erasure ledger and quarantine list as they were). A partition whose fingerprint is
+unchanged is skipped and reported as such, so a re-run does no work and a killed backfill resumes where it
+stopped. ``force`` redoes every partition.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -18,15 +25,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
+from prefect.futures import as_completed
 
 from configs.catalog import Catalog, load_catalog
 from configs.settings import Settings
 from flows import quarantine
-from flows.erase import exclude_erased
+from flows.erase import _ledger_path, exclude_erased
 from flows.reports import md_table, publish_artifacts, write_report
-from flows.runtime import analyzer_for
-from flows.storage import (Partition, check_region, file_digest, publish_dir, recover_dir, staging_dir,
-                           storage_for)
+from flows.runtime import analyzer_for, transient_io_error
+from flows.storage import (check_region, exclusive_lock, file_digest, publish_dir, recover_dir, staging_dir,
+                           storage_for, sweep_temporaries)
 from transforms.errors import PolicyError, ReleaseBlocked
 from transforms.operators import derive_key, key_fingerprint, to_timestamp
 from transforms.policy import apply_policy, k_anonymize, policy_violations, rescan
@@ -36,7 +44,7 @@ from transforms.policy import apply_policy, k_anonymize, policy_violations, resc
 class PartitionResult:
     dataset: str
     dt: str
-    status: str  # published (possibly with every row suppressed) | blocked
+    status: str  # published (possibly with every row suppressed) | skipped (unchanged) | blocked
     rows_in: int = 0
     rows_out: int = 0
     suppressed: int = 0
@@ -45,41 +53,99 @@ class PartitionResult:
     gate: dict = field(default_factory=dict)
 
 
+# --------------------------------------------------------------------------------------------------------------
+# Planning: which raw files feed which release date
+# --------------------------------------------------------------------------------------------------------------
+
+
 def _event_dates(table: pa.Table, column: str, tz: str) -> pa.Array:
     ts = to_timestamp(table.column(column), tz)
     return pc.cast(pc.local_timestamp(ts), pa.date32()) if len(ts) else pa.array([], pa.date32())
 
 
-def read_inputs(catalog: Catalog, dataset: str, start: date | None, end: date | None, master: bytes | None = None
-                ) -> list[tuple[date, pa.Table, list[Partition]]]:
-    """The dataset's rows in ``start..end`` grouped by local event date, with the partitions they came from.
-    Quarantined rows and the rows of erased subjects are left out."""
+def plan_dates(catalog: Catalog, dataset: str, start: date | None, end: date | None) -> dict[date, list[Path]]:
+    """Release date -> the raw files that feed it. A dated partition feeds its own date (the Hive convention);
+    an undated file feeds every date its event times fall on (only its event-time column is read)."""
+    ds = catalog.datasets[dataset]
+    if ds.event_time is None:
+        raise PolicyError(f"{dataset}: a release needs the dataset's event_time to partition by date")
+    store = storage_for(catalog, dataset)
+    plan: dict[date, list[Path]] = {}
+    for part in store.list_partitions(start, end):
+        if part.dt is not None:
+            plan.setdefault(part.dt, []).extend(part.paths)
+            continue
+        for path in part.paths:
+            dates = _event_dates(store.read_file(path, [ds.event_time]), ds.event_time, catalog.lake.timezone)
+            for d in pc.unique(dates).drop_null().to_pylist():
+                if (start is None or d >= start) and (end is None or d <= end):
+                    plan.setdefault(d, []).append(path)
+    return dict(sorted(plan.items()))
+
+
+def _state_digest(catalog: Catalog, dataset: str) -> str:
+    """What of ``state/`` changes a release: the erasure ledger and the dataset's quarantine list."""
+    h = hashlib.sha256()
+    for p in (_ledger_path(catalog), quarantine.quarantine_path(catalog, dataset)):
+        h.update(file_digest(p).encode() if p.exists() else b"-")
+    return h.hexdigest()
+
+
+def input_fingerprint(catalog: Catalog, dataset: str, paths: list[Path], key: bytes) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(f"{p}|{p.stat().st_size}|{file_digest(p)}\n".encode())
+    h.update(f"policy={catalog.policy_hash}|key={key_fingerprint(key)}|state={_state_digest(catalog, dataset)}"
+             .encode())
+    return h.hexdigest()
+
+
+def published_fingerprint(target: Path) -> str | None:
+    try:
+        return json.loads((target / "_manifest.json").read_text(encoding="utf-8")).get("input_fingerprint")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def load_date(catalog: Catalog, dataset: str, dt: date, paths: list[Path], master: bytes) -> pa.Table:
+    """The rows of ``dataset`` for release date ``dt``, without quarantined rows or erased subjects."""
     ds = catalog.datasets[dataset]
     store = storage_for(catalog, dataset)
-    groups: dict[date, list[pa.Table]] = {}
-    sources: dict[date, list[Partition]] = {}
-    for part in store.list_partitions(start, end):
-        table = quarantine.exclude(catalog, dataset, store.read(part))
-        if master is not None:
-            table = exclude_erased(catalog, dataset, table, master)
-        if ds.event_time is None:
-            raise PolicyError(f"{dataset}: a release needs the dataset's event_time to partition by date")
-        dates = _event_dates(table, ds.event_time, catalog.lake.timezone)
-        for d in pc.unique(dates).drop_null().to_pylist():
-            if (start and d < start) or (end and d > end):
-                continue
-            groups.setdefault(d, []).append(table.filter(pc.equal(dates, pa.scalar(d, pa.date32()))))
-            sources.setdefault(d, []).append(part)
-    return [(d, pa.concat_tables(groups[d], promote_options="permissive"), sources[d]) for d in sorted(groups)]
+    tables = []
+    for path in paths:
+        t = store.read_file(path)
+        if store.date_of(path) is None:
+            dates = _event_dates(t, ds.event_time, catalog.lake.timezone)
+            t = t.filter(pc.fill_null(pc.equal(dates, pa.scalar(dt, pa.date32())), False))
+        tables.append(t)
+    table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    return exclude_erased(catalog, dataset, quarantine.exclude(catalog, dataset, table), master)
 
 
-def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, table: pa.Table,
-                      inputs: list[Partition], key: bytes, settings: Settings) -> PartitionResult:
-    """De-identify, gate and publish one partition. Raises nothing on a failed gate: returns ``blocked``."""
+def read_inputs(catalog: Catalog, dataset: str, start: date | None, end: date | None, master: bytes | None = None
+                ) -> list[tuple[date, pa.Table, list[Path]]]:
+    """Every release date's rows at once (small lakes, tests): ``[(date, table, input paths)]``."""
+    master = master if master is not None else Settings().master_key()
+    return [(d, load_date(catalog, dataset, d, paths, master), paths)
+            for d, paths in plan_dates(catalog, dataset, start, end).items()]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# One partition
+# --------------------------------------------------------------------------------------------------------------
+
+
+def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, paths: list[Path], key: bytes,
+                      settings: Settings, force: bool = False) -> PartitionResult:
+    """Skip if unchanged; else de-identify, gate and publish one partition. A failed gate returns ``blocked``."""
     rel = catalog.releases[release]
     ds = catalog.datasets[dataset]
     target = catalog.release_path(release, dataset) / f"dt={dt.isoformat()}"
     recover_dir(target)
+    fp = input_fingerprint(catalog, dataset, paths, key)
+    if not force and published_fingerprint(target) == fp:
+        return PartitionResult(dataset, dt.isoformat(), "skipped", path=str(target))
+    table = load_date(catalog, dataset, dt, paths, settings.master_key())
     res = PartitionResult(dataset, dt.isoformat(), "published", rows_in=table.num_rows)
     analyzer = analyzer_for(settings)
     out, undeclared = apply_policy(table, ds, key=key, analyzer=analyzer, tz=catalog.lake.timezone)
@@ -107,9 +173,8 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, ta
     manifest = {
         "release": release, "recipient": rel.recipient, "purpose": rel.purpose, "dataset": dataset,
         "dt": dt.isoformat(), "created_at": datetime.now(timezone.utc).isoformat(),
-        "policy_hash": catalog.policy_hash, "key_fingerprint": key_fingerprint(key),
-        "inputs": [{"path": str(p), "bytes": p.stat().st_size, "sha256": file_digest(p)}
-                   for part in inputs for p in part.paths],
+        "policy_hash": catalog.policy_hash, "key_fingerprint": key_fingerprint(key), "input_fingerprint": fp,
+        "inputs": [{"path": str(p), "bytes": p.stat().st_size, "sha256": file_digest(p)} for p in sorted(paths)],
         "rows": {"in": res.rows_in, "out": res.rows_out, "suppressed": res.suppressed},
         "gate": res.gate, "outputs": [{"path": "part-00000.parquet",
                                        "sha256": file_digest(stage / "part-00000.parquet")}],
@@ -135,23 +200,64 @@ def partition_markdown(m: dict) -> str:
             f"{m['gate']['undeclared_columns_dropped'] or 'none'}.\n")
 
 
-@task(cache_policy=NONE)
-def release_partition_task(catalog, release, dataset, dt, table, inputs, key, settings) -> PartitionResult:
-    return release_partition(catalog, release, dataset, dt, table, inputs, key, settings)
+@task(cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=transient_io_error,
+      tags=["piiflow-storage"])
+def release_partition_task(catalog, release, dataset, dt, paths, key, settings, force) -> PartitionResult:
+    return release_partition(catalog, release, dataset, dt, paths, key, settings, force)
 
 
 def release_key(settings: Settings, recipient: str) -> bytes:
     return derive_key(settings.master_key(), recipient)
 
 
+# --------------------------------------------------------------------------------------------------------------
+# The flow
+# --------------------------------------------------------------------------------------------------------------
+
+
+class _Progress:
+    """A terminal progress bar (when stderr is a terminal) and a Prefect progress artifact."""
+
+    def __init__(self, total: int, label: str):
+        self.total, self.done, self.bar, self.artifact = total, 0, None, None
+        if sys.stderr.isatty():
+            from rich.progress import Progress
+
+            self.bar = Progress(transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(label, total=total)
+        try:
+            from prefect.artifacts import create_progress_artifact
+
+            self.artifact = create_progress_artifact(progress=0.0, description=label)
+        except Exception:  # noqa: BLE001  (no flow run or no API: a bar is enough)
+            self.artifact = None
+
+    def advance(self) -> None:
+        self.done += 1
+        if self.bar:
+            self.bar.update(self.task, completed=self.done)
+        if self.artifact is not None and (self.done == self.total or self.done % 10 == 0):
+            from prefect.artifacts import update_progress_artifact
+
+            update_progress_artifact(self.artifact, progress=100.0 * self.done / max(1, self.total))
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.stop()
+
+
 @flow(name="deidentify")
 def deidentify_flow(catalog_path: str, release: str, start: date | None = None, end: date | None = None,
-                    root: str | None = None) -> dict:
-    """Build, gate and publish ``release`` for event dates ``start..end`` (all dates by default)."""
+                    root: str | None = None, force: bool = False) -> dict:
+    """Build, gate and publish ``release`` for event dates ``start..end`` (all dates by default), one task per
+    (dataset, date). Unchanged partitions are skipped unless ``force``."""
     catalog = load_catalog(catalog_path, root=root)
     if release not in catalog.releases:
         raise PolicyError(f"{catalog.source}: release {release!r} is not declared; expected one of "
                           f"{', '.join(catalog.releases) or '(none)'}")
+    if start and end and end < start:
+        raise PolicyError(f"--end {end} is before --start {start}")
     settings = Settings()
     rel = catalog.releases[release]
     problems = [p for ds in rel.datasets for p in policy_violations(ds, catalog.datasets[ds],
@@ -161,26 +267,39 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
                              + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
                              {"policy": problems})
     key = release_key(settings, rel.recipient)
-    futures = []
-    for ds in rel.datasets:
-        for dt, table, inputs in read_inputs(catalog, ds, start, end, settings.master_key()):
-            futures.append(release_partition_task.submit(catalog, release, ds, dt, table, inputs, key, settings))
-    results = [f.result() for f in futures]
+    with exclusive_lock(catalog.state_path, f"deidentify {release}"):
+        sweep_temporaries(catalog.release_path(release))
+        work = [(ds, d, paths) for ds in rel.datasets for d, paths in plan_dates(catalog, ds, start, end).items()]
+        progress = _Progress(len(work), f"release {release}")
+        futures = [release_partition_task.submit(catalog, release, ds, d, paths, key, settings, force)
+                   for ds, d, paths in work]
+        try:
+            for _ in as_completed(futures):
+                progress.advance()
+        finally:
+            progress.close()
+        results = [f.result() for f in futures]
     summary = {
         "release": release, "recipient": rel.recipient, "path": str(catalog.release_path(release)),
         "partitions": [r.__dict__ for r in results],
         "published": sum(r.status == "published" for r in results),
+        "skipped": sum(r.status == "skipped" for r in results),
         "blocked": sum(r.status == "blocked" for r in results),
         "rows_in": sum(r.rows_in for r in results), "rows_out": sum(r.rows_out for r in results),
         "suppressed": sum(r.suppressed for r in results),
     }
-    md = (f"# Release {release}\n\n{summary['published']} partitions published, {summary['blocked']} blocked; "
-          f"rows in {summary['rows_in']}, out {summary['rows_out']}, suppressed {summary['suppressed']}.\n\n"
+    md = (f"# Release {release}\n\n{summary['published']} partitions published, {summary['skipped']} unchanged "
+          f"and skipped, {summary['blocked']} blocked; rows in {summary['rows_in']}, out {summary['rows_out']}, "
+          f"suppressed {summary['suppressed']}.\n\n"
           + md_table([{k: v for k, v in r.__dict__.items() if k != "gate"} | {"reasons": "; ".join(r.reasons)}
-                      for r in results], ["dataset", "dt", "status", "rows_in", "rows_out", "suppressed", "reasons"]))
+                      for r in results if r.status != "skipped"],
+                     ["dataset", "dt", "status", "rows_in", "rows_out", "suppressed", "reasons"]))
     summary["report"] = str(write_report(catalog.state_path, f"release-{release}", summary, md))
-    publish_artifacts(f"release-{release.replace('_', '-')}", md)
-    get_run_logger().info("release %s: %d published, %d blocked", release, summary["published"], summary["blocked"])
+    publish_artifacts(f"release-{release.replace('_', '-')}", md, [
+        {"dataset": r.dataset, "dt": r.dt, "status": r.status, "rows_out": r.rows_out, "suppressed": r.suppressed}
+        for r in results if r.status != "skipped"])
+    get_run_logger().info("release %s: %d published, %d skipped, %d blocked", release, summary["published"],
+                          summary["skipped"], summary["blocked"])
     if summary["blocked"]:
         first = next(r for r in results if r.status == "blocked")
         raise ReleaseBlocked(f"release {release!r}: {summary['blocked']} partition(s) blocked, e.g. "

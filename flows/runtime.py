@@ -46,6 +46,41 @@ def quiet_domain_errors() -> None:
     logging.getLogger("EventsWorker").setLevel(logging.ERROR)
 
 
+def transient_io_error(task, task_run, state) -> bool:
+    """Prefect retry condition: retry only what can fail transiently (I/O errors that are not piiflow's own
+    verdicts: a blocked gate or a bad catalog never improves on retry)."""
+    from transforms.errors import PiiflowError
+
+    try:
+        state.result()
+    except PiiflowError:
+        return False
+    except (OSError, TimeoutError):
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+    return False
+
+
+def task_runner_for(settings: Settings):
+    """The task runner settings ask for: threads (default), processes, or Dask (a local cluster of
+    ``max_workers`` single-threaded workers, or the scheduler at ``dask_address``). The one wiring place."""
+    if settings.task_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if settings.dask_address:
+            return DaskTaskRunner(address=settings.dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": settings.max_workers, "threads_per_worker": 1,
+                                              "processes": True, "dashboard_address": None})
+    if settings.task_runner == "processes":
+        from prefect.task_runners import ProcessPoolTaskRunner
+
+        return ProcessPoolTaskRunner(max_workers=settings.max_workers)
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner(max_workers=settings.max_workers)
+
+
 @functools.lru_cache(maxsize=4)
 def analyzer_for(settings: Settings):
     """The detection engine for these settings, built once per process."""

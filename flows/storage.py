@@ -217,6 +217,14 @@ class Storage:
     def read_file(self, path: Path, columns: list[str] | None = None) -> pa.Table:
         raise NotImplementedError
 
+    def date_of(self, path: Path) -> date | None:
+        """The partition date a file belongs to (from a ``dt=`` folder above it), or None."""
+        for part in path.relative_to(self.path).parts[:-1]:
+            m = _DT_DIR.match(part)
+            if m:
+                return date.fromisoformat(m.group(1))
+        return None
+
     def replace_file(self, path: Path, table: pa.Table) -> None:
         """Atomically replace one file's rows (the unit of every rewrite: a crash leaves old or new, never both)."""
         raise NotImplementedError
@@ -329,6 +337,10 @@ class TextStorage(Storage):
             if self._in_range(dt, start, end):
                 parts.append(Partition(self.name, dt, (f,)))
         return parts
+
+    def date_of(self, path: Path) -> date | None:
+        m = self._pattern.match(path.name)
+        return date.fromisoformat(m.group(1)) if m and m.groups() else None
 
     def decode(self, path: Path) -> str:
         """The file's text, trying the dataset's encodings in order."""
@@ -456,19 +468,12 @@ class DeltaStorage(Storage):
                 groups.setdefault(d, []).append(path)
         return [Partition(self.name, d, tuple(ps)) for d, ps in sorted(groups.items(), key=lambda x: str(x[0]))]
 
-    def _dt_of(self, path: Path) -> date | None:
-        for part in path.relative_to(self.path).parts[:-1]:
-            m = _DT_DIR.match(part)
-            if m:
-                return date.fromisoformat(m.group(1))
-        return None
-
     def read_file(self, path, columns=None):
         try:
             t = pq.read_table(path)
         except (OSError, pa.ArrowInvalid) as e:
             raise StorageError(f"{self.name} {path.name}: cannot read Delta data file ({type(e).__name__})") from e
-        d = self._dt_of(path)
+        d = self.date_of(path)
         if self.PARTITION not in t.column_names:
             t = t.append_column(self.PARTITION, pa.array([d.isoformat() if d else None] * t.num_rows, pa.string()))
         return t.select(columns) if columns else t
@@ -499,7 +504,7 @@ class DeltaStorage(Storage):
     def replace_file(self, path, table):
         """Replace one data file's rows: the partition holding it is rewritten in a single commit."""
         self._check_write()
-        d = self._dt_of(path)
+        d = self.date_of(path)
         if d is None:
             raise StorageError(f"{self.name}: {path.name} is not in a {self.PARTITION}= partition")
         others = [p for p, pd in self._files() if pd == d and p != path]

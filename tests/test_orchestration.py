@@ -1,0 +1,167 @@
+"""Orchestration: skip-on-unchanged, --force, resume after a killed backfill, erasures re-release what they touch,
+the Dask runner gives the same output as threads, and the scheduled deployments."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from configs.catalog import load_catalog
+from tests.conftest import ROOT, make_lake
+
+START, END = date(2026, 8, 1), date(2026, 8, 8)
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    base = tmp_path_factory.mktemp("orch-pristine")
+    make_lake(base, rows=1200, start=START, end=END, seed=44)
+    return base
+
+
+def fresh(pristine, tmp_path, name="lake") -> Path:
+    shutil.copytree(pristine, tmp_path / name)
+    return tmp_path / name / "catalog.yaml"
+
+
+def release_content(root: Path, release: str) -> dict[str, list]:
+    return {str(p.relative_to(root)): pq.read_table(p).to_pylist()
+            for p in sorted((root / "releases" / release).rglob("*.parquet"))}
+
+
+def test_rerun_on_unchanged_data_skips_everything_and_force_redoes(pristine, tmp_path, prefect_harness):
+    from flows.deidentify import deidentify_flow
+    cat = fresh(pristine, tmp_path)
+    first = deidentify_flow(str(cat), "crm_research")
+    assert first["published"] == 16 and first["skipped"] == 0
+    manifests = {p: p.read_bytes() for p in cat.parent.rglob("_manifest.json")}
+    again = deidentify_flow(str(cat), "crm_research")
+    assert again["skipped"] == 16 and again["published"] == 0 and again["rows_in"] == 0
+    assert {p: p.read_bytes() for p in cat.parent.rglob("_manifest.json")} == manifests  # nothing rewritten
+    forced = deidentify_flow(str(cat), "crm_research", force=True)
+    assert forced["published"] == 16 and forced["skipped"] == 0
+
+
+def test_changed_input_or_policy_reruns_only_what_changed(pristine, tmp_path, prefect_harness):
+    from flows.deidentify import deidentify_flow
+    from flows.storage import storage_for
+    cat = fresh(pristine, tmp_path)
+    deidentify_flow(str(cat), "crm_research", start=START, end=END)
+    catalog = load_catalog(cat)
+    store = storage_for(catalog, "call_records")
+    part = store.list_partitions()[2]
+    store.replace_file(part.paths[0], store.read(part).slice(1))  # one late correction on one day
+    res = deidentify_flow(str(cat), "crm_research")
+    redone = [(p["dataset"], p["dt"]) for p in res["partitions"] if p["status"] == "published"]
+    assert redone == [("call_records", part.dt.isoformat())]
+    cat.write_text(cat.read_text().replace("k_anonymity: 5\n    retention: 180d", "k_anonymity: 4\n    retention: 180d"))
+    res = deidentify_flow(str(cat), "crm_research")
+    assert res["published"] == 16  # a new policy hash invalidates every partition
+
+
+def test_backfill_range_and_bad_range(pristine, tmp_path, prefect_harness):
+    from flows.deidentify import deidentify_flow
+    from transforms.errors import PolicyError
+    cat = fresh(pristine, tmp_path)
+    res = deidentify_flow(str(cat), "crm_research", start=date(2026, 8, 3), end=date(2026, 8, 4))
+    assert sorted({p["dt"] for p in res["partitions"]}) == ["2026-08-03", "2026-08-04"]
+    with pytest.raises(PolicyError, match="before --start"):
+        deidentify_flow(str(cat), "crm_research", start=date(2026, 8, 4), end=date(2026, 8, 3))
+
+
+_BACKFILL = """
+import sys, time
+from pathlib import Path
+from configs.catalog import load_catalog
+from configs.settings import Settings
+from flows.deidentify import plan_dates, release_key, release_partition
+cat = load_catalog(sys.argv[1]); s = Settings(); key = release_key(s, cat.releases["crm_research"].recipient)
+print("ready", flush=True)
+for ds in cat.releases["crm_research"].datasets:
+    for d, paths in plan_dates(cat, ds, None, None).items():
+        release_partition(cat, "crm_research", ds, d, paths, key, s)
+        print("done", ds, d, flush=True)
+"""
+
+
+def test_killed_backfill_resumes_where_it_stopped(pristine, tmp_path, prefect_harness):
+    from flows.deidentify import deidentify_flow
+    ref = fresh(pristine, tmp_path, "ref")
+    deidentify_flow(str(ref), "crm_research")
+    cat = fresh(pristine, tmp_path, "work")
+    p = subprocess.Popen([sys.executable, "-c", _BACKFILL, str(cat)], stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert p.stdout.readline().strip() == "ready"
+    done = 0
+    while done < 6:
+        if p.stdout.readline().startswith("done"):
+            done += 1
+    p.kill()
+    p.wait()
+    res = deidentify_flow(str(cat), "crm_research")
+    assert res["skipped"] >= 6 and res["skipped"] + res["published"] == 16
+    assert release_content(cat.parent, "crm_research") == release_content(ref.parent, "crm_research")
+    assert not list(cat.parent.rglob(".tmp-*"))
+
+
+def test_erasure_re_releases_only_with_the_subject_gone(pristine, tmp_path, prefect_harness):
+    from flows.deidentify import deidentify_flow
+    from flows.erase import run_erase
+    from transforms.operators import derive_key, pseudonymize
+    from configs.settings import Settings
+    import pyarrow as pa
+    cat = fresh(pristine, tmp_path)
+    deidentify_flow(str(cat), "crm_research")
+    catalog = load_catalog(cat)
+    from flows.storage import storage_for
+    store = storage_for(catalog, "call_records")
+    victim = store.read(store.list_partitions()[0]).column("user_id")[0].as_py()
+    token = pseudonymize(pa.array([victim]), key=derive_key(Settings().master_key(), "crm-research")).to_pylist()[0]
+    assert any(token in json.dumps(rows, default=str) for rows in release_content(cat.parent, "crm_research").values())
+    subjects = tmp_path / "s.txt"
+    subjects.write_text(victim + "\n")
+    run_erase(catalog, subjects, None, execute=True)
+    res = deidentify_flow(str(cat), "crm_research")
+    assert res["published"] == 16  # the ledger changed: every partition is checked again
+    assert not any(token in json.dumps(rows, default=str) for rows in release_content(cat.parent, "crm_research").values())
+
+
+@pytest.mark.slow
+def test_dask_runner_matches_threads(pristine, tmp_path, prefect_harness):
+    from prefect_dask import DaskTaskRunner
+    from flows.deidentify import deidentify_flow
+    a = fresh(pristine, tmp_path, "threads")
+    b = fresh(pristine, tmp_path, "dask")
+    deidentify_flow(str(a), "analytics")
+    runner = DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True,
+                                            "dashboard_address": None})
+    res = deidentify_flow.with_options(task_runner=runner)(str(b), "analytics")
+    assert res["published"] > 0 and res["blocked"] == 0
+    assert release_content(a.parent, "analytics") == release_content(b.parent, "analytics")
+
+
+def test_task_runner_comes_from_settings():
+    from configs.settings import Settings
+    from flows.runtime import task_runner_for
+    from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+    from prefect_dask import DaskTaskRunner
+    assert isinstance(task_runner_for(Settings()), ThreadPoolTaskRunner)
+    assert isinstance(task_runner_for(Settings(task_runner="processes")), ProcessPoolTaskRunner)
+    assert isinstance(task_runner_for(Settings(task_runner="dask", dask_address="tcp://127.0.0.1:8786")),
+                      DaskTaskRunner)
+
+
+def test_deployments_are_scheduled_in_shanghai_time():
+    from flows.deployments import deployments
+    deps = {d.name: d for d in deployments("/etc/piiflow/catalog.yaml")}
+    assert set(deps) == {"nightly", "weekly-full-scan"}
+    sched = deps["nightly"].schedules[0].schedule
+    assert sched.cron == "0 2 * * *" and sched.timezone == "Asia/Shanghai"
+    assert deps["nightly"].parameters == {"catalog_path": "/etc/piiflow/catalog.yaml"}
