@@ -7,6 +7,9 @@ from presidio_analyzer import EntityRecognizer, RecognizerResult
 from transforms.recognizers.base import in_hex_run, register
 
 _ENOUGH_DIGITS = re.compile(r"(?:\d\D{0,2}){7}")
+# libphonenumber is slow: only texts with something a non-mainland number starts with are handed to it (a plus,
+# a bracket, 00, a Hong Kong / Macau / Taiwan country code, a trunk 0, or any digit run in English text).
+_WORTH_TRYING = re.compile(r"[+＋(（]|(?<!\d)(?:00|852|853|886|0\d)")
 _INTERNATIONAL = re.compile(r"^[（(]?(?:\+|00|852|853|886|[（(]\+?\d)")
 _TRUNK = re.compile(r"^0\d")
 _DOTTED = re.compile(r"\d\.\d+\.\d")
@@ -36,6 +39,8 @@ class PhoneNumberRecognizer(EntityRecognizer):
 
     def analyze(self, text, entities, nlp_artifacts=None):
         if not _ENOUGH_DIGITS.search(text):
+            return []
+        if self.supported_language != "en" and not _WORTH_TRYING.search(text):
             return []
         spans: dict[tuple[int, int], RecognizerResult] = {}
         norm = text.translate(_NORMALISE)

@@ -1,0 +1,93 @@
+"""Orchestration benchmarks, one JSON line each.
+
+1. Re-running a release on unchanged data does no de-identification work: time of the second run against the
+   first (both after the Prefect server is up).
+2. Scaling: the same backfill of a generated month on a local Dask cluster with 1 and then 2 single-threaded
+   worker processes (clusters started before the clock starts): speed-up and rows per second.
+usage: python bench/bench_orchestration.py [--rows N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from flows.runtime import configure_prefect_env  # noqa: E402
+
+configure_prefect_env()
+os.environ.setdefault("PIIFLOW_KEY", "bench-master-key-0123456789-abcdefghijklmnop")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=int(os.environ.get("BENCH_ROWS", 150_000)))
+    args = ap.parse_args()
+
+    from distributed import LocalCluster
+    from prefect import flow
+    from prefect_dask import DaskTaskRunner
+
+    from configs.catalog import load_catalog
+    from flows.deidentify import deidentify_flow
+    from flows.generate import generate_lake
+    from transforms.synth import LakeSpec
+
+    @flow
+    def warm_up() -> int:
+        return 1
+
+    warm_up()
+    demo = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+    base = Path(tempfile.mkdtemp(prefix="bench-orch-"))
+    end = date(2026, 10, 31)
+    src = base / "lake"
+    src.mkdir()
+    (src / "catalog.yaml").write_text(demo.read_text(encoding="utf-8").replace("root: ../demo-lake", "root: ."))
+    generate_lake(load_catalog(src / "catalog.yaml"), LakeSpec(seed=9, rows=args.rows, start=end - timedelta(days=29),
+                                                               end=end))
+
+    def copy(name: str) -> str:
+        shutil.copytree(src, base / name)
+        return str(base / name / "catalog.yaml")
+
+    # 1. re-run on unchanged data
+    cat = copy("rerun")
+    t = time.perf_counter()
+    first = deidentify_flow(cat, "analytics")
+    first_s = time.perf_counter() - t
+    t = time.perf_counter()
+    second = deidentify_flow(cat, "analytics")
+    second_s = time.perf_counter() - t
+    print(json.dumps({"bench": "rerun_unchanged_release", "partitions": len(first["partitions"]),
+                      "first_s": round(first_s, 2), "first_rows_in": first["rows_in"],
+                      "rerun_s": round(second_s, 2), "rerun_skipped": second["skipped"],
+                      "rerun_published": second["published"], "ratio": round(first_s / second_s, 1)}), flush=True)
+
+    # 2. Dask scaling
+    timings = {}
+    for workers in (1, 2):
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+            cat = copy(f"dask{workers}")
+            runner = DaskTaskRunner(address=cl.scheduler_address)
+            t = time.perf_counter()
+            res = deidentify_flow.with_options(task_runner=runner)(cat, "analytics")
+            timings[workers] = (time.perf_counter() - t, res["rows_in"])
+    print(json.dumps({"bench": "dask_backfill_scaling", "days": 30, "rows": timings[1][1],
+                      "one_worker_s": round(timings[1][0], 2), "two_workers_s": round(timings[2][0], 2),
+                      "rows_per_s_1": int(timings[1][1] / timings[1][0]),
+                      "rows_per_s_2": int(timings[2][1] / timings[2][0]),
+                      "ratio": round(timings[1][0] / timings[2][0], 2)}), flush=True)
+    shutil.rmtree(base)
+
+
+if __name__ == "__main__":
+    main()
