@@ -97,8 +97,18 @@ class GeneralizeIp(_Frozen):
 
 
 class GeneralizeGps(_Frozen):
+    """Snap positions to a grid: ``decimals`` of a degree, or ``grid_km`` kilometres (which wins when given)."""
+
     op: Literal["generalize_gps"] = "generalize_gps"
     decimals: int = Field(2, ge=0, le=6)
+    grid_km: float | None = Field(None, gt=0)
+
+
+class BirthYearBand(_Frozen):
+    """Resident ID -> the band of birth years it falls in (``1990-1999``); anything else becomes null."""
+
+    op: Literal["birth_year_band"] = "birth_year_band"
+    width: int = Field(10, ge=1, le=100)
 
 
 class TruncateTime(_Frozen):
@@ -107,7 +117,10 @@ class TruncateTime(_Frozen):
 
 
 class GeneralizeDevice(_Frozen):
+    """``level`` 1: model -> brand, OS version -> family and major; 2: everything -> ``*``."""
+
     op: Literal["generalize_device"] = "generalize_device"
+    level: int = Field(1, ge=1, le=2)
 
 
 class Bucket(_Frozen):
@@ -120,13 +133,19 @@ class RedactEntities(_Frozen):
     style: Literal["type", "numbered"] = "type"
 
 
+class Suppress(_Frozen):
+    """Not declared by users: the top of every generalisation ladder, the column replaced by ``*``."""
+
+    op: Literal["suppress"] = "suppress"
+
+
 Operator = Annotated[
     Union[Keep, Drop, Pseudonymize, Mask, GeneralizeIp, GeneralizeGps, TruncateTime, GeneralizeDevice, Bucket,
-          RedactEntities],
+          BirthYearBand, RedactEntities],
     Field(discriminator="op"),
 ]
 OPERATOR_NAMES = ("keep", "drop", "pseudonymize", "mask", "generalize_ip", "generalize_gps", "truncate_time",
-                  "generalize_device", "bucket", "redact_entities")
+                  "generalize_device", "bucket", "birth_year_band", "redact_entities")
 #: Operators whose output can be turned back into the input by whoever holds the key or the mapping.
 REVERSIBLE_OPERATORS = frozenset({"keep"})
 #: Operators acceptable on a column of kind ``direct``.
@@ -233,6 +252,8 @@ class Release(_Frozen):
     purpose: str = ""
     datasets: tuple[str, ...]
     k_anonymity: int = Field(5, ge=1)
+    #: Share of a partition's rows that may be suppressed before quasi-identifiers are generalised further.
+    max_suppression: float = Field(0.05, ge=0, le=1)
     retention: Duration | None = None
     anonymised: bool = True
     region: str | None = None

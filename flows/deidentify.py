@@ -2,8 +2,9 @@
 
 For each release dataset and each date in ``start..end``: read that date's raw files, leave out quarantined rows
 and erased subjects, apply the column policy, enforce k-anonymity, re-scan the output, and publish the
-``dt=`` folder atomically with its ``_manifest.json`` and ``_report.md``. A partition that fails its gate is not
-published and the previous one stays as it was; the flow then fails with the reasons.
+``dt=`` folder atomically with its ``_manifest.json`` and ``_report.md``. Partitions are staged first and moved
+into place only when every partition of the run passed its gate: if one fails, nothing is published, the previous
+release stays byte-identical, and the flow fails with the reasons.
 
 Idempotent: each manifest records an input fingerprint (input paths, sizes and content hashes, the policy hash,
 the key fingerprint, and the erasure ledger and quarantine list as they were). A partition whose fingerprint is
@@ -37,7 +38,7 @@ from flows.storage import (check_region, exclusive_lock, file_digest, publish_di
                            storage_for, sweep_temporaries)
 from transforms.errors import PolicyError, ReleaseBlocked
 from transforms.operators import derive_key, key_fingerprint, to_timestamp
-from transforms.policy import apply_policy, k_anonymize, policy_violations, rescan
+from transforms.policy import apply_policy, generalise_to_k, policy_violations, rescan
 
 
 @dataclass
@@ -51,6 +52,7 @@ class PartitionResult:
     path: str = ""
     reasons: list[str] = field(default_factory=list)
     gate: dict = field(default_factory=dict)
+    staged: str = ""  # a gated partition written but not yet moved into place (see deidentify_flow)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -136,8 +138,9 @@ def read_inputs(catalog: Catalog, dataset: str, start: date | None, end: date | 
 
 
 def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, paths: list[Path], key: bytes,
-                      settings: Settings, force: bool = False) -> PartitionResult:
-    """Skip if unchanged; else de-identify, gate and publish one partition. A failed gate returns ``blocked``."""
+                      settings: Settings, force: bool = False, publish: bool = True) -> PartitionResult:
+    """Skip if unchanged; else de-identify, gate and publish one partition. A failed gate returns ``blocked``.
+    With ``publish=False`` a partition that passes is left staged (``result.staged``) for the caller to publish."""
     rel = catalog.releases[release]
     ds = catalog.datasets[dataset]
     target = catalog.release_path(release, dataset) / f"dt={dt.isoformat()}"
@@ -149,8 +152,8 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     res = PartitionResult(dataset, dt.isoformat(), "published", rows_in=table.num_rows)
     analyzer = analyzer_for(settings)
     out, undeclared = apply_policy(table, ds, key=key, analyzer=analyzer, tz=catalog.lake.timezone)
-    quasi = [c for c in ds.columns_of_kind("quasi") if c in out.column_names]
-    out, krep = k_anonymize(out, quasi, rel.k_anonymity)
+    out, krep = generalise_to_k(table, out, ds, rel.k_anonymity, rel.max_suppression, key=key,
+                                tz=catalog.lake.timezone)
     leaks = rescan(out, analyzer, ds)
     res.rows_out, res.suppressed = out.num_rows, krep.suppressed
     res.gate = {
@@ -164,6 +167,9 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
         for leak in leaks]
     if out.num_rows and (krep.k_reached or 0) < rel.k_anonymity:
         res.reasons.append(f"{dataset}: k={krep.k_reached} below the release's k={rel.k_anonymity}")
+    if not krep.within_budget:
+        res.reasons.append(f"{dataset}: k={rel.k_anonymity} unreachable: even fully generalised, {krep.suppressed} of "
+                           f"{krep.rows_in} rows would be suppressed (max_suppression {rel.max_suppression:.0%})")
     if res.reasons:
         res.status = "blocked"
         return res
@@ -181,8 +187,11 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     }
     (stage / "_manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     (stage / "_report.md").write_text(partition_markdown(manifest), encoding="utf-8")
-    publish_dir(stage, target)
     res.path = str(target)
+    if publish:
+        publish_dir(stage, target)
+    else:
+        res.staged = str(stage)
     return res
 
 
@@ -192,7 +201,7 @@ def partition_markdown(m: dict) -> str:
             f"Recipient: {m['recipient']}. Policy {m['policy_hash'][:12]}, key {m['key_fingerprint']}.\n\n"
             f"Rows in {m['rows']['in']}, out {m['rows']['out']}, suppressed {m['rows']['suppressed']}.\n\n"
             f"k required {k['k']}, reached {k['k_reached']} over {', '.join(k['quasi_identifiers']) or '(none)'}; "
-            f"{k['classes']} equivalence classes.\n\n"
+            f"{k['classes']} equivalence classes. Generalisation reached: {k.get('generalisation') or 'none'}.\n\n"
             f"Re-identification risk: prosecutor max {k['prosecutor_risk_max']}, avg {k['prosecutor_risk_avg']}; "
             f"journalist max {k['journalist_risk_max']}; marketer {k['marketer_risk']}.\n\n"
             f"Rows by equivalence-class size: {k['class_sizes']}\n\n"
@@ -203,7 +212,7 @@ def partition_markdown(m: dict) -> str:
 @task(cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=transient_io_error,
       tags=["piiflow-storage"])
 def release_partition_task(catalog, release, dataset, dt, paths, key, settings, force) -> PartitionResult:
-    return release_partition(catalog, release, dataset, dt, paths, key, settings, force)
+    return release_partition(catalog, release, dataset, dt, paths, key, settings, force, publish=False)
 
 
 def release_key(settings: Settings, recipient: str) -> bytes:
@@ -279,6 +288,13 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
         finally:
             progress.close()
         results = [f.result() for f in futures]
+        # All or nothing: a run publishes its partitions only when every one passed its gate.
+        if any(r.status == "blocked" for r in results):
+            sweep_temporaries(catalog.release_path(release))
+        else:
+            for r in results:
+                if r.staged:
+                    publish_dir(Path(r.staged), Path(r.path))
     summary = {
         "release": release, "recipient": rel.recipient, "path": str(catalog.release_path(release)),
         "partitions": [r.__dict__ for r in results],

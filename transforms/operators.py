@@ -106,18 +106,41 @@ def generalize_ip(values: pa.Array, *, v4_prefix: int = 24, v6_prefix: int = 48)
     return map_distinct(values, g)
 
 
-def generalize_gps(values: pa.Array, *, decimals: int = 2) -> pa.Array:
-    """``"lat,lon"`` rounded down to a grid of ``10**-decimals`` degrees (0 decimals is about 100 km)."""
-    step = 10.0 ** -decimals
+def generalize_gps(values: pa.Array, *, decimals: int = 2, grid_km: float | None = None) -> pa.Array:
+    """``"lat,lon"`` snapped down to a grid: ``10**-decimals`` degrees (0 decimals is about 100 km), or cells of
+    ``grid_km`` kilometres (1 degree of latitude taken as 111 km). Values that are not positions become null."""
+    step = grid_km / 111.0 if grid_km else 10.0 ** -decimals
+    shown = max(0, min(6, math.ceil(-math.log10(step)) + 1)) if grid_km else decimals
 
     def g(v: str) -> str | None:
         try:
             lat, lon = (float(x) for x in v.split(","))
         except ValueError:
             return None
-        return f"{math.floor(lat / step) * step:.{decimals}f},{math.floor(lon / step) * step:.{decimals}f}"
+        return f"{math.floor(lat / step) * step:.{shown}f},{math.floor(lon / step) * step:.{shown}f}"
 
     return map_distinct(values, g)
+
+
+def birth_year_band(values: pa.Array, *, width: int = 10) -> pa.Array:
+    """A valid mainland resident ID -> its holder's band of birth years (``1990-1999`` for width 10); anything
+    else (bad check digit, not an ID) becomes null. The ID itself never reaches the output."""
+    from transforms.checksums import resident_id_ok
+
+    def g(v: str) -> str | None:
+        v = v.strip()
+        if not resident_id_ok(v):
+            return None
+        year = int(v[6:10]) if len(v) == 18 else 1900 + int(v[6:8])
+        lo = year - year % width
+        return f"{lo}-{lo + width - 1}"
+
+    return map_distinct(values, g)
+
+
+def suppress(values: pa.Array) -> pa.Array:
+    """Every non-null value replaced by ``*`` (the top of every generalisation ladder)."""
+    return map_distinct(values, lambda v: "*")
 
 
 def to_timestamp(values: pa.Array | pa.ChunkedArray, tz: str = "Asia/Shanghai") -> pa.Array:
@@ -165,9 +188,12 @@ _BRANDS = [
 _BRAND_RX = [(re.compile(p, re.I), b) for p, b in _BRANDS]
 
 
-def generalize_device(values: pa.Array) -> pa.Array:
+def generalize_device(values: pa.Array, *, level: int = 1) -> pa.Array:
     """Device model -> brand (``iPhone 15 Pro`` -> ``Apple``); OS version -> family and major
-    (``iOS 17.2`` -> ``iOS 17``). Unknown models become ``other``."""
+    (``iOS 17.2`` -> ``iOS 17``). Unknown models become ``other``. Level 2 gives ``*``."""
+    if level >= 2:
+        return suppress(values)
+
     def g(v: str) -> str:
         s = v.strip()
         m = re.match(r"^(Android|HarmonyOS|iOS|iPadOS|macOS|Windows)\s+(\d+)", s, re.I)

@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from presidio_analyzer import AnalyzerEngine
 
-from configs.catalog import DIRECT_SAFE_OPERATORS, Dataset
+from configs.catalog import (DIRECT_SAFE_OPERATORS, BirthYearBand, Bucket, Dataset, GeneralizeGps, GeneralizeIp,
+                             Suppress, TruncateTime)
 from transforms import operators as ops
 from transforms.detection import DIRECT_ENTITIES, detect, mask_value
 from transforms.redaction import redact_entities
@@ -38,6 +39,39 @@ def policy_violations(name: str, dataset: Dataset, *, anonymised: bool) -> list[
     return problems
 
 
+def apply_column(op, values: pa.Array, *, key: bytes, analyzer: AnalyzerEngine | None,
+                 tz: str = "Asia/Shanghai") -> pa.Array | None:
+    """One operator on one column; None for ``drop``."""
+    kind = op.op
+    if kind == "drop":
+        return None
+    if kind == "keep":
+        return values
+    if kind == "pseudonymize":
+        return ops.pseudonymize(values, key=key, length=op.length, prefix=op.prefix)
+    if kind == "mask":
+        return ops.mask(values, keep_first=op.keep_first, keep_last=op.keep_last, char=op.char)
+    if kind == "generalize_ip":
+        return ops.generalize_ip(values, v4_prefix=op.v4_prefix, v6_prefix=op.v6_prefix)
+    if kind == "generalize_gps":
+        return ops.generalize_gps(values, decimals=op.decimals, grid_km=op.grid_km)
+    if kind == "truncate_time":
+        return ops.truncate_time(values, to=op.to, tz=tz)
+    if kind == "generalize_device":
+        return ops.generalize_device(values, level=op.level)
+    if kind == "bucket":
+        return ops.bucket(values, width=op.width)
+    if kind == "birth_year_band":
+        return ops.birth_year_band(values, width=op.width)
+    if kind == "suppress":
+        return ops.suppress(values)
+    if kind == "redact_entities":
+        if analyzer is None:
+            raise ValueError("redact_entities needs a detection engine")
+        return redact_entities(values, analyzer=analyzer, style=op.style)
+    raise ValueError(f"operator {kind!r} has no implementation")  # pragma: no cover - the model admits no other
+
+
 def apply_policy(table: pa.Table, dataset: Dataset, *, key: bytes, analyzer: AnalyzerEngine | None,
                  tz: str = "Asia/Shanghai") -> tuple[pa.Table, list[str]]:
     """The de-identified table (columns in input order, dropped ones removed) and the names of input columns the
@@ -48,33 +82,78 @@ def apply_policy(table: pa.Table, dataset: Dataset, *, key: bytes, analyzer: Ana
         if pol is None:
             undeclared.append(name)
             continue
-        op, values = pol.op, table.column(name)
-        kind = op.op
-        if kind == "drop":
-            continue
-        if kind == "keep":
-            out[name] = values
-        elif kind == "pseudonymize":
-            out[name] = ops.pseudonymize(values, key=key, length=op.length, prefix=op.prefix)
-        elif kind == "mask":
-            out[name] = ops.mask(values, keep_first=op.keep_first, keep_last=op.keep_last, char=op.char)
-        elif kind == "generalize_ip":
-            out[name] = ops.generalize_ip(values, v4_prefix=op.v4_prefix, v6_prefix=op.v6_prefix)
-        elif kind == "generalize_gps":
-            out[name] = ops.generalize_gps(values, decimals=op.decimals)
-        elif kind == "truncate_time":
-            out[name] = ops.truncate_time(values, to=op.to, tz=tz)
-        elif kind == "generalize_device":
-            out[name] = ops.generalize_device(values)
-        elif kind == "bucket":
-            out[name] = ops.bucket(values, width=op.width)
-        elif kind == "redact_entities":
-            if analyzer is None:
-                raise ValueError(f"column {name!r}: redact_entities needs a detection engine")
-            out[name] = redact_entities(values, analyzer=analyzer, style=op.style)
-        else:  # pragma: no cover - the catalog model admits no other name
-            raise ValueError(f"column {name!r}: operator {kind!r} has no implementation")
+        col = apply_column(pol.op, table.column(name), key=key, analyzer=analyzer, tz=tz)
+        if col is not None:
+            out[name] = col
     return pa.table(out), undeclared
+
+
+_TIME_STEPS = ["hour", "day", "week", "month"]
+
+
+def ladder(op) -> list:
+    """The generalisation ladder of a quasi-identifier's operator: the declared operator first, then ever coarser
+    ones, ending with ``suppress`` (the column replaced by ``*``). Coarser never splits what finer grouped."""
+    kind = op.op
+    if kind == "truncate_time":
+        steps = [TruncateTime(to=t) for t in _TIME_STEPS[_TIME_STEPS.index(op.to):]]
+    elif kind == "generalize_ip":
+        pairs = [(op.v4_prefix, op.v6_prefix)] + [(v4, v6) for v4, v6 in ((16, 32), (8, 16), (0, 0))
+                                                  if v4 < op.v4_prefix and v6 <= op.v6_prefix]
+        steps = [GeneralizeIp(v4_prefix=a, v6_prefix=b) for a, b in pairs]
+    elif kind == "generalize_gps":
+        steps = [op] + [GeneralizeGps(decimals=d) for d in range(op.decimals - 1, -1, -1) if op.grid_km is None]
+    elif kind == "generalize_device":
+        steps = [op]  # its level 2 is ``*``: the same as suppress
+    elif kind == "bucket":
+        steps = [Bucket(width=op.width * m) for m in (1, 2, 5, 10)]
+    elif kind == "birth_year_band":
+        steps = [BirthYearBand(width=w) for w in sorted({op.width, 20, 50}) if w >= op.width]
+    elif kind in ("keep", "mask"):
+        steps = [op]
+    else:
+        return [op]  # drop, pseudonymize, redaction: nothing to walk
+    return steps + ([Suppress()] if steps[-1].op != "suppress" else [])
+
+
+def _below(table: pa.Table, quasi: list[str], k: int) -> int:
+    return int(pc.sum(pc.less(class_sizes(table, quasi), k).cast(pa.int64())).as_py() or 0)
+
+
+def generalise_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_suppression: float, *,
+                    key: bytes, tz: str = "Asia/Shanghai") -> tuple[pa.Table, "KReport"]:
+    """Walk the quasi-identifiers' ladders until at most ``max_suppression`` of the rows would need suppressing,
+    then suppress those (:func:`k_anonymize`). Each step is the one that leaves fewest rows below k, preferring a
+    generalisation to wiping a whole column (``suppress``) while any generalisation still helps."""
+    quasi = [c for c in dataset.columns_of_kind("quasi") if c in out.column_names and c in raw.column_names]
+    ladders = {c: ladder(dataset.columns[c].op) for c in quasi}
+    level = {c: 0 for c in quasi}
+    budget = max_suppression * out.num_rows
+    below = _below(out, quasi, k) if quasi else 0
+    while below > budget:
+        best = None
+        for c in quasi:
+            if level[c] + 1 >= len(ladders[c]):
+                continue
+            col = apply_column(ladders[c][level[c] + 1], raw.column(c), key=key, analyzer=None, tz=tz)
+            trial = out.set_column(out.column_names.index(c), c, col)
+            b = _below(trial, quasi, k)
+            rank = (b >= below, ladders[c][level[c] + 1].op == "suppress", b)
+            if best is None or rank < best[0]:
+                best = (rank, b, c, trial)
+        if best is None or best[1] >= below:
+            break  # no single step helps: suppress the rows still below k
+        _, below, c, out = best
+        level[c] += 1
+    out, rep = k_anonymize(out, quasi, k)
+    rep.generalisation = {c: _describe_op(ladders[c][level[c]]) for c in quasi}
+    rep.within_budget = rep.suppressed <= budget
+    return out, rep
+
+
+def _describe_op(op) -> str:
+    params = {k: v for k, v in op.model_dump().items() if k != "op" and v is not None}
+    return op.op + (f"({', '.join(f'{k}={v}' for k, v in params.items())})" if params else "")
 
 
 @dataclass
@@ -90,6 +169,8 @@ class KReport:
     prosecutor_risk_avg: float = 0.0
     journalist_risk_max: float = 0.0
     marketer_risk: float = 0.0
+    generalisation: dict[str, str] = field(default_factory=dict)
+    within_budget: bool = True
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)

@@ -1,0 +1,123 @@
+"""Clause 6.5 releases: the generalisation ladder, the gate blocking what it must (leaving the previous release
+byte-identical), and piiflow's operators inside Presidio's anonymizer."""
+
+import shutil
+from datetime import date
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from configs.catalog import Dataset, GeneralizeIp, TruncateTime
+from tests.conftest import make_lake
+from transforms import operators as ops
+from transforms.policy import apply_policy, generalise_to_k, ladder
+from transforms.synth import make_resident_id
+
+KEY = b"k" * 32
+
+
+def _ds(columns):
+    return Dataset.model_validate({"category": "device", "location": "x", "format": "parquet", "columns": columns})
+
+
+def test_ladders_end_in_suppress_and_start_with_the_declared_operator():
+    assert [o.to for o in ladder(TruncateTime(to="day"))[:-1]] == ["day", "week", "month"]
+    assert ladder(TruncateTime(to="day"))[-1].op == "suppress"
+    ips = ladder(GeneralizeIp(v4_prefix=24, v6_prefix=48))
+    assert [o.v4_prefix for o in ips[:-1]] == [24, 16, 8, 0]
+
+
+def test_generalise_to_k_walks_the_ladder_before_suppressing():
+    rng = __import__("random").Random(1)
+    n = 400
+    raw = pa.table({"ip": [f"36.{rng.randint(0, 3)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}" for _ in range(n)],
+                    "carrier": [rng.choice(["中国移动", "中国联通", "中国电信"]) for _ in range(n)]})
+    ds = _ds({"ip": {"kind": "quasi", "op": {"op": "generalize_ip", "v4_prefix": 24}},
+              "carrier": {"kind": "quasi", "op": "keep"}})
+    out, _ = apply_policy(raw, ds, key=KEY, analyzer=None)
+    released, rep = generalise_to_k(raw, out, ds, 5, 0.02, key=KEY)
+    assert rep.generalisation["ip"] == "generalize_ip(v4_prefix=16, v6_prefix=32)"  # /24 was not enough
+    assert rep.generalisation["carrier"] == "keep"
+    assert rep.k_reached >= 5 and rep.within_budget and rep.suppressed <= 0.02 * n
+    assert set(released.column("ip").to_pylist()) == {f"36.{i}.0.0/16" for i in range(4)}
+
+
+def test_unreachable_k_is_reported_out_of_budget():
+    raw = pa.table({"a": ["x", "y", "z"]})
+    ds = _ds({"a": {"kind": "quasi", "op": "keep"}})
+    out, _ = apply_policy(raw, ds, key=KEY, analyzer=None)
+    _, rep = generalise_to_k(raw, out, ds, 5, 0.0, key=KEY)
+    assert not rep.within_budget and rep.suppressed == 3
+
+
+@settings(max_examples=40)
+@given(st.lists(st.dates(min_value=date(1930, 1, 1), max_value=date(2010, 12, 31)), min_size=1, max_size=20),
+       st.sampled_from([5, 10, 20]))
+def test_birth_year_band_never_shows_the_id_and_is_monotone(births, width):
+    ids = [make_resident_id("510107", b, 123) for b in births]
+    fine = ops.birth_year_band(pa.array(ids), width=width).to_pylist()
+    coarse = ops.birth_year_band(pa.array(ids), width=width * 5).to_pylist()
+    for b, i, f, c in zip(births, ids, fine, coarse):
+        lo, hi = (int(x) for x in f.split("-"))
+        assert lo <= b.year <= hi and i not in f
+        clo, chi = (int(x) for x in c.split("-"))
+        assert clo <= lo and hi <= chi
+    assert ops.birth_year_band(pa.array(["510107199003071237", None]), width=10).to_pylist() == [None, None]
+
+
+def test_gps_grid_in_kilometres():
+    a, b = ops.generalize_gps(pa.array(["30.5728,104.0668", "30.5731,104.0671"]), grid_km=10).to_pylist()
+    assert a == b and a != "30.5728,104.0668"
+
+
+def test_presidio_anonymizer_uses_piiflow_operators():
+    from presidio_anonymizer import AnonymizerEngine
+    from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+    from transforms.presidio_operators import register_operators
+
+    engine = AnonymizerEngine()
+    register_operators(engine)
+    text = "IP 36.112.4.9 phone 13812345678"
+    out = engine.anonymize(text, [RecognizerResult("IP_ADDRESS", 3, 13, 0.9), RecognizerResult("CN_MOBILE", 20, 31, 0.9)],
+                           {"IP_ADDRESS": OperatorConfig("piiflow_generalize_ip", {"v4_prefix": 16}),
+                            "CN_MOBILE": OperatorConfig("piiflow_pseudonymize", {"key": "k" * 32})}).text
+    token = ops.pseudonymize(pa.array(["13812345678"]), key=b"k" * 32).to_pylist()[0]
+    assert out == f"IP 36.112.0.0/16 phone {token}"
+
+
+@pytest.fixture(scope="module")
+def released_lake(tmp_path_factory, prefect_harness):
+    from flows.deidentify import deidentify_flow
+    base = tmp_path_factory.mktemp("gate")
+    cat_path, _ = make_lake(base, rows=600, start=date(2026, 7, 1), end=date(2026, 7, 3), seed=55)
+    deidentify_flow(str(cat_path), "crm_research")
+    return base
+
+
+def _snapshot(root):
+    return {p: p.read_bytes() for p in (root / "releases").rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("edit, message", [
+    # free text declared as harmless and kept: the re-scan finds the planted identifiers
+    (("text:            {kind: free_text, op: redact_entities}", "text:            {kind: other, op: keep}"),
+     "chat_messages.text: re-scan found"),
+    # a k no partition can reach without suppressing everything
+    (("recipient: crm-research", "recipient: crm-research\n    max_suppression: 0.0"), None),
+])
+def test_gate_blocks_and_previous_release_stays_byte_identical(released_lake, tmp_path, edit, message):
+    from flows.deidentify import deidentify_flow
+    from transforms.errors import ReleaseBlocked
+    work = tmp_path / "lake"
+    shutil.copytree(released_lake, work)
+    cat = work / "catalog.yaml"
+    text = cat.read_text().replace(*edit)
+    if message is None:
+        text = text.replace("k_anonymity: 5\n    retention: 180d", "k_anonymity: 100000\n    retention: 180d")
+        message = "unreachable"
+    cat.write_text(text)
+    before = _snapshot(work)
+    with pytest.raises(ReleaseBlocked, match=message):
+        deidentify_flow(str(cat), "crm_research")
+    assert _snapshot(work) == before
