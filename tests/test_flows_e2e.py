@@ -19,7 +19,8 @@ from tests.conftest import ROOT, make_lake
 
 #: Planted identifier types the detection engine covers today (names and addresses in free text: issue 3).
 CHECKED = {"CN_MOBILE", "CN_LANDLINE", "EMAIL_ADDRESS", "CN_RESIDENT_ID", "BANK_CARD", "IMEI", "DEVICE_ID",
-           "IP_ADDRESS", "MAC_ADDRESS", "GPS_COORDINATE", "CELL_ID", "QQ_NUMBER", "WECHAT_ID", "USER_ID", "URL"}
+           "IP_ADDRESS", "MAC_ADDRESS", "GPS_COORDINATE", "CELL_ID", "QQ_NUMBER", "WECHAT_ID", "USER_ID", "URL",
+           "PERSON", "CN_ADDRESS", "NICKNAME"}
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def nightly_run(tmp_path_factory, prefect_harness):
     from flows.nightly import nightly_flow
 
     end = date.today() - timedelta(days=1)
-    cat_path, gen = make_lake(tmp_path_factory.mktemp("e2e"), rows=2000, start=end - timedelta(days=33), end=end)
+    cat_path, gen = make_lake(tmp_path_factory.mktemp("e2e"), rows=8000, start=end - timedelta(days=33), end=end)
     result = nightly_flow(str(cat_path))
     return cat_path, gen, result
 

@@ -12,7 +12,20 @@ from transforms.operators import map_distinct
 def redact_text(analyzer: AnalyzerEngine, text: str, *, style: str = "type", entities: frozenset[str] | None = None
                 ) -> str:
     """``style="type"`` gives ``<CN_MOBILE>``; ``"numbered"`` a tag per distinct value within the text
-    (``<PERSON_1>`` ... ``<PERSON_1>`` for the same name twice)."""
+    (``<PERSON_1>`` ... ``<PERSON_1>`` for the same name twice).
+
+    Redaction repeats until the detector finds nothing more (at most 4 passes): when two findings overlap only one
+    is replaced, and what is left of the other may still be an identifier (the re-scan of the gate would see it).
+    """
+    for _ in range(4):
+        redacted = _redact_once(analyzer, text, style, entities)
+        if redacted == text:
+            return text
+        text = redacted
+    return text
+
+
+def _redact_once(analyzer: AnalyzerEngine, text: str, style: str, entities: frozenset[str] | None) -> str:
     findings = [f for f in detect(analyzer, text) if entities is None or f.type in entities]
     if not findings:
         return text

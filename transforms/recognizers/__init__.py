@@ -6,6 +6,7 @@ these use explicit ASCII boundaries and validate check digits where the format h
 
 from transforms.recognizers import (  # noqa: F401  (imported to register)
     bank_card_recognizer,
+    cn_address_recognizer,
     cell_id_recognizer,
     cn_landline_recognizer,
     cn_mobile_recognizer,
@@ -16,6 +17,7 @@ from transforms.recognizers import (  # noqa: F401  (imported to register)
     imei_recognizer,
     ip_recognizer,
     mac_address_recognizer,
+    person_recognizer,
     phone_number_recognizer,
     qq_wechat_recognizer,
     url_recognizer,

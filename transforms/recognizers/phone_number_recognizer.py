@@ -40,7 +40,8 @@ class PhoneNumberRecognizer(EntityRecognizer):
     def analyze(self, text, entities, nlp_artifacts=None):
         if not _ENOUGH_DIGITS.search(text):
             return []
-        if self.supported_language != "en" and not _WORTH_TRYING.search(text):
+        if self.supported_language != "en" and not _WORTH_TRYING.search(text) and not any(
+                w in text.lower() for w in self.CONTEXT):
             return []
         spans: dict[tuple[int, int], RecognizerResult] = {}
         norm = text.translate(_NORMALISE)

@@ -1,0 +1,48 @@
+from transforms.recognizers.base import PiiflowRecognizer, register
+
+_HAN = r"[\u4e00-\u9fff]"
+_NUM = r"[0-9０-９一二三四五六七八九十百零〇]"
+_PROVINCE = rf"(?:{_HAN}{{2,7}}(?:省|自治区|特别行政区)|北京市?|上海市?|天津市?|重庆市?)"
+_CITY = rf"(?:{_HAN}{{1,6}}(?:市|自治州|地区|盟))"
+_COUNTY = rf"(?:{_HAN}{{1,6}}(?:区|县|旗|新区|开发区))"
+_TOWN = rf"(?:{_HAN}{{1,8}}(?:镇|乡|街道|村|社区|小区|花园|大厦|广场|园区))"
+_ROAD = rf"(?:{_HAN}{{1,10}}(?:路|街|大街|大道|巷|弄|胡同|道))(?:{_NUM}+(?:段|巷|弄))?"
+_NUMBER = rf"(?:{_NUM}+(?:号院|号楼|号|栋|幢|座|单元|层|楼|室|户)|[A-Za-z]座)"
+
+
+#: Place names written alone (provinces, large cities, common countries and world cities): a hand-written list.
+PLACES = ("北京 上海 天津 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南 广东 海南 四川 贵州 "
+          "云南 陕西 甘肃 青海 台湾 内蒙古 广西 西藏 宁夏 新疆 香港 澳门 台北 高雄 台中 深圳 广州 杭州 南京 苏州 成都 武汉 西安 "
+          "长沙 郑州 沈阳 大连 青岛 济南 厦门 福州 宁波 无锡 合肥 昆明 大理 丽江 贵阳 南宁 桂林 三亚 海口 哈尔滨 长春 石家庄 "
+          "太原 呼和浩特 兰州 西宁 银川 乌鲁木齐 拉萨 南昌 东莞 佛山 珠海 汕头 温州 绍兴 烟台 洛阳 扬州 徐州 常州 "
+          "日本 韩国 美国 英国 法国 德国 意大利 西班牙 俄罗斯 加拿大 澳大利亚 新西兰 新加坡 马来西亚 泰国 越南 印度 "
+          "巴西 阿根廷 墨西哥 埃及 南非 荷兰 瑞典 瑞士 挪威 丹麦 芬兰 希腊 土耳其 伊朗 以色列 菲律宾 印尼 朝鲜 蒙古 "
+          "东京 大阪 首尔 纽约 洛杉矶 旧金山 芝加哥 华盛顿 伦敦 巴黎 柏林 罗马 莫斯科 悉尼 墨尔本 温哥华 多伦多 曼谷 "
+          "迪拜 夏威夷 欧洲 亚洲 非洲 美洲 北美 南美 东南亚 中东 大陆 内地 华东 华南 华北 西南 东北").split()
+
+
+_PLACE_SET = frozenset(PLACES)
+
+
+@register
+class CnAddressRecognizer(PiiflowRecognizer):
+    """Mainland postal addresses: administrative divisions (province, city, county, town) then road and house
+    numbers. Two or more parts are needed, so a bare city name is not an address."""
+
+    SUPPORTED_ENTITY = "CN_ADDRESS"
+    PATTERNS = [
+        # divisions, then road or place, then numbers: 成都市武侯区人民南路四段12号3栋502室
+        ("cn_address_full", rf"{_PROVINCE}?{_CITY}?{_COUNTY}?{_TOWN}?{_ROAD}{_NUMBER}*", 0.45),
+        ("cn_address_divisions", rf"(?:{_PROVINCE}{_CITY}|{_PROVINCE}?{_CITY}{_COUNTY}|{_CITY}?{_COUNTY}{_TOWN})"
+                                 rf"{_ROAD}?{_NUMBER}*", 0.5),
+        # a known place name alone (not inside a longer run of the same script: 北京 in 北京大学 still counts)
+        ("place", "(?:" + "|".join(sorted(PLACES, key=len, reverse=True)) + r")(?:省|市|县)?", 0.5),
+    ]
+    CONTEXT = ["地址", "住址", "收货", "寄到", "住在", "位于", "address", "家住", "坐落"]
+
+    def validate_result(self, pattern_text: str):
+        if pattern_text.rstrip("省市县") in _PLACE_SET:
+            return None
+        parts = sum(pattern_text.count(k) for k in ("省", "市", "区", "县", "镇", "乡", "村", "路", "街", "道", "巷", "号",
+                                                    "栋", "室", "楼"))
+        return None if parts >= 2 and len(pattern_text) >= 5 else False

@@ -1,0 +1,126 @@
+"""PERSON without a downloaded model.
+
+Chinese: a surname (Faker's zh_CN list of 399, plus compound surnames) followed by one or two given-name characters,
+scored by what surrounds it: a cue before (我叫, 联系人, 姓名, 经纪人...), a title after (先生, 女士, 老师, 经理...),
+jieba's dictionary tagging the whole as a person name (``nr``), and whether the characters are ones given names are
+made of. A candidate that jieba knows as an ordinary word (王国, 黄金, 马上) is rejected. English: honorifics and
+"my name is" cues. An optional NER model (settings ``ner_model``) adds PERSON for English through Presidio's
+SpacyRecognizer.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+from transforms.recognizers.base import register
+
+COMPOUND_SURNAMES = ("欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯",
+                     "轩辕", "令狐", "端木", "独孤", "南宫", "西门", "百里", "呼延", "澹台", "公冶", "太史", "申屠")
+#: Characters common in given names (beyond Faker's list): a hand-written list, not derived from any corpus.
+GIVEN_CHARS = set("伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华飞玉萍红娥玲芬燕彬鹏辉"
+                  "斌宇浩凯健俊帆帅旭宁龙林欣晨轩然怡婷雪琳佳颖梓涵子豪博文思雨嘉琪诗晓慧萱妍瑶璐"
+                  "晶倩蕾薇蓉婕岚莉菲婉清淑惠馨悦彤瑾昊睿哲泽宏志峰海波亮成东建国新春德荣永祥福生"
+                  "贵琴梅兵锋鑫昌鸿毅航晖坤翔韬卫振宁凤霖婧媛曦冰语昕铭轩楠琦瑞莹丹阳云霏蕊骏骅发友")
+CUES_BEFORE = ("我叫", "我是", "名叫", "叫做", "联系人", "姓名", "经纪人", "收件人", "收货人", "户名", "负责人", "联络人",
+               "致电", "找", "请联系", "联系", "艺人", "歌手", "演员", "导演", "主持人", "作者", "记者", "教练", "球员",
+               "老师", "同学", "董事长", "总裁", "经理", "助理", "先生", "女士")
+TITLES_AFTER = ("先生", "女士", "小姐", "老师", "经理", "总监", "教授", "医生", "主任", "律师", "同学", "导演", "董事长",
+                "总裁", "书记", "局长", "处长", "师傅", "阿姨", "老板", "说", "表示", "称", "认为", "介绍", "透露")
+#: Last characters of role nouns that often stand right before a name (工程师, 总监, 主任, 歌手, 名家...).
+ROLE_SUFFIX = set("家师长员手任监唱者官士总记理导授")
+_STOP = set("的了是在和有我你他她它这那个们说就也都不人一上下大中小到为与及或被把从对向以而于之其所着过来去会"
+            "能要可将没很最更还又再已但如若因由此些每各某哪谁什么啊吗呢吧哦嗯呀")
+_EN = re.compile(r"\b(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+|(?:[Mm]y name is|I am|I'm|this is|contact|Dear)\s+)"
+                 r"([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@functools.lru_cache(maxsize=1)
+def _lexicon() -> tuple[frozenset[str], dict[str, str], dict[str, int]]:
+    """(surnames, jieba word -> tag, jieba word -> frequency), loaded once per process."""
+    import logging
+
+    import jieba
+    import jieba.posseg as pseg
+    from faker.providers.person.zh_CN import Provider
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.dt.check_initialized()
+    surnames = frozenset(Provider.last_names) | frozenset(COMPOUND_SURNAMES)
+    return surnames, pseg.dt.word_tag_tab, jieba.dt.FREQ
+
+
+@functools.lru_cache(maxsize=1)
+def _given_chars() -> frozenset[str]:
+    from faker.providers.person.zh_CN import Provider
+
+    return frozenset(GIVEN_CHARS | {c for n in Provider.first_names for c in n})
+
+
+@register
+class PersonRecognizer(EntityRecognizer):
+    SUPPORTED_ENTITY = "PERSON"
+
+    def __init__(self, supported_language: str = "zh"):
+        super().__init__(supported_entities=[self.SUPPORTED_ENTITY], name="PersonRecognizer",
+                         supported_language=supported_language)
+
+    def load(self) -> None:
+        pass
+
+    def _result(self, start: int, end: int, score: float) -> RecognizerResult:
+        return RecognizerResult(self.SUPPORTED_ENTITY, start, end, score, recognition_metadata={
+            RecognizerResult.RECOGNIZER_NAME_KEY: self.name, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})
+
+    def analyze(self, text, entities, nlp_artifacts=None):
+        out = [self._result(m.start(1), m.end(1), 0.75) for m in _EN.finditer(text)]
+        if _CJK.search(text):
+            out += self._chinese(text)
+        return out
+
+    def _chinese(self, text: str) -> list[RecognizerResult]:
+        surnames, tags, freq = _lexicon()
+        given = _given_chars()
+        n, i, out = len(text), 0, []
+        while i < n:
+            s_len = 2 if text[i:i + 2] in COMPOUND_SURNAMES else (1 if text[i] in surnames else 0)
+            if not s_len:
+                i += 1
+                continue
+            best = None
+            for g_len in (2, 1):
+                j = i + s_len + g_len
+                if j > n or not all(_CJK.match(c) for c in text[i + s_len:j]):
+                    continue
+                cand, giv = text[i:j], text[i + s_len:j]
+                if any(c in _STOP for c in giv) or (g_len == 1 and giv == text[i]):
+                    continue  # function characters, or a doubled character (谢谢, 常常)
+                tag = tags.get(cand)
+                if tag is not None and tag != "nr" and freq.get(cand, 0) > 50:
+                    continue  # an ordinary word: 王国, 黄金, 马上
+                if tags.get(giv) not in (None, "nr") and freq.get(giv, 0) > 2000 and g_len == 2:
+                    continue  # surname + a common word: 高兴趣, 王者荣耀
+                score = 0.3
+                if tag == "nr":
+                    score += 0.3
+                if all(c in given for c in giv):
+                    score += 0.15
+                before = text[max(0, i - 5):i]
+                after = text[j:j + 3]
+                if any(before.endswith(c) for c in CUES_BEFORE) or any(after.startswith(t) for t in TITLES_AFTER):
+                    score += 0.3
+                elif before[-1:] in ROLE_SUFFIX:
+                    score += 0.2
+                if before[-1:] in ("，", "、", "：", ":", "和", "与", "及") and after[:1] in ("，", "、", "。", "和", "与", ""):
+                    score += 0.1
+                if best is None or score > best[2] + 0.05:
+                    best = (i, j, score)
+            if best and best[2] >= 0.5:
+                out.append(self._result(best[0], best[1], min(best[2], 0.95)))
+                i = best[1]
+            else:
+                i += 1
+        return out
