@@ -33,8 +33,11 @@ TITLES_AFTER = ("先生", "女士", "小姐", "老师", "经理", "总监", "教
 ROLE_SUFFIX = set("家师长员手任监唱者官士总记理导授")
 _STOP = set("的了是在和有我你他她它这那个们说就也都不人一上下大中小到为与及或被把从对向以而于之其所着过来去会"
             "能要可将没很最更还又再已但如若因由此些每各某哪谁什么啊吗呢吧哦嗯呀")
-_EN = re.compile(r"\b(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+|(?:[Mm]y name is|I am|I'm|this is|contact|Dear)\s+)"
-                 r"([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)")
+# English names after an honorific or a cue, in English or Chinese text (no \b: it fails next to Chinese).
+_EN = re.compile(r"(?:(?<![A-Za-z])(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+|(?<![A-Za-z])(?:[Mm]y name is|I am|I'm|[Tt]his is|"
+                 r"[Cc]ontact|Dear)\s+|(?:我是|我叫|户名|联系人|姓名|找|收件人|客户|联系|致|和|与)[:：]?\s*)"
+                 r"(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)?([A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2})"
+                 r"|(?<![A-Za-z])([A-Z][a-z]+(?:\s+[A-Z][a-z]+){1,2})(?=\s*(?:的|电话|手机|邮箱|先生|女士|经理|老师))")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -76,7 +79,7 @@ class PersonRecognizer(EntityRecognizer):
             RecognizerResult.RECOGNIZER_NAME_KEY: self.name, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})
 
     def analyze(self, text, entities, nlp_artifacts=None):
-        out = [self._result(m.start(1), m.end(1), 0.75) for m in _EN.finditer(text)]
+        out = [self._result(m.start(g), m.end(g), 0.75) for m in _EN.finditer(text) for g in (1, 2) if m.group(g)]
         if _CJK.search(text):
             out += self._chinese(text)
         return out
