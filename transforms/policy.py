@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from presidio_analyzer import AnalyzerEngine
@@ -116,35 +117,81 @@ def ladder(op) -> list:
     return steps + ([Suppress()] if steps[-1].op != "suppress" else [])
 
 
-def _below(table: pa.Table, quasi: list[str], k: int) -> int:
-    return int(pc.sum(pc.less(class_sizes(table, quasi), k).cast(pa.int64())).as_py() or 0)
+def _codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Integer codes of a column's values (null gets its own code) and the distinct values they stand for."""
+    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    enc = pc.dictionary_encode(arr)
+    codes = enc.indices.fill_null(len(enc.dictionary)).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, enc.dictionary
+
+
+def _combine(columns: list[np.ndarray]) -> np.ndarray:
+    """Exact class ids of rows over several code columns (progressively re-numbered, so nothing overflows)."""
+    ids = np.zeros(len(columns[0]), dtype=np.int64) if columns else np.zeros(0, dtype=np.int64)
+    for c in columns:
+        ids = np.unique(ids * (int(c.max(initial=0)) + 1) + c, return_inverse=True)[1].astype(np.int64)
+    return ids
+
+
+def _below_weighted(columns: list[np.ndarray], weights: np.ndarray, k: int) -> int:
+    """Rows in classes smaller than k, over a table of distinct tuples with row counts ``weights``."""
+    ids = _combine(columns)
+    sizes = np.bincount(ids, weights=weights)
+    return int(weights[sizes[ids] < k].sum())
 
 
 def generalise_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_suppression: float, *,
                     key: bytes, tz: str = "Asia/Shanghai") -> tuple[pa.Table, "KReport"]:
     """Walk the quasi-identifiers' ladders until at most ``max_suppression`` of the rows would need suppressing,
     then suppress those (:func:`k_anonymize`). Each step is the one that leaves fewest rows below k, preferring a
-    generalisation to wiping a whole column (``suppress``) while any generalisation still helps."""
+    generalisation to wiping a whole column (``suppress``) while any generalisation still helps.
+
+    The search runs on the distinct combinations of the declared (level-0) values with their row counts, not on
+    rows: ladders are monotone, so a coarser level is a function of the level-0 value, computed once per distinct
+    value from a representative raw value. Only the chosen levels are applied to the full columns at the end.
+    """
     quasi = [c for c in dataset.columns_of_kind("quasi") if c in out.column_names and c in raw.column_names]
     ladders = {c: ladder(dataset.columns[c].op) for c in quasi}
     level = {c: 0 for c in quasi}
     budget = max_suppression * out.num_rows
-    below = _below(out, quasi, k) if quasi else 0
-    while below > budget:
-        best = None
+    if quasi and out.num_rows:
+        base = {c: _codes(out.column(c))[0] for c in quasi}
+        tuple_ids = _combine([base[c] for c in quasi])
+        first = np.unique(tuple_ids, return_index=True)[1]       # a representative row of each distinct tuple
+        weights = np.bincount(tuple_ids).astype(np.float64)
+        tup = {c: base[c][first] for c in quasi}                  # level-0 code of each tuple, per column
+        # level -> map from level-0 code to that level's code, from one representative raw value per level-0 code
+        maps: dict[str, list[np.ndarray]] = {}
         for c in quasi:
-            if level[c] + 1 >= len(ladders[c]):
-                continue
-            col = apply_column(ladders[c][level[c] + 1], raw.column(c), key=key, analyzer=None, tz=tz)
-            trial = out.set_column(out.column_names.index(c), c, col)
-            b = _below(trial, quasi, k)
-            rank = (b >= below, ladders[c][level[c] + 1].op == "suppress", b)
-            if best is None or rank < best[0]:
-                best = (rank, b, c, trial)
-        if best is None or best[1] >= below:
-            break  # no single step helps: suppress the rows still below k
-        _, below, c, out = best
-        level[c] += 1
+            codes0 = base[c]
+            reps = np.unique(codes0, return_index=True)[1]
+            rep_raw = raw.column(c).take(pa.array(reps))
+            maps[c] = [np.arange(int(codes0.max(initial=0)) + 1)]
+            for op in ladders[c][1:]:
+                lvl_codes = _codes(apply_column(op, rep_raw, key=key, analyzer=None, tz=tz))[0]
+                m = np.zeros(int(codes0.max(initial=0)) + 1, dtype=np.int64)
+                m[codes0[reps]] = lvl_codes
+                maps[c].append(m)
+        current = {c: maps[c][0][tup[c]] for c in quasi}
+        below = _below_weighted([current[c] for c in quasi], weights, k)
+        while below > budget:
+            best = None
+            for c in quasi:
+                if level[c] + 1 >= len(ladders[c]):
+                    continue
+                trial = dict(current, **{c: maps[c][level[c] + 1][tup[c]]})
+                b = _below_weighted([trial[q] for q in quasi], weights, k)
+                rank = (b >= below, ladders[c][level[c] + 1].op == "suppress", b)
+                if best is None or rank < best[0]:
+                    best = (rank, b, c, trial)
+            if best is None or best[1] >= below:
+                break  # no single step helps: suppress the rows still below k
+            _, below, c, current = best
+            level[c] += 1
+        for c in quasi:
+            if level[c]:
+                col = apply_column(ladders[c][level[c]], raw.column(c), key=key, analyzer=None, tz=tz)
+                out = out.set_column(out.column_names.index(c), c, col)
     out, rep = k_anonymize(out, quasi, k)
     rep.generalisation = {c: _describe_op(ladders[c][level[c]]) for c in quasi}
     rep.within_budget = rep.suppressed <= budget
@@ -183,9 +230,8 @@ def class_sizes(table: pa.Table, quasi: list[str]) -> pa.Array:
     """For every row, the size of its equivalence class over ``quasi`` (a null is a value like any other)."""
     if not quasi or table.num_rows == 0:
         return pa.array([table.num_rows] * table.num_rows, pa.int64())
-    df = table.select(quasi).to_pandas()
-    sizes = df.groupby(quasi, dropna=False, sort=False, observed=True)[quasi[0]].transform("size")
-    return pa.array(sizes.to_numpy(dtype="int64"), pa.int64())
+    ids = _combine([_codes(table.column(c))[0] for c in quasi])
+    return pa.array(np.bincount(ids)[ids], pa.int64())
 
 
 def k_anonymize(table: pa.Table, quasi: list[str], k: int) -> tuple[pa.Table, KReport]:

@@ -72,7 +72,7 @@ class PersonRecognizer(EntityRecognizer):
                          supported_language=supported_language)
 
     def load(self) -> None:
-        pass
+        _lexicon()  # jieba's dictionary, once per process, when the engine is built
 
     def _result(self, start: int, end: int, score: float) -> RecognizerResult:
         return RecognizerResult(self.SUPPORTED_ENTITY, start, end, score, recognition_metadata={
