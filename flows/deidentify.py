@@ -205,7 +205,8 @@ def partition_markdown(m: dict) -> str:
             f"Re-identification risk: prosecutor max {k['prosecutor_risk_max']}, avg {k['prosecutor_risk_avg']}; "
             f"journalist max {k['journalist_risk_max']}; marketer {k['marketer_risk']}.\n\n"
             f"Rows by equivalence-class size: {k['class_sizes']}\n\n"
-            f"Re-scan: {len(m['gate']['rescan_leaks'])} leaks. Undeclared columns dropped: "
+            + (f"l-diversity of sensitive columns: {k['l_diversity']}\n\n" if k.get("l_diversity") else "")
+            + f"Re-scan: {len(m['gate']['rescan_leaks'])} leaks. Undeclared columns dropped: "
             f"{m['gate']['undeclared_columns_dropped'] or 'none'}.\n")
 
 

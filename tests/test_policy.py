@@ -75,3 +75,15 @@ def test_rescan_checks_pseudonym_columns_by_token_shape(analyzer):
     leaks = rescan(t, analyzer, ds)
     assert [(l.column, l.entity_type, l.count) for l in leaks] == [("u", "NOT_A_PSEUDONYM", 1)]
     assert "13812345678" not in leaks[0].evidence
+
+
+def test_l_diversity_matches_pycanon():
+    anonymity = pytest.importorskip("pycanon.anonymity")
+    import random
+    from transforms.policy import l_diversity
+    rng = random.Random(5)
+    t = pa.table({"g": [rng.choice("MF") for _ in range(200)], "z": [rng.choice("abcd") for _ in range(200)],
+                  "d": [rng.choice(["flu", "cold", "hiv", "none"]) for _ in range(200)]})
+    assert l_diversity(t, ["g", "z"], "d") == anonymity.l_diversity(t.to_pandas(), ["g", "z"], ["d"])
+    one = pa.table({"g": ["M", "M", "F", "F"], "d": ["a", "b", "c", "c"]})
+    assert l_diversity(one, ["g"], "d") == 1

@@ -195,6 +195,8 @@ def generalise_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_
     out, rep = k_anonymize(out, quasi, k)
     rep.generalisation = {c: _describe_op(ladders[c][level[c]]) for c in quasi}
     rep.within_budget = rep.suppressed <= budget
+    rep.l_diversity = {c: l_diversity(out, quasi, c) for c in dataset.columns_of_kind("sensitive")
+                       if c in out.column_names}
     return out, rep
 
 
@@ -218,12 +220,24 @@ class KReport:
     marketer_risk: float = 0.0
     generalisation: dict[str, str] = field(default_factory=dict)
     within_budget: bool = True
+    #: Distinct l-diversity per sensitive column: the fewest distinct values of it within any class.
+    l_diversity: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
 
 _SIZE_BINS = [(1, 1), (2, 4), (5, 9), (10, 19), (20, 49), (50, None)]
+
+
+def l_diversity(table: pa.Table, quasi: list[str], sensitive: str) -> int:
+    """The fewest distinct values of ``sensitive`` found in any equivalence class over ``quasi`` (0 if empty)."""
+    if table.num_rows == 0:
+        return 0
+    ids = _combine([_codes(table.column(c))[0] for c in quasi]) if quasi else np.zeros(table.num_rows, np.int64)
+    pairs = np.unique(np.stack([ids, _codes(table.column(sensitive))[0]], axis=1), axis=0)
+    per_class = np.bincount(pairs[:, 0])  # every class id occurs, so no zero counts
+    return int(per_class.min())
 
 
 def class_sizes(table: pa.Table, quasi: list[str]) -> pa.Array:
