@@ -113,3 +113,59 @@ def test_bucket():
     assert ops.bucket(pa.array([0, 59, 60, 125, None]), width=60).to_pylist() == ["0-60", "0-60", "60-120",
                                                                                   "120-180", None]
     assert ops.bucket(pa.array(["75", "x"]), width=60).to_pylist() == ["60-120", None]
+
+
+timestamps = st.lists(st.one_of(st.none(), st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2035, 1, 1))),
+                      max_size=30)
+
+
+@settings(max_examples=40)
+@given(timestamps)
+def test_truncate_time_nulls_survive_and_coarser_never_splits(values):
+    arr = pa.array(values, pa.timestamp("ms"))
+    levels = [ops.truncate_time(arr, to=t).to_pylist() for t in ("hour", "day", "week", "month")]
+    for out in levels:
+        assert [v is None for v in out] == [v is None for v in values]
+    for fine, coarse in zip(levels, levels[1:]):
+        for i in range(len(values)):
+            for j in range(len(values)):
+                if fine[i] is not None and fine[i] == fine[j]:
+                    assert coarse[i] == coarse[j]
+
+
+@settings(max_examples=40)
+@given(st.lists(st.one_of(st.none(), st.tuples(st.floats(-89, 89), st.floats(-179, 179))), max_size=30))
+def test_generalize_gps_nulls_survive_and_is_monotone(points):
+    arr = pa.array([None if p is None else f"{p[0]:.6f},{p[1]:.6f}" for p in points], pa.string())
+    fine = ops.generalize_gps(arr, decimals=2).to_pylist()
+    coarse = ops.generalize_gps(arr, decimals=1).to_pylist()
+    assert [v is None for v in fine] == [p is None for p in points]
+    for i in range(len(points)):
+        for j in range(len(points)):
+            if fine[i] is not None and fine[i] == fine[j]:
+                assert coarse[i] == coarse[j]
+        if points[i] is not None:
+            assert fine[i] != arr[i].as_py()  # never the exact position
+
+
+@settings(max_examples=40)
+@given(st.lists(st.one_of(st.none(), st.integers(0, 100_000)), max_size=30))
+def test_bucket_nulls_survive_and_is_monotone(values):
+    fine = ops.bucket(pa.array(values, pa.int64()), width=60).to_pylist()
+    coarse = ops.bucket(pa.array(values, pa.int64()), width=120).to_pylist()
+    for v, f, c in zip(values, fine, coarse):
+        assert (v is None) == (f is None) == (c is None)
+        if v is not None:
+            lo, hi = (int(x) for x in f.split("-"))
+            clo, chi = (int(x) for x in c.split("-"))
+            assert lo <= v < hi and clo <= lo and hi <= chi
+
+
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["iPhone 15 Pro", "Redmi K70", "vivo X100", "iOS 17.2", "x"])),
+                max_size=20))
+def test_generalize_device_nulls_survive_and_level_two_hides_all(values):
+    one = ops.generalize_device(pa.array(values, pa.string())).to_pylist()
+    two = ops.generalize_device(pa.array(values, pa.string()), level=2).to_pylist()
+    assert [v is None for v in one] == [v is None for v in values] == [v is None for v in two]
+    assert all(v == "*" for v in two if v is not None)
+    assert not any(o == v for o, v in zip(one, values) if v in ("iPhone 15 Pro", "Redmi K70", "vivo X100"))

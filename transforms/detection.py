@@ -111,9 +111,24 @@ class Finding:
     score: float
 
 
+def _merge_same_type(results: Iterable[RecognizerResult]) -> list[RecognizerResult]:
+    """Overlapping findings of one entity type become one finding over their union, with the best score
+    (a city and the full address that contains it are one address)."""
+    merged: list[RecognizerResult] = []
+    for r in sorted(results, key=lambda r: (r.entity_type, r.start, -r.end)):
+        last = merged[-1] if merged else None
+        if last is not None and last.entity_type == r.entity_type and r.start < last.end:
+            last.end = max(last.end, r.end)
+            last.score = max(last.score, r.score)
+        else:
+            merged.append(RecognizerResult(r.entity_type, r.start, r.end, r.score))
+    return merged
+
+
 def _resolve_overlaps(results: Iterable[RecognizerResult]) -> list[Finding]:
-    """Keep the best of overlapping findings: higher score, then longer span."""
-    ordered = sorted(results, key=lambda r: (-r.score, -(r.end - r.start), r.start))
+    """Merge overlapping findings of the same type, then keep the best of overlapping findings of different types:
+    higher score, then longer span."""
+    ordered = sorted(_merge_same_type(results), key=lambda r: (-r.score, -(r.end - r.start), r.start))
     kept: list[Finding] = []
     for r in ordered:
         if all(r.end <= k.start or r.start >= k.end for k in kept):

@@ -9,7 +9,7 @@ class BankCardRecognizer(PiiflowRecognizer):
     SUPPORTED_ENTITY = "BANK_CARD"
     REJECT_IN_HEX_RUN = True
     PATTERNS = [
-        ("bank_card", L + r"(?:62|4\d|5[1-5]|3[457])\d{2}(?:[- ]?\d{4}){2}(?:[- ]?\d{3,4})(?:\d{1,3})?(?!\d)", 0.5),
+        ("bank_card", L + r"(?:62|4\d|5[1-5]|3[457])\d{2}(?:[- ]?\d{4}){2}(?:[- ]?\d{3,4})(?:[- ]?\d{1,3})?(?!\d)", 0.5),
     ]
     CONTEXT = ["卡号", "银行卡", "账号", "账户", "信用卡", "card", "account", "打款", "转账"]
 

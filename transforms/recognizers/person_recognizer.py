@@ -101,19 +101,20 @@ class PersonRecognizer(EntityRecognizer):
                 cand, giv = text[i:j], text[i + s_len:j]
                 if any(c in _STOP for c in giv) or (g_len == 1 and giv == text[i]):
                     continue  # function characters, or a doubled character (谢谢, 常常)
+                before = text[max(0, i - 5):i]
+                after = text[j:j + 3]
+                cued = any(before.endswith(c) for c in CUES_BEFORE) or any(after.startswith(t) for t in TITLES_AFTER)
                 tag = tags.get(cand)
                 if tag is not None and tag != "nr" and freq.get(cand, 0) > 50:
                     continue  # an ordinary word: 王国, 黄金, 马上
-                if tags.get(giv) not in (None, "nr") and freq.get(giv, 0) > 2000 and g_len == 2:
-                    continue  # surname + a common word: 高兴趣, 王者荣耀
+                if not cued and tags.get(giv) not in (None, "nr") and freq.get(giv, 0) > 2000 and g_len == 2:
+                    continue  # surname + a common word: 高兴趣, 王者荣耀 (but 王建国经理 is a name)
                 score = 0.3
                 if tag == "nr":
                     score += 0.3
                 if all(c in given for c in giv):
                     score += 0.15
-                before = text[max(0, i - 5):i]
-                after = text[j:j + 3]
-                if any(before.endswith(c) for c in CUES_BEFORE) or any(after.startswith(t) for t in TITLES_AFTER):
+                if cued:
                     score += 0.3
                 elif before[-1:] in ROLE_SUFFIX:
                     score += 0.2

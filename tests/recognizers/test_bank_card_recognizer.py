@@ -1,0 +1,17 @@
+"""Matches and near misses; each case says what it checks."""
+
+import pytest
+
+from tests.recognizers._table import found
+
+CASES = [
+    ('卡号624579018923842827', ['624579018923842827']),  # UnionPay, Luhn-valid
+    ('卡号6245790189238428271', []),  # 19 digits, Luhn fails
+    ('卡号6245 7901 8923 8428 27', ['6245 7901 8923 8428 27']),  # grouped digits
+    ('运单号1234567812345678', []),  # no card prefix
+]
+
+
+@pytest.mark.parametrize("text, expected", CASES)
+def test_table(analyzer, text, expected):
+    assert found(analyzer, text, 'BANK_CARD') == expected
