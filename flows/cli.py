@@ -294,6 +294,9 @@ def demo(rows: int = typer.Option(20_000, "--rows"), dir: Path = typer.Option(Pa
     """Generate a synthetic lake and run the nightly pipeline on it with the embedded Prefect."""
     import os
 
+    if rows < 10_000:
+        _fail(ValueError(f"--rows: expected at least 10,000 (fewer leave too few rows per day for the demo "
+                         f"releases' k=5), found {rows:,}"))
     configure_prefect_env()
     root = dir.resolve()
     key_file = root.parent / f".{root.name}.key"

@@ -28,7 +28,7 @@ def nightly_run(tmp_path_factory, prefect_harness):
     from flows.nightly import nightly_flow
 
     end = date.today() - timedelta(days=1)
-    cat_path, gen = make_lake(tmp_path_factory.mktemp("e2e"), rows=8000, start=end - timedelta(days=33), end=end)
+    cat_path, gen = make_lake(tmp_path_factory.mktemp("e2e"), rows=12000, start=end - timedelta(days=33), end=end)
     result = nightly_flow(str(cat_path))
     return cat_path, gen, result
 
@@ -136,10 +136,13 @@ def test_gate_blocks_a_direct_column_left_in_clear_and_keeps_previous_release(tm
 def test_cli_demo_runs_and_prints_where(tmp_path):
     env = dict(os.environ, PREFECT_HOME=str(ROOT / ".prefect"))
     env.pop("PIIFLOW_KEY", None)
-    p = subprocess.run([sys.executable, "-m", "flows.cli", "demo", "--rows", "1500", "--dir", str(tmp_path / "lake"),
+    p = subprocess.run([sys.executable, "-m", "flows.cli", "demo", "--rows", "20000", "--dir", str(tmp_path / "lake"),
                         "--json"], capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]
     result = json.loads(p.stdout)
     assert result["releases"]["analytics"]["published"] > 0
     assert (tmp_path / ".lake.key").exists()  # the demo key lives outside the lake
     assert not any(f.name.endswith(".key") for f in (tmp_path / "lake").rglob("*"))
+    small = subprocess.run([sys.executable, "-m", "flows.cli", "demo", "--rows", "500", "--dir", str(tmp_path / "x")],
+                           capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert small.returncode == 1 and "--rows: expected at least 10,000" in small.stderr
