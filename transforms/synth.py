@@ -375,6 +375,15 @@ def _free_text(rng, planter: _TextPlanter, row_keys, users, share: float, templa
             for rk, u, p, w, k in zip(row_keys, users, plant, which, pick)]
 
 
+def _begin(spec: LakeSpec, pop: Population, dataset: str, prefix: str, day: date, n: int, part: int):
+    """What every daily generator starts from: its random stream, its truth, who acts, when, and the row keys."""
+    rng = spec.rng(dataset, day, part)
+    u = _users(pop, rng, n)
+    ms = _times(spec, rng, day, n)
+    keys = np.array([f"{prefix}-{day:%Y%m%d}-{part:03d}-{i:07d}" for i in range(n)], dtype=object)
+    return rng, _Truth(dataset), u, ms, keys, pop.user_id[u]
+
+
 def registration(spec: LakeSpec, pop: Population, day: date) -> Chunk:
     """Users who registered on ``day``."""
     truth = _Truth("registration")
@@ -396,12 +405,7 @@ def registration(spec: LakeSpec, pop: Population, day: date) -> Chunk:
 
 
 def device_events(spec: LakeSpec, pop: Population, day: date, n: int, part: int = 0) -> Chunk:
-    rng = spec.rng("device_events", day, part)
-    truth = _Truth("device_events")
-    u = _users(pop, rng, n)
-    ms = _times(spec, rng, day, n)
-    keys = np.array([f"dev-{day:%Y%m%d}-{part:03d}-{i:07d}" for i in range(n)], dtype=object)
-    uid = pop.user_id[u]
+    rng, truth, u, ms, keys, uid = _begin(spec, pop, "device_events", "dev", day, n, part)
     # A user is mostly at home; sometimes elsewhere on another network
     away = rng.random(n) < 0.15
     ipv4 = pop.ipv4[u].copy()
@@ -425,12 +429,7 @@ def device_events(spec: LakeSpec, pop: Population, day: date, n: int, part: int 
 
 
 def app_logs(spec: LakeSpec, pop: Population, day: date, n: int, part: int = 0) -> Chunk:
-    rng = spec.rng("app_logs", day, part)
-    truth = _Truth("app_logs")
-    u = _users(pop, rng, n)
-    ms = _times(spec, rng, day, n)
-    keys = np.array([f"req-{day:%Y%m%d}-{part:03d}-{i:07d}" for i in range(n)], dtype=object)
-    uid = pop.user_id[u]
+    rng, truth, u, ms, keys, uid = _begin(spec, pop, "app_logs", "req", day, n, part)
     paths = _choice(rng, _PATHS, n)
     search = np.flatnonzero(paths == "/api/v2/search")
     query = np.full(n, None, dtype=object)
@@ -450,12 +449,7 @@ def app_logs(spec: LakeSpec, pop: Population, day: date, n: int, part: int = 0) 
 
 
 def usage_events(spec: LakeSpec, pop: Population, day: date, n: int, part: int = 0) -> Chunk:
-    rng = spec.rng("usage_events", day, part)
-    truth = _Truth("usage_events")
-    u = _users(pop, rng, n)
-    ms = _times(spec, rng, day, n)
-    keys = np.array([f"use-{day:%Y%m%d}-{part:03d}-{i:07d}" for i in range(n)], dtype=object)
-    uid = pop.user_id[u]
+    rng, truth, u, ms, keys, uid = _begin(spec, pop, "usage_events", "use", day, n, part)
     table = pa.table({
         "event_id": pa.array(keys, pa.string()), "ts": _ts_array(ms), "user_id": pa.array(uid, pa.string()),
         "org_id": pa.array(pop.org[u], pa.string()), "event_type": pa.array(_choice(rng, _USAGE_EVENTS, n), pa.string()),
@@ -467,12 +461,7 @@ def usage_events(spec: LakeSpec, pop: Population, day: date, n: int, part: int =
 
 
 def call_records(spec: LakeSpec, pop: Population, day: date, n: int, part: int = 0) -> Chunk:
-    rng = spec.rng("call_records", day, part)
-    truth = _Truth("call_records")
-    u = _users(pop, rng, n)
-    ms = _times(spec, rng, day, n)
-    keys = np.array([f"call-{day:%Y%m%d}-{part:03d}-{i:07d}" for i in range(n)], dtype=object)
-    uid = pop.user_id[u]
+    rng, truth, u, ms, keys, uid = _begin(spec, pop, "call_records", "call", day, n, part)
     callee = rng.integers(0, pop.n, n)
     table = pa.table({
         "call_id": pa.array(keys, pa.string()), "ts": pa.array(_iso(ms), pa.string()),
@@ -488,12 +477,7 @@ def call_records(spec: LakeSpec, pop: Population, day: date, n: int, part: int =
 
 
 def chat_messages(spec: LakeSpec, pop: Population, day: date, n: int, part: int = 0) -> Chunk:
-    rng = spec.rng("chat_messages", day, part)
-    truth = _Truth("chat_messages")
-    u = _users(pop, rng, n)
-    ms = _times(spec, rng, day, n)
-    keys = np.array([f"msg-{day:%Y%m%d}-{part:03d}-{i:07d}" for i in range(n)], dtype=object)
-    uid = pop.user_id[u]
+    rng, truth, u, ms, keys, uid = _begin(spec, pop, "chat_messages", "msg", day, n, part)
     text = _free_text(rng, _TextPlanter(pop, truth, "text"), keys, u, 0.3, _CHAT_TEMPLATES, _CHAT_PLAIN)
     table = pa.table({
         "msg_id": pa.array(keys, pa.string()), "ts": pa.array(_iso(ms), pa.string()),
