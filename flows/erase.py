@@ -51,6 +51,9 @@ class ErasurePlan:
     members_added: int
     targets: list[ErasureTarget] = field(default_factory=list)
     already_processed: bool = False
+    #: The raw subject ids (requested and found through the organisation): held in memory for execution only,
+    #: never written, logged or returned.
+    subjects: list[str] = field(default_factory=list, repr=False)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -148,7 +151,7 @@ def plan_erasure(catalog: Catalog, subjects: list[str], org: str | None, setting
     hashes = sorted(subject_hash(skey, s) for s in everyone)
     org_hash = subject_hash(skey, org) if org is not None else None
     request_id = hashlib.sha256(json.dumps([hashes, org_hash]).encode()).hexdigest()[:16]
-    plan = ErasurePlan(request_id, hashes, org_hash, len(members - set(subjects)))
+    plan = ErasurePlan(request_id, hashes, org_hash, len(members - set(subjects)), subjects=everyone)
     plan.already_processed = any(e["request_id"] == request_id for e in ledger(catalog))
     if plan.already_processed:
         return plan
@@ -207,8 +210,7 @@ def _anonymise(table: pa.Table, ds, mask: pa.Array) -> pa.Table:
     return pa.table(cols)
 
 
-def execute_erasure(catalog: Catalog, plan: ErasurePlan, subjects: list[str], org: str | None,
-                    settings: Settings) -> dict:
+def execute_erasure(catalog: Catalog, plan: ErasurePlan, org: str | None, settings: Settings) -> dict:
     import pyarrow.parquet as pq
 
     from flows.storage import atomic_file
@@ -216,10 +218,7 @@ def execute_erasure(catalog: Catalog, plan: ErasurePlan, subjects: list[str], or
     audit = AuditLog(catalog.state_path)
     run_id = uuid.uuid4().hex[:12]
     master = settings.master_key()
-    members = set()
-    if org is not None:
-        members = _org_members(catalog, org)[1]
-    everyone = sorted(set(subjects) | members)
+    everyone = plan.subjects
     subj = pa.array(everyone, pa.string())
     audit.append("erase.start", run_id=run_id, request_id=plan.request_id, subjects=len(plan.subject_hashes),
                  org_hash=plan.org_hash, policy_hash=catalog.policy_hash)
@@ -305,19 +304,23 @@ def run_erase(catalog: Catalog, subjects_file: Path | None, org: str | None, exe
 
     settings = settings or Settings()
     subjects = read_subjects_file(subjects_file) if subjects_file else []
-    plan = plan_erasure(catalog, subjects, org, settings)
-    result = {"request_id": plan.request_id, "subjects": len(plan.subject_hashes), "members_added": plan.members_added,
-              "already_processed": plan.already_processed, "executed": False, "planned": plan.counts(),
-              "files": len(plan.targets)}
-    if execute and not plan.already_processed:
-        with exclusive_lock(catalog.state_path, "erase"):
+    receipt = None
+    if execute:
+        with exclusive_lock(catalog.state_path, "erase"):  # plan under the lock that the execution holds
             for name in catalog.datasets:
                 sweep_temporaries(catalog.dataset_path(name))
             sweep_temporaries(catalog.lake.root / "releases")
             sweep_temporaries(catalog.state_path)
-            plan = plan_erasure(catalog, subjects, org, settings)  # again, under the lock
-            result["receipt"] = execute_erasure(catalog, plan, subjects, org, settings)
-        result["executed"] = True
+            plan = plan_erasure(catalog, subjects, org, settings)
+            if not plan.already_processed:
+                receipt = execute_erasure(catalog, plan, org, settings)
+    else:
+        plan = plan_erasure(catalog, subjects, org, settings)
+    result = {"request_id": plan.request_id, "subjects": len(plan.subject_hashes), "members_added": plan.members_added,
+              "already_processed": plan.already_processed, "executed": receipt is not None, "planned": plan.counts(),
+              "files": len(plan.targets)}
+    if receipt is not None:
+        result["receipt"] = receipt
     return result
 
 

@@ -11,14 +11,11 @@ from pathlib import Path
 
 from configs.settings import Settings
 
-#: Where the CLI keeps Prefect's local database when the user has not chosen a PREFECT_HOME.
-DEFAULT_PREFECT_HOME = Path.cwd() / ".prefect"
-
-
 def configure_prefect_env(home: Path | None = None) -> None:
-    """Offline, quiet defaults for Prefect; values the user has set win. Must run before ``import prefect``."""
+    """Offline, quiet defaults for Prefect; values the user has set win. Must run before ``import prefect``.
+    Prefect's local database goes to ``home``, by default ``./.prefect`` under the working directory."""
     env = os.environ
-    env.setdefault("PREFECT_HOME", str(home or DEFAULT_PREFECT_HOME))
+    env.setdefault("PREFECT_HOME", str(home or Path.cwd() / ".prefect"))
     env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")

@@ -344,6 +344,13 @@ class TextStorage(Storage):
 
     def decode(self, path: Path) -> str:
         """The file's text, trying the dataset's encodings in order."""
+        return self._decode(path)[0]
+
+    def detect_encoding(self, path: Path) -> str:
+        """The first of the dataset's encodings that decodes the file (kept when the file is rewritten)."""
+        return self._decode(path)[1]
+
+    def _decode(self, path: Path) -> tuple[str, str]:
         raw = path.read_bytes()
         if self.gzip:
             try:
@@ -352,7 +359,7 @@ class TextStorage(Storage):
                 raise StorageError(f"{self.name} {path.name}: not a readable gzip file ({e})") from e
         for enc in self.dataset.encodings:
             try:
-                return raw.decode(enc)
+                return raw.decode(enc), enc
             except UnicodeDecodeError:
                 continue
         raise StorageError(f"{self.name} {path.name}: cannot decode with any of {list(self.dataset.encodings)}")
@@ -414,18 +421,6 @@ class TextStorage(Storage):
         with atomic_stream(target, gzip_level=6 if self.gzip else None) as fh:
             fh.write(data)
         return Partition(self.name, dt, (target,))
-
-    def detect_encoding(self, path: Path) -> str:
-        raw = path.read_bytes()
-        if self.gzip:
-            raw = gzip.decompress(raw)
-        for enc in self.dataset.encodings:
-            try:
-                raw.decode(enc)
-                return enc
-            except UnicodeDecodeError:
-                continue
-        return "utf-8"
 
 
 class DeltaStorage(Storage):
