@@ -26,7 +26,8 @@ class Settings(BaseSettings):
     scan_sample_rows: int = Field(2000, ge=10)
     #: Minimum Presidio score for a finding.
     score_threshold: float = Field(0.5, ge=0, le=1)
-    #: Optional spaCy pipeline used for PERSON in English text when it is installed (e.g. en_core_web_sm).
+    #: Optional spaCy NER pipelines adding PERSON/LOCATION when installed: ``en_core_web_sm`` (English) or
+    #: ``zh=zh_core_web_sm,en=en_core_web_sm`` (package names or paths, one per language).
     ner_model: str | None = None
     task_runner: Literal["threads", "processes", "dask"] = "threads"
     max_workers: int = Field(4, ge=1)

@@ -4,6 +4,7 @@ Prefect's environment defaults are set, so that start-up is offline and quiet.""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from datetime import date, timedelta
@@ -87,24 +88,23 @@ def _generate(dir: Path, rows: int, seed: int, start: str | None, end: str | Non
 
 
 @app.command()
-def detect(threshold: Optional[float] = typer.Option(None, "--threshold", help="minimum score")) -> None:
-    """Read JSONL {"id","text","language"} on stdin; write {"id","entities":[...]} per line on stdout."""
+def detect(threshold: Optional[float] = typer.Option(None, "--threshold", help="minimum score"),
+           workers: int = typer.Option(os.cpu_count() or 1, "--workers", min=1,
+                                       help="processes for inputs longer than one batch (default: CPUs)"),
+           batch: int = typer.Option(2000, "--batch", min=1, help="lines per batch (output comes per batch)")) -> None:
+    """Read JSONL {"id","text","language"} on stdin; write {"id","entities":[...]} per line on stdout, in order."""
     from configs.settings import Settings
-    from transforms.detection import build_analyzer, detect as detect_text
+    from flows.detect import detect_lines
+    from transforms.detection import build_analyzer
 
     settings = Settings() if threshold is None else Settings(score_threshold=threshold)
-    analyzer = build_analyzer(settings)
-    write = sys.stdout.write
-    for n, line in enumerate(sys.stdin, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-            text, rid = rec["text"], rec["id"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            _fail(ValueError(f"stdin line {n}: expected a JSON object with id and text ({type(e).__name__})"))
-        found = detect_text(analyzer, text or "", rec.get("language"))
-        write(json.dumps({"id": rid, "entities": [f.__dict__ for f in found]}, ensure_ascii=False) + "\n")
+    try:
+        analyzer = build_analyzer(settings)
+        for chunk in detect_lines(sys.stdin, analyzer, workers=workers, batch_size=batch,
+                                  threshold=settings.score_threshold, ner_model=settings.ner_model):
+            sys.stdout.write(chunk)
+    except (PiiflowError, ValueError) as e:
+        _fail(e)
 
 
 @app.command()

@@ -91,3 +91,141 @@ def test_detect_cli_rejects_bad_line_with_one_line_reason():
                        text=True, timeout=120)
     assert p.returncode == 1
     assert p.stderr.strip() == "piiflow: error: stdin line 1: expected a JSON object with id and text (KeyError)"
+
+
+# --- the fast path ------------------------------------------------------------------------------------------------
+
+def _corpus() -> list[str]:
+    """Texts with and without identifiers: the cases above, generated chat and search queries, log lines."""
+    from datetime import date
+
+    from transforms import synth
+
+    spec = synth.LakeSpec(seed=3, rows=1500, start=date(2026, 10, 1), end=date(2026, 10, 1))
+    pop = synth.Population(spec)
+    texts = [t for t, _ in CASES]
+    texts += synth.chat_messages(spec, pop, spec.start, 1500).table.column("text").to_pylist()
+    texts += [
+        "Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; rhost=218.188.2.4 uid=0",
+        "081110 230202 28 INFO dfs.DataNode$PacketResponder: blk_-1608999687919862906 size 67108864 from /10.251.43.21",
+        "Call +1-944-435-4352x04732 or 986.291.2294, or write to ann.lee@example.org",
+        "会员张伟（身份证110101199003077578）在北京市朝阳区建国路88号下单，联系电话021-62345678",
+        "Dear Mr. John Smith, your card 4111 1111 1111 1111 is on file; Android ID 9774d56d682e549c",
+    ]
+    return texts
+
+
+def test_fast_path_equals_presidio_analyze(analyzer):
+    """``findings`` (pre-filters, no tokenisation, cache) gives exactly what Presidio's ``analyze`` gives."""
+    from transforms.detection import _resolve_overlaps
+
+    for text in _corpus():
+        slow = _resolve_overlaps(analyzer.analyze(text=text, language=guess_language(text)))
+        assert list(analyzer.findings(text)) == slow, text
+        assert list(analyzer.findings(text)) == slow, text  # the second answer comes from the cache
+
+
+def test_every_match_implies_its_recognizers_prefilter(analyzer):
+    """A pre-filter that missed a text a recognizer matches would lose findings: every match must imply it."""
+    import re
+
+    texts = _corpus()
+    checked = 0
+    for lang in ("zh", "en"):
+        artifacts = analyzer.nlp_engine.process_text("", lang)
+        for rec in analyzer.registry.get_recognizers(language=lang, all_fields=True):
+            prefilter = getattr(rec, "PREFILTER", None)
+            if not prefilter:
+                continue
+            rx = re.compile(prefilter, re.IGNORECASE | re.DOTALL)
+            for text in texts:
+                if rec.analyze(text=text, entities=rec.supported_entities, nlp_artifacts=artifacts):
+                    checked += 1
+                    assert rx.search(text), (rec.name, text)
+    assert checked > 500
+
+
+def test_adding_a_recognizer_refreshes_the_fast_path():
+    from presidio_analyzer import Pattern, PatternRecognizer
+
+    from transforms.detection import build_analyzer
+
+    engine = build_analyzer()
+    text = "ticket TKT-123456 opened"
+    assert engine.findings(text) == ()
+    engine.registry.add_recognizer(PatternRecognizer("TICKET", patterns=[Pattern("t", r"TKT-\d{6}", 0.9)],
+                                                     supported_language="en"))
+    assert [(f.type, text[f.start:f.end]) for f in engine.findings(text)] == [("TICKET", "TKT-123456")]
+
+
+@pytest.mark.parametrize("spec, expected", [
+    (None, {}), ("en_core_web_sm", {"en": "en_core_web_sm"}),
+    ("zh=/models/zh, en=en_core_web_sm", {"zh": "/models/zh", "en": "en_core_web_sm"}),
+])
+def test_ner_model_setting(spec, expected):
+    from transforms.detection import parse_ner_models
+
+    assert parse_ner_models(spec) == expected
+
+
+def test_ner_model_setting_rejects_unknown_language():
+    from transforms.detection import parse_ner_models
+
+    with pytest.raises(ValueError, match="LANG=NAME"):
+        parse_ner_models("fr=fr_core_news_sm")
+
+
+def test_ner_plugin_adds_person_from_a_spacy_pipeline(tmp_path, caplog):
+    """The NER plug-in, with tiny spaCy pipelines built here (an entity ruler per language) standing in for a
+    trained model: its PERSON findings join the rule-based ones, in Chinese and English; a missing model is
+    logged and skipped."""
+    import spacy
+
+    from configs.settings import Settings
+    from transforms.detection import build_analyzer
+
+    paths = {}
+    for lang, name in (("en", "Quentin Abernathy"), ("zh", "司空摘星")):
+        nlp = spacy.blank(lang)
+        nlp.add_pipe("entity_ruler").add_patterns([{"label": "PERSON", "pattern": name}])
+        nlp.to_disk(tmp_path / lang)
+        paths[lang] = tmp_path / lang
+    rules_only = build_analyzer()
+    engine = build_analyzer(Settings(ner_model=f"en={paths['en']},zh={paths['zh']}"))
+    for text, name in (("met Quentin Abernathy today", "Quentin Abernathy"), ("昨天司空摘星来过", "司空摘星")):
+        assert not any(text[f.start:f.end] == name for f in detect(rules_only, text))
+        assert [(f.type, text[f.start:f.end]) for f in detect(engine, text)] == [("PERSON", name)]
+    with caplog.at_level("WARNING"):
+        fallback = build_analyzer(Settings(ner_model=str(tmp_path / "missing")))
+    assert "not loaded" in caplog.text
+    assert detect(fallback, "手机13812345678")[0].type == "CN_MOBILE"
+
+
+def test_detect_lines_in_order_across_worker_processes(analyzer):
+    """Batches analysed by two worker processes come back in input order, equal to one process's output."""
+    from flows.detect import detect_lines
+
+    texts = _corpus()[:600]
+    lines = [json.dumps({"id": i, "text": t, "language": None if i % 3 else guess_language(t)}, ensure_ascii=False)
+             for i, t in enumerate(texts)]
+    one = "".join(detect_lines(lines, analyzer, workers=1, batch_size=50))
+    two = "".join(detect_lines(lines, analyzer, workers=2, batch_size=50))
+    assert one == two
+    out = [json.loads(l) for l in two.splitlines()]
+    assert [o["id"] for o in out] == list(range(len(texts)))
+    assert sum(len(o["entities"]) for o in out) > 200
+
+
+@pytest.mark.parametrize("line, reason", [
+    ('{"id": 1}', "stdin line 2: expected a JSON object with id and text (KeyError)"),
+    ('[1, 2]', "stdin line 2: expected a JSON object with id and text (TypeError)"),
+    ('{"id": 1, "text": 13812345678}', "stdin line 2: expected text to be a string, found int"),
+])
+def test_detect_lines_names_the_bad_line(analyzer, line, reason):
+    from flows.detect import detect_lines
+    from transforms.errors import PolicyError
+
+    with pytest.raises(PolicyError) as e:
+        list(detect_lines(['{"id": 0, "text": "ok"}', line], analyzer))
+    assert str(e.value) == reason
+    assert "13812345678" not in str(e.value)

@@ -7,6 +7,7 @@ class BankCardRecognizer(PiiflowRecognizer):
     """Bank and credit cards (UnionPay 62, Visa, Mastercard, Amex, JCB), 15-19 digits, Luhn-valid."""
 
     SUPPORTED_ENTITY = "BANK_CARD"
+    PREFILTER = r"\d{4}[- ]?\d{4}"
     REJECT_IN_HEX_RUN = True
     PATTERNS = [
         ("bank_card", L + r"(?:62|4\d|5[1-5]|3[457])\d{2}(?:[- ]?\d{4}){2}(?:[- ]?\d{3,4})(?:[- ]?\d{1,3})?(?!\d)", 0.5),

@@ -32,11 +32,16 @@ class PiiflowRecognizer(PatternRecognizer):
     ``PATTERNS`` is a list of ``(name, regex, score)``; ``CONTEXT`` the words (Chinese or English) that raise the
     score when found near a match (see :class:`transforms.detection.WindowContextEnhancer`); ``validate_result``
     returns True (certain), False (reject) or None (keep the pattern's score).
+
+    ``PREFILTER`` is a cheap regex every match implies (a digit run, ``@``, a cue word): the engine's fast path runs
+    the recognizer only on texts it is found in. ``NLP_FREE`` says the recognizer reads characters, not spaCy tokens.
     """
 
     SUPPORTED_ENTITY: ClassVar[str]
     PATTERNS: ClassVar[list[tuple[str, str, float]]]
     CONTEXT: ClassVar[list[str]] = []
+    PREFILTER: ClassVar[str | None] = None
+    NLP_FREE: ClassVar[bool] = True
 
     #: Digits-only identifiers may be glued to letters in real text ("Tel13701233057", "13801281432Email"), but not
     #: sit inside a long hexadecimal run (hashes, trace ids, tokens): such matches are dropped.

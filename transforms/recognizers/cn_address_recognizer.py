@@ -30,6 +30,8 @@ class CnAddressRecognizer(PiiflowRecognizer):
     numbers. Two or more parts are needed, so a bare city name is not an address."""
 
     SUPPORTED_ENTITY = "CN_ADDRESS"
+    #: Every address pattern ends a part with one of these characters, or is a known place name.
+    PREFILTER = "[省区市州盟县旗镇乡道村园厦场路街巷弄同]|" + "|".join(sorted(PLACES, key=len, reverse=True))
     PATTERNS = [
         # divisions, then road or place, then numbers: 成都市武侯区人民南路四段12号3栋502室
         ("cn_address_full", rf"{_PROVINCE}?{_CITY}?{_COUNTY}?{_TOWN}?{_ROAD}{_NUMBER}*", 0.45),

@@ -9,6 +9,7 @@ class CnMobileRecognizer(PiiflowRecognizer):
     anywhere between digits. Letters may touch it (``Tel13701233057``); other digits may not."""
 
     SUPPORTED_ENTITY = "CN_MOBILE"
+    PREFILTER = r"1[3-9]\d"
     REJECT_IN_HEX_RUN = True
     PATTERNS = [
         ("cn_mobile", r"(?<![\d+])(?:(?:\+|00)86" + _SEP + r"?|[（(]\+?86[)）]\s?)?1[3-9]\d(?:" + _SEP + r"?\d){8}(?!\d)",

@@ -10,6 +10,7 @@ class CnResidentIdRecognizer(PiiflowRecognizer):
     real birth date, or the first-generation 15-digit form (weaker: needs context)."""
 
     SUPPORTED_ENTITY = "CN_RESIDENT_ID"
+    PREFILTER = r"\d{14}"
     REJECT_IN_HEX_RUN = True
     PATTERNS = [
         ("cn_resident_id_18", L + rf"[1-9]\d{{5}}(?:18|19|20)\d{{2}}{_DATE}\d{{3}}[\dXx]" + R, 0.5),

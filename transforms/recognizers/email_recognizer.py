@@ -6,6 +6,7 @@ class EmailRecognizer(PiiflowRecognizer):
     """E-mail addresses, spanning exactly the address even when glued to Chinese text (no tldextract)."""
 
     SUPPORTED_ENTITY = "EMAIL_ADDRESS"
+    PREFILTER = "@"
     PATTERNS = [
         ("email", r"(?<![A-Za-z_%+\-])[A-Za-z0-9_](?:[A-Za-z0-9._%+\-]{0,63})@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}"
                   r"[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![A-Za-z])",

@@ -10,6 +10,7 @@ class IpRecognizer(PiiflowRecognizer):
     """IPv4 and IPv6 addresses; not version strings (``1.2.3.4.5``) nor times (``12:30:45``)."""
 
     SUPPORTED_ENTITY = "IP_ADDRESS"
+    PREFILTER = r"\d\.\d|:[0-9A-Fa-f]*:"
     PATTERNS = [
         ("ipv4", rf"(?<![\d.])(?:{_OCTET}\.){{3}}{_OCTET}(?!\.?[0-9A-Za-z])", 0.6),
         ("ipv6", r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)?(?:%\w+)?(?![0-9A-Fa-f:])", 0.6),

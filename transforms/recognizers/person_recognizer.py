@@ -4,7 +4,7 @@ Chinese: a surname (Faker's zh_CN list of 399, plus compound surnames) followed 
 scored by what surrounds it: a cue before (我叫, 联系人, 姓名, 经纪人...), a title after (先生, 女士, 老师, 经理...),
 jieba's dictionary tagging the whole as a person name (``nr``), and whether the characters are ones given names are
 made of. A candidate that jieba knows as an ordinary word (王国, 黄金, 马上) is rejected. English: honorifics and
-"my name is" cues. An optional NER model (settings ``ner_model``) adds PERSON for English through Presidio's
+"my name is" cues. An optional NER model per language (settings ``ner_model``) adds PERSON through Presidio's
 SpacyRecognizer.
 """
 
@@ -57,6 +57,14 @@ def _lexicon() -> tuple[frozenset[str], dict[str, str], dict[str, int]]:
 
 
 @functools.lru_cache(maxsize=1)
+def _surname_finder():
+    """``search(text, pos)`` for the next compound or single surname: the scan jumps from one to the next."""
+    surnames = _lexicon()[0]
+    singles = "".join(sorted(s for s in surnames if len(s) == 1))
+    return re.compile("|".join(COMPOUND_SURNAMES) + f"|[{re.escape(singles)}]").search
+
+
+@functools.lru_cache(maxsize=1)
 def _given_chars() -> frozenset[str]:
     from faker.providers.person.zh_CN import Provider
 
@@ -66,6 +74,7 @@ def _given_chars() -> frozenset[str]:
 @register
 class PersonRecognizer(EntityRecognizer):
     SUPPORTED_ENTITY = "PERSON"
+    NLP_FREE = True  # no PREFILTER: any Chinese text may hold a name
 
     def __init__(self, supported_language: str = "zh"):
         super().__init__(supported_entities=[self.SUPPORTED_ENTITY], name="PersonRecognizer",
@@ -85,14 +94,16 @@ class PersonRecognizer(EntityRecognizer):
         return out
 
     def _chinese(self, text: str) -> list[RecognizerResult]:
-        surnames, tags, freq = _lexicon()
+        _, tags, freq = _lexicon()
         given = _given_chars()
+        find = _surname_finder()
         n, i, out = len(text), 0, []
         while i < n:
-            s_len = 2 if text[i:i + 2] in COMPOUND_SURNAMES else (1 if text[i] in surnames else 0)
-            if not s_len:
-                i += 1
-                continue
+            m = find(text, i)
+            if m is None:
+                break
+            i = m.start()
+            s_len = 2 if text[i:i + 2] in COMPOUND_SURNAMES else 1
             best = None
             for g_len in (2, 1):
                 j = i + s_len + g_len

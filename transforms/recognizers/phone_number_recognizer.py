@@ -12,12 +12,59 @@ _ENOUGH_DIGITS = re.compile(r"(?:\d\D{0,2}){7}")
 _WORTH_TRYING = re.compile(r"[+＋(（]|(?<!\d)(?:00|852|853|886|0\d)")
 _INTERNATIONAL = re.compile(r"^[（(]?(?:\+|00|852|853|886|[（(]\+?\d)")
 _TRUNK = re.compile(r"^0\d")
+# A bare mainland mobile number is CN_MOBILE's (scored higher, so it wins any overlap): blanked out before
+# libphonenumber sees the text, which then often has no digits left worth its time.
+_BARE_MOBILE = re.compile(r"(?<![\d+])1[3-9]\d{9}(?![\d\-])")
+# Dotted digits are an IP address or a version string, except the North American 415.555.0100 form.
 _DOTTED = re.compile(r"\d\.\d+\.\d")
+_DOTTED_PHONE = re.compile(r"^\(?\d{2,4}\)?\.\d{3,4}\.\d{4}(?:\s*x\d+)?$")
+_IPV4 = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])")
+# A run of digits joined by phone punctuation only (not ':' of times, ',' of lists, '_' of identifiers).
+_RUN = re.compile(r"\d(?:[\s\-.()/]{0,2}\d)+")
+_BLOCKS = re.compile(r"\d+")
 # Same-length normalisation for libphonenumber: letters glued to a number ("+852-37411033WowMusic") become spaces,
 # full-width and small dashes and brackets become ASCII. Offsets stay valid.
 _NORMALISE = str.maketrans({**{c: " " for c in "ABCDEFGHIJKLMNOPQRSTUVWYZabcdefghijklmnopqrstuvwyz"},
                             "\ufe63": "-", "\uff0d": "-", "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-",
                             "（": "(", "）": ")", "＋": "+"})
+
+
+def _blank(m: re.Match) -> str:
+    return " " * (m.end() - m.start())
+
+
+def _plausible(run: str) -> bool:
+    """Worth libphonenumber's time: 7 or more digits, none of its blocks longer than a phone number can be
+    (an 18-digit identity card or a 19-digit block id is not a phone number)."""
+    blocks = _BLOCKS.findall(run)
+    return sum(map(len, blocks)) >= 7 and max(map(len, blocks)) <= 17
+
+
+def _windows(norm: str, before: int = 4, after: int = 12) -> list[tuple[int, int]]:
+    """Stretches of the text around plausible digit runs, merged where they overlap: libphonenumber reads these,
+    not the whole text (a log line has many digit runs, few of them phone-shaped)."""
+    out: list[tuple[int, int]] = []
+    for m in _RUN.finditer(_IPV4.sub(_blank, norm)):
+        if _plausible(m.group()):
+            a, b = max(0, m.start() - before), min(len(norm), m.end() + after)
+            if out and a <= out[-1][1]:
+                out[-1] = (out[-1][0], b)
+            else:
+                out.append((a, b))
+    return out
+
+
+class _Shifted:
+    """A libphonenumber match found in a window, with offsets in the whole text."""
+
+    __slots__ = ("start", "end", "raw_string", "number")
+
+    def __init__(self, m, offset: int):
+        self.start, self.end, self.raw_string, self.number = m.start + offset, m.end + offset, m.raw_string, m.number
+
+
+def _matches(norm: str, a: int, b: int, region: str):
+    return (_Shifted(m, a) for m in PhoneNumberMatcher(norm[a:b], region, leniency=Leniency.VALID))
 
 
 @register
@@ -26,6 +73,8 @@ class PhoneNumberRecognizer(EntityRecognizer):
     libphonenumber. A number written with its country code scores 0.6; one without needs a context word."""
 
     SUPPORTED_ENTITY = "PHONE_NUMBER"
+    PREFILTER = _ENOUGH_DIGITS.pattern
+    NLP_FREE = True
     #: Regions whose national formats are tried, by language of the text.
     REGIONS = {"zh": ("HK", "TW", "MO", "CN"), "en": ("US", "GB", "CA", "AU", "IN", "DE", "FR", "IT", "ES", "NL")}
     CONTEXT = ["电话", "電話", "联系", "聯繫", "聯絡", "tel", "phone", "洽", "经纪", "經紀", "代表號", "手机", "手機"]
@@ -43,14 +92,18 @@ class PhoneNumberRecognizer(EntityRecognizer):
         if self.supported_language != "en" and not _WORTH_TRYING.search(text) and not any(
                 w in text.lower() for w in self.CONTEXT):
             return []
+        norm = _BARE_MOBILE.sub(_blank, text.translate(_NORMALISE))
+        windows = _windows(norm)
+        if not windows:
+            return []
         spans: dict[tuple[int, int], RecognizerResult] = {}
-        norm = text.translate(_NORMALISE)
         english = self.supported_language == "en"
         for region in self.REGIONS.get(self.supported_language, self.REGIONS["zh"]):
-            for m in PhoneNumberMatcher(norm, region, leniency=Leniency.VALID):
+            for m in (m for a, b in windows for m in _matches(norm, a, b, region)):
                 if m.number.country_code == 86 and region == "CN" and not _INTERNATIONAL.match(m.raw_string):
                     continue  # mainland national forms are CN_MOBILE / CN_LANDLINE's
-                if in_hex_run(text, m.start, m.end) or _DOTTED.search(m.raw_string):
+                if in_hex_run(text, m.start, m.end) or (_DOTTED.search(m.raw_string)
+                                                         and not _DOTTED_PHONE.match(m.raw_string)):
                     continue  # a hash, or an IP address / version string that libphonenumber reads as digits
                 if _INTERNATIONAL.match(m.raw_string):
                     score = 0.6

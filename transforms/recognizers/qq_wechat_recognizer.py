@@ -8,6 +8,7 @@ class QqNumberRecognizer(PiiflowRecognizer):
     """QQ numbers (5-11 digits): only after a QQ cue, since bare digit runs are everywhere."""
 
     SUPPORTED_ENTITY = "QQ_NUMBER"
+    PREFILTER = r"[Qq]|扣扣|企鹅"
     PATTERNS = [("qq", rf"(?<=(?:QQ|qq|Qq|扣扣|企鹅|工作Q|联系Q|加Q)(?:交流群|粉丝群|群号?|号码?)?{_CUE})[1-9]\d{{4,10}}(?!\d)",
                  0.7)]
     CONTEXT = ["qq", "扣扣"]
@@ -18,6 +19,7 @@ class WechatIdRecognizer(PiiflowRecognizer):
     """WeChat ids: ``wxid_...`` anywhere, or a 6-20 character id after a WeChat cue (微信, vx, wx...)."""
 
     SUPPORTED_ENTITY = "WECHAT_ID"
+    PREFILTER = r"wxid_|[微威薇Vv]信|[VvWw][Xx]|weixin|wechat|WeChat"
     PATTERNS = [
         ("wxid", r"(?<![A-Za-z0-9_])wxid_[A-Za-z0-9]{6,22}(?![A-Za-z0-9_])", 0.8),
         ("wechat_cue", rf"(?<=(?:微信|威信|薇信|V信|v信|VX|vx|Vx|WX|wx|weixin|wechat|WeChat){_CUE})"

@@ -1,0 +1,102 @@
+"""`piiflow detect`'s streaming engine: JSONL records in, findings out, in input order, on any number of lines.
+
+Lines are read and parsed in the calling process and cut into batches. The first batch is analysed in process (a
+small input never pays for workers); later batches go to a pool of worker processes when ``workers`` > 1, each with
+its own detection engine (forked from the caller's where the platform forks, so it is built once), with at most
+two batches per worker in flight, so memory stays bounded however long the input. Each engine remembers the
+findings of recent distinct texts (see :class:`transforms.detection.PiiflowAnalyzer`).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Iterable, Iterator
+
+from transforms.errors import PolicyError
+
+#: (text, language or None) per record of a batch.
+Batch = list[tuple[str, str | None]]
+_ENGINE = None
+
+
+def _use_engine(engine) -> None:
+    global _ENGINE
+    _ENGINE = engine
+
+
+def _init_worker(threshold: float, ner_model: str | None) -> None:
+    """Pool initializer: keep the forked engine, or build one where processes are spawned."""
+    if _ENGINE is None:
+        from configs.settings import Settings
+        from transforms.detection import build_analyzer
+
+        _use_engine(build_analyzer(Settings(score_threshold=threshold, ner_model=ner_model)))
+
+
+def _analyse(batch: Batch) -> list[list[tuple[str, int, int, float]]]:
+    return [[(f.type, f.start, f.end, f.score) for f in _ENGINE.findings(text, lang)] for text, lang in batch]
+
+
+def _parse(lines: Iterable[str], batch_size: int) -> Iterator[tuple[list, Batch]]:
+    """(ids, [(text, language)]) per batch; a malformed line raises PolicyError naming its line number."""
+    ids: list = []
+    batch: Batch = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            rid, text = rec["id"], rec["text"]
+            lang = rec.get("language")
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+            raise PolicyError(f"stdin line {n}: expected a JSON object with id and text ({type(e).__name__})") from None
+        if text is not None and not isinstance(text, str):
+            raise PolicyError(f"stdin line {n}: expected text to be a string, found {type(text).__name__}")
+        ids.append(rid)
+        batch.append((text or "", lang if isinstance(lang, str) else None))
+        if len(batch) >= batch_size:
+            yield ids, batch
+            ids, batch = [], []
+    if batch:
+        yield ids, batch
+
+
+def _render(ids: list, found: list) -> str:
+    return "".join(json.dumps({"id": rid, "entities": [{"type": t, "start": s, "end": e, "score": sc}
+                                                         for t, s, e, sc in fs]}, ensure_ascii=False) + "\n"
+                   for rid, fs in zip(ids, found))
+
+
+def detect_lines(lines: Iterable[str], engine, workers: int = 1, batch_size: int = 2000,
+                 threshold: float = 0.5, ner_model: str | None = None) -> Iterator[str]:
+    """Output JSONL chunks, one per input batch, in input order.
+
+    ``engine`` is the caller's :class:`~transforms.detection.PiiflowAnalyzer` (built from ``threshold`` and
+    ``ner_model``, which spawned workers rebuild it from).
+    """
+    _use_engine(engine)
+    batches = _parse(lines, batch_size)
+    first = next(batches, None)
+    if first is None:
+        return
+    yield _render(first[0], _analyse(first[1]))
+    if workers <= 1:
+        for ids, batch in batches:
+            yield _render(ids, _analyse(batch))
+        return
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(threshold, ner_model)) as pool:
+        pending: deque[tuple[list, Future]] = deque()
+        for ids, batch in batches:
+            pending.append((ids, pool.submit(_analyse, batch)))
+            if len(pending) >= 2 * workers:
+                done_ids, fut = pending.popleft()
+                yield _render(done_ids, fut.result())
+        while pending:
+            done_ids, fut = pending.popleft()
+            yield _render(done_ids, fut.result())
