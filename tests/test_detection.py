@@ -28,7 +28,9 @@ CASES = [
     ("办公电话83192727", [("PHONE_NUMBER", "83192727")]),  # ... unless the context does
     ("from 163.27.187.39 (163.27.187.39): denied", [("IP_ADDRESS", "163.27.187.39"), ("IP_ADDRESS", "163.27.187.39")]),
     ("host 62.99.164.82.sh.example.net up", []),  # reverse-DNS name, not an address
-    ("經紀人-004bill_yeung@uih.com.hk，演员", [("EMAIL_ADDRESS", "04bill_yeung@uih.com.hk")]),
+    ("經紀人-004bill_yeung@uih.com.hk，演员", [("EMAIL_ADDRESS", "004bill_yeung@uih.com.hk")]),
+    ("中國電話：（86）1380-2841-004bill_yeung@uih.com.hk，演员",  # an address glued to a phone number
+     [("CN_MOBILE", "（86）1380-2841-004"), ("EMAIL_ADDRESS", "bill_yeung@uih.com.hk")]),
     ("工作Q826929452（助理）", [("QQ_NUMBER", "826929452")]),
     ("身份证号510107199003071236", [("CN_RESIDENT_ID", "510107199003071236")]),
     ("身份证号510107199003071237", []),  # wrong check digit
@@ -120,7 +122,7 @@ def test_fast_path_equals_presidio_analyze(analyzer):
     from transforms.detection import _resolve_overlaps
 
     for text in _corpus():
-        slow = _resolve_overlaps(analyzer.analyze(text=text, language=guess_language(text)))
+        slow = _resolve_overlaps(analyzer.analyze(text=text, language=guess_language(text)), text)
         assert list(analyzer.findings(text)) == slow, text
         assert list(analyzer.findings(text)) == slow, text  # the second answer comes from the cache
 

@@ -178,7 +178,7 @@ class PiiflowAnalyzer(AnalyzerEngine):
         else:
             results = self.context_aware_enhancer.enhance_using_context(text, results, artifacts, plan.recognizers)
         kept = [r for r in results if r.score >= plan.threshold(r)]
-        return tuple(_resolve_overlaps(kept)) if kept else ()
+        return tuple(_resolve_overlaps(kept, text)) if kept else ()
 
 
 class _Plan:
@@ -239,14 +239,21 @@ def _merge_same_type(results: Iterable[RecognizerResult]) -> list[RecognizerResu
     return merged
 
 
-def _resolve_overlaps(results: Iterable[RecognizerResult]) -> list[Finding]:
+def _resolve_overlaps(results: Iterable[RecognizerResult], text: str = "") -> list[Finding]:
     """Merge overlapping findings of the same type, then keep the best of overlapping findings of different types:
-    higher score, then longer span."""
+    higher score, then longer span. An e-mail address that a better finding overlaps only at its start (a phone
+    number glued to it: ``1380-2841-004bill@uih.com.hk``) keeps the part after that finding when the part is
+    still an address (has its ``@``)."""
     ordered = sorted(_merge_same_type(results), key=lambda r: (-r.score, -(r.end - r.start), r.start))
     kept: list[Finding] = []
     for r in ordered:
-        if all(r.end <= k.start or r.start >= k.end for k in kept):
-            kept.append(Finding(r.entity_type, r.start, r.end, round(float(r.score), 3)))
+        start = r.start
+        if r.entity_type == "EMAIL_ADDRESS" and text:
+            heads = [k.end for k in kept if k.start <= r.start < k.end < r.end]
+            if heads and "@" in text[max(heads) + 1:r.end]:
+                start = max(heads)
+        if all(r.end <= k.start or start >= k.end for k in kept):
+            kept.append(Finding(r.entity_type, start, r.end, round(float(r.score), 3)))
     return sorted(kept, key=lambda f: f.start)
 
 
@@ -260,7 +267,7 @@ def detect(analyzer: AnalyzerEngine, text: str, language: str | None = None) -> 
     if isinstance(analyzer, PiiflowAnalyzer):
         return list(analyzer.findings(text, language))
     lang = language if language in LANGUAGES else guess_language(text)
-    return _resolve_overlaps(analyzer.analyze(text=text, language=lang))
+    return _resolve_overlaps(analyzer.analyze(text=text, language=lang), text)
 
 
 def mask_value(value: str, keep: int = 2) -> str:

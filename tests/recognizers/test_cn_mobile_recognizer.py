@@ -14,6 +14,9 @@ CASES = [
     ('12812345678', []),  # second digit 2 is not a mobile prefix
     ('trace 9f13812345678a0b1c2d3e4f5a6b7c8d', []),  # inside a hexadecimal token
     ('时间戳1732780800123', []),  # 13-digit millisecond timestamp
+    ('中國區安妮8618611732247星馬區', ['8618611732247']),  # country code 86 without a plus
+    ('工作電話：1861060699713940087450，演员', ['1861060699713940087450']),  # two numbers written as one run
+    ('编号18610606997139400874', []),  # 22 digits that are not two mobile numbers
 ]
 
 

@@ -11,6 +11,16 @@ CASES = [
     ('办公电话83192727', ['83192727']),  # 8 digits with a phone cue
     ('共83192727人', []),  # 8 digits without a cue
     ('from 163.27.187.39 (163.27.187.39)', []),  # an IP address is not a phone
+    ('通告聯繫范小姐886-2-2369-9886，信箱', ['886-2-2369-9886']),  # Taiwan country code without a plus
+    ('台中趙悅辰0916991114／04-23109266演藝', ['0916991114', '04-23109266']),  # a full-width slash separates
+    ('Call 986.291.2294 today', ['986.291.2294']),  # North American dotted form
+    ('version 10.251.43.21.5 released', []),  # dotted digits that are not a phone
+    ('共886人报名', []),  # 886 alone is a count, not a country code
+    ("call me at (96) 627-277 I'd like", ['(96) 627-277']),  # phone-shaped, not valid anywhere, but a cue
+    ('Fax: 001-420-335-7509x38548', ['001-420-335-7509x38548']),  # international prefix and extension
+    ('+1-944-435-4352x04732 mobile', ['+1-944-435-4352x04732']),  # a plus is enough
+    ('released on 2019-10-21 12 by the team', []),  # a date
+    ('build 21 212 133 2727 finished', []),  # shaped like a phone but no cue
 ]
 
 

@@ -10,6 +10,8 @@ CASES = [
     ('QQ是12345678', [('QQ_NUMBER', '12345678')]),  # after a cue
     ('工作Q826929452（助理）', [('QQ_NUMBER', '826929452')]),  # short cue
     ('共12345678人参加', []),  # digits without a QQ cue
+    ('工作郵箱415392980@qq.代表作', [('QQ_NUMBER', '415392980')]),  # a QQ mailbox, the address cut short
+    ('415392980@qq.com', []),  # ... but a whole address is an e-mail
 ]
 
 

@@ -5,15 +5,17 @@ _SEP = r"[-\s\u2010-\u2015\ufe63\uff0d]"
 
 @register
 class CnMobileRecognizer(PiiflowRecognizer):
-    """Mainland mobile numbers: 11 digits starting 13-19, with optional +86 / 0086 / (86), and spaces or dashes
-    anywhere between digits. Letters may touch it (``Tel13701233057``); other digits may not."""
+    """Mainland mobile numbers: 11 digits starting 13-19, with optional +86 / 0086 / 86 / (86), and spaces or
+    dashes anywhere between digits. Letters may touch it (``Tel13701233057``); other digits may not, except a second
+    mobile number written straight after the first (``1861060699713940087450``: one finding over both)."""
 
     SUPPORTED_ENTITY = "CN_MOBILE"
     PREFILTER = r"1[3-9]\d"
     REJECT_IN_HEX_RUN = True
     PATTERNS = [
-        ("cn_mobile", r"(?<![\d+])(?:(?:\+|00)86" + _SEP + r"?|[（(]\+?86[)）]\s?)?1[3-9]\d(?:" + _SEP + r"?\d){8}(?!\d)",
+        ("cn_mobile", r"(?<![\d+])(?:(?:\+|00)?86" + _SEP + r"?|[（(]\+?86[)）]\s?)?1[3-9]\d(?:" + _SEP + r"?\d){8}(?!\d)",
          0.7),
+        ("cn_mobile_pair", r"(?<![\d+])1[3-9]\d{9}1[3-9]\d{9}(?!\d)", 0.6),
     ]
     CONTEXT = ["手机", "电话", "電話", "联系", "聯繫", "聯絡", "致电", "号码", "tel", "mobile", "phone", "call", "热线",
                "洽", "经纪", "經紀"]
@@ -24,4 +26,4 @@ class CnMobileRecognizer(PiiflowRecognizer):
             d = d[4:]
         elif len(d) == 13 and d.startswith("86"):
             d = d[2:]
-        return None if len(d) == 11 else False
+        return None if len(d) in (11, 22) else False

@@ -26,7 +26,29 @@ _BLOCKS = re.compile(r"\d+")
 # full-width and small dashes and brackets become ASCII. Offsets stay valid.
 _NORMALISE = str.maketrans({**{c: " " for c in "ABCDEFGHIJKLMNOPQRSTUVWYZabcdefghijklmnopqrstuvwyz"},
                             "\ufe63": "-", "\uff0d": "-", "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-",
-                            "（": "(", "）": ")", "＋": "+"})
+                            "（": "(", "）": ")", "＋": "+", "／": " "})
+
+
+# Hong Kong, Macau and Taiwan numbers are often written with their country code but no plus: 886-2369-9886.
+_BARE_CC = re.compile(r"(?<=[^\dA-Za-z+(（])(?:852|853|886)(?=[\s\-]?\d)")
+
+
+# English text: phone-shaped digit groups libphonenumber does not accept (unassigned area codes, short numbers):
+# a weak finding that needs a context word (call, fax, phone...) unless it starts with a plus.
+_SHAPED = re.compile(r"(?<![0-9A-Za-z.+])(?:\+\d{1,3}[\s.\-]?|00\d{1,3}[\s.\-])?(?:\(\d{2,4}\)\s?)?\d{2,4}"
+                     r"(?:[\s.\-]\d{2,4}){1,4}(?:\s?x\d{1,6})?(?![0-9A-Za-z.])")
+_DATE_SHAPED = re.compile(r"^(?:\d{4}[\s.\-]\d{1,2}[\s.\-]\d{1,2}|\d{1,2}[\s.\-]\d{1,2}[\s.\-]\d{4})(?!\d)")
+
+
+def _plus_country_codes(norm: str) -> str:
+    """Put a ``+`` in place of the character before a bare 852/853/886 (same length: offsets stay valid)."""
+    starts = [m.start() for m in _BARE_CC.finditer(norm)]
+    if not starts:
+        return norm
+    chars = list(norm)
+    for s in starts:
+        chars[s - 1] = "+"
+    return "".join(chars)
 
 
 def _blank(m: re.Match) -> str:
@@ -77,7 +99,8 @@ class PhoneNumberRecognizer(EntityRecognizer):
     NLP_FREE = True
     #: Regions whose national formats are tried, by language of the text.
     REGIONS = {"zh": ("HK", "TW", "MO", "CN"), "en": ("US", "GB", "CA", "AU", "IN", "DE", "FR", "IT", "ES", "NL")}
-    CONTEXT = ["电话", "電話", "联系", "聯繫", "聯絡", "tel", "phone", "洽", "经纪", "經紀", "代表號", "手机", "手機"]
+    CONTEXT = ["电话", "電話", "联系", "聯繫", "聯絡", "tel", "phone", "洽", "经纪", "經紀", "代表號", "手机", "手機",
+               "call", "fax", "mobile", "cell", "contact", "reach me", "text me"]
 
     def __init__(self, supported_language: str = "zh"):
         super().__init__(supported_entities=[self.SUPPORTED_ENTITY], name="PhoneNumberRecognizer",
@@ -92,7 +115,7 @@ class PhoneNumberRecognizer(EntityRecognizer):
         if self.supported_language != "en" and not _WORTH_TRYING.search(text) and not any(
                 w in text.lower() for w in self.CONTEXT):
             return []
-        norm = _BARE_MOBILE.sub(_blank, text.translate(_NORMALISE))
+        norm = _plus_country_codes(_BARE_MOBILE.sub(_blank, text.translate(_NORMALISE)))
         windows = _windows(norm)
         if not windows:
             return []
@@ -102,19 +125,39 @@ class PhoneNumberRecognizer(EntityRecognizer):
             for m in (m for a, b in windows for m in _matches(norm, a, b, region)):
                 if m.number.country_code == 86 and region == "CN" and not _INTERNATIONAL.match(m.raw_string):
                     continue  # mainland national forms are CN_MOBILE / CN_LANDLINE's
-                if in_hex_run(text, m.start, m.end) or (_DOTTED.search(m.raw_string)
-                                                         and not _DOTTED_PHONE.match(m.raw_string)):
-                    continue  # a hash, or an IP address / version string that libphonenumber reads as digits
+                if in_hex_run(text, m.start, m.end) or _DATE_SHAPED.match(m.raw_string) or (
+                        _DOTTED.search(m.raw_string) and not _DOTTED_PHONE.match(m.raw_string)):
+                    continue  # a hash, a date, an IP address or a version string that libphonenumber reads as digits
                 if _INTERNATIONAL.match(m.raw_string):
                     score = 0.6
                 elif english or (_TRUNK.match(m.raw_string) and region in ("TW", "HK", "MO")):
                     score = 0.5  # formatted national numbers: Taiwan's with its trunk 0, or in English text
                 else:
                     score = 0.4  # a bare run of digits that happens to be valid somewhere: needs context
-                key = (m.start, m.end)
+                start = m.start + 1 if text[m.start] not in "+＋" and m.raw_string.startswith("+") else m.start
+                key = (start, m.end)
                 if key not in spans or spans[key].score < score:
-                    spans[key] = RecognizerResult(self.SUPPORTED_ENTITY, m.start, m.end, score,
+                    spans[key] = RecognizerResult(self.SUPPORTED_ENTITY, start, m.end, score,
                                                   recognition_metadata={
                                                       RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
                                                       RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})
+        if english:
+            self._shaped(text, spans)
         return list(spans.values())
+
+    def _shaped(self, text: str, spans: dict[tuple[int, int], RecognizerResult]) -> None:
+        """Add phone-shaped groups (8-15 digits in 3 or more groups, not a date or an IP address) that no
+        libphonenumber match covers."""
+        for m in _SHAPED.finditer(text):
+            raw = m.group()
+            number = raw.split("x")[0]
+            digits = sum(c.isdigit() for c in number)
+            groups = len(re.findall(r"\d+", number))
+            if not 8 <= digits <= 15 or groups < 3 or _DATE_SHAPED.match(raw) or _IPV4.search(raw):
+                continue
+            if any(s < m.end() and m.start() < e for s, e in spans):
+                continue
+            spans[(m.start(), m.end())] = RecognizerResult(
+                self.SUPPORTED_ENTITY, m.start(), m.end(), 0.5 if raw[0] == "+" else 0.35,
+                recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                                      RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})

@@ -5,12 +5,14 @@ _CUE = r"[\s:：是为号码账的]{0,4}"
 
 @register
 class QqNumberRecognizer(PiiflowRecognizer):
-    """QQ numbers (5-11 digits): only after a QQ cue, since bare digit runs are everywhere."""
+    """QQ numbers (5-11 digits): only after a QQ cue, since bare digit runs are everywhere, or as the name of a QQ
+    mailbox whose address is cut short (``415392980@qq.``; a whole address is an e-mail finding)."""
 
     SUPPORTED_ENTITY = "QQ_NUMBER"
     PREFILTER = r"[Qq]|扣扣|企鹅"
     PATTERNS = [("qq", rf"(?<=(?:QQ|qq|Qq|扣扣|企鹅|工作Q|联系Q|加Q)(?:交流群|粉丝群|群号?|号码?)?{_CUE})[1-9]\d{{4,10}}(?!\d)",
-                 0.7)]
+                 0.7),
+                ("qq_mailbox", r"(?<![\dA-Za-z._%+\-])[1-9]\d{4,10}(?=@(?:vip\.)?qq\.?(?![.A-Za-z]))", 0.6)]
     CONTEXT = ["qq", "扣扣"]
 
 
