@@ -17,6 +17,8 @@ CASES = [
     ('中國區安妮8618611732247星馬區', ['8618611732247']),  # country code 86 without a plus
     ('工作電話：1861060699713940087450，演员', ['1861060699713940087450']),  # two numbers written as one run
     ('编号18610606997139400874', []),  # 22 digits that are not two mobile numbers
+    ('081110 130315 11823 WARN dfs.DataNode', []),  # a log time stamp and a process id, not 130315 11823
+    ('手机138-12345678', ['138-12345678']),  # 3-8 grouping
 ]
 
 

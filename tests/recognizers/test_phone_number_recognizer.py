@@ -21,6 +21,13 @@ CASES = [
     ('+1-944-435-4352x04732 mobile', ['+1-944-435-4352x04732']),  # a plus is enough
     ('released on 2019-10-21 12 by the team', []),  # a date
     ('build 21 212 133 2727 finished', []),  # shaped like a phone but no cue
+    ('081110 230202 28 INFO dfs.FSNamesystem', []),  # a log time stamp (yymmdd hhmmss) and a thread id
+    ('rhost=220-135-151-1.hinet-ip.hinet.net', []),  # digits in a host name
+    ('rhost=061092085098.ctinets.com', []),  # ... also without dashes
+    ('hard=67108864 soft=4096', []),  # a bare number in English text needs a cue
+    ('081110 010354 5184 INFO dfs.DataNode', []),  # the time of a log time stamp
+    ('kernel: audit(1122475266.4294965305:0)', []),  # a decimal time stamp
+    ('call me on 020 7946 0958 tomorrow', ['020 7946 0958']),  # a UK number with a cue
 ]
 
 

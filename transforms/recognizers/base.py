@@ -7,9 +7,10 @@ from typing import ClassVar
 from presidio_analyzer import Pattern, PatternRecognizer
 
 #: ``\b`` does not separate a Chinese character from a digit (both are word characters), so boundaries are
-#: spelled out: no ASCII letter or digit may touch the match on either side.
-L = r"(?<![0-9A-Za-z])"
-R = r"(?![0-9A-Za-z])"
+#: spelled out: no ASCII letter, digit or underscore may touch the match on either side, nor ``_-`` before it
+#: (``blk_-4980916519894289629`` is a block id, not a card number).
+L = r"(?<![0-9A-Za-z_])(?<!_-)"
+R = r"(?![0-9A-Za-z_])"
 #: Languages every recognizer is built for.
 LANGUAGES = ("zh", "en")
 

@@ -1,6 +1,17 @@
+import re
+
 from transforms.recognizers.base import PiiflowRecognizer, digits_only, register
 
 _SEP = r"[-\s\u2010-\u2015\ufe63\uff0d]"
+
+
+def _grouped_like_a_phone(pattern_text: str) -> bool:
+    """Separated digits are grouped as people write phone numbers (138 1234 5678, 1380-2841-004, 138-12345678),
+    not as a log time stamp and a process id (130315 11823)."""
+    groups = [len(g) for g in re.findall(r"\d+", pattern_text)]
+    if groups and groups[0] in (2, 4) and len(groups) > 1 and pattern_text.lstrip("+（(0")[:2] == "86":
+        groups = groups[1:]  # the country code
+    return len(groups) == 1 or groups == [3, 8] or all(3 <= g <= 5 for g in groups)
 
 
 @register
@@ -26,4 +37,6 @@ class CnMobileRecognizer(PiiflowRecognizer):
             d = d[4:]
         elif len(d) == 13 and d.startswith("86"):
             d = d[2:]
-        return None if len(d) in (11, 22) else False
+        if len(d) not in (11, 22):
+            return False
+        return None if _grouped_like_a_phone(pattern_text) else False

@@ -10,7 +10,7 @@ _ENOUGH_DIGITS = re.compile(r"(?:\d\D{0,2}){7}")
 # libphonenumber is slow: only texts with something a non-mainland number starts with are handed to it (a plus,
 # a bracket, 00, a Hong Kong / Macau / Taiwan country code, a trunk 0, or any digit run in English text).
 _WORTH_TRYING = re.compile(r"[+＋(（]|(?<!\d)(?:00|852|853|886|0\d)")
-_INTERNATIONAL = re.compile(r"^[（(]?(?:\+|00|852|853|886|[（(]\+?\d)")
+_INTERNATIONAL = re.compile(r"^[（(]?(?:\+|00|852|853|886|[（(]\+?\d{1,3}[)）])")
 _TRUNK = re.compile(r"^0\d")
 # A bare mainland mobile number is CN_MOBILE's (scored higher, so it wins any overlap): blanked out before
 # libphonenumber sees the text, which then often has no digits left worth its time.
@@ -37,7 +37,15 @@ _BARE_CC = re.compile(r"(?<=[^\dA-Za-z+(（])(?:852|853|886)(?=[\s\-]?\d)")
 # a weak finding that needs a context word (call, fax, phone...) unless it starts with a plus.
 _SHAPED = re.compile(r"(?<![0-9A-Za-z.+])(?:\+\d{1,3}[\s.\-]?|00\d{1,3}[\s.\-])?(?:\(\d{2,4}\)\s?)?\d{2,4}"
                      r"(?:[\s.\-]\d{2,4}){1,4}(?:\s?x\d{1,6})?(?![0-9A-Za-z.])")
-_DATE_SHAPED = re.compile(r"^(?:\d{4}[\s.\-]\d{1,2}[\s.\-]\d{1,2}|\d{1,2}[\s.\-]\d{1,2}[\s.\-]\d{4})(?!\d)")
+# Dates (2019-10-21, 21.10.2019) and log time stamps (081110 230202: yymmdd hhmmss) are not phone numbers.
+_DATE_SHAPED = re.compile(r"^(?:\d{4}[\s.\-]\d{1,2}[\s.\-]\d{1,2}|\d{1,2}[\s.\-]\d{1,2}[\s.\-]\d{4}|"
+                          r"\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\s(?:[01]\d|2[0-3])[0-5]\d[0-5]\d)(?!\d)")
+# Digits in a host name (61-92-85-98.dsl.example.net) or a decimal number (1122475266.4294965305) are not phone
+# numbers; nor is a time (hhmmss) right after a date (yymmdd) in a log line.
+_HOST_AFTER = re.compile(r"^\.[A-Za-z0-9]")
+_LOG_TIME = re.compile(r"^(?:[01]\d|2[0-3])[0-5]\d[0-5]\d(?!\d)")
+_LOG_DATE_BEFORE = re.compile(r"(?<!\d)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\s$")
+_FORMATTED = re.compile(r"\d[\s\-.()/]+\d|^[(（]\d+[)）]")
 
 
 def _plus_country_codes(norm: str) -> str:
@@ -49,6 +57,15 @@ def _plus_country_codes(norm: str) -> str:
     for s in starts:
         chars[s - 1] = "+"
     return "".join(chars)
+
+
+def _in_host(text: str, m) -> bool:
+    """The match is part of a host name or a longer number (a dotted label or decimals follow it, or a letter or
+    digit and a dash or dot come before it), or the time of a log line's time stamp."""
+    before = text[max(0, m.start - 2):m.start]
+    return bool(_HOST_AFTER.match(text[m.end:m.end + 2])) or (
+        len(before) == 2 and before[1] in "-." and before[0].isascii() and before[0].isalnum()) or bool(
+        _LOG_TIME.match(m.raw_string) and _LOG_DATE_BEFORE.search(text[max(0, m.start - 8):m.start]))
 
 
 def _blank(m: re.Match) -> str:
@@ -125,13 +142,14 @@ class PhoneNumberRecognizer(EntityRecognizer):
             for m in (m for a, b in windows for m in _matches(norm, a, b, region)):
                 if m.number.country_code == 86 and region == "CN" and not _INTERNATIONAL.match(m.raw_string):
                     continue  # mainland national forms are CN_MOBILE / CN_LANDLINE's
-                if in_hex_run(text, m.start, m.end) or _DATE_SHAPED.match(m.raw_string) or (
+                if in_hex_run(text, m.start, m.end) or _DATE_SHAPED.match(m.raw_string) or _in_host(text, m) or (
                         _DOTTED.search(m.raw_string) and not _DOTTED_PHONE.match(m.raw_string)):
-                    continue  # a hash, a date, an IP address or a version string that libphonenumber reads as digits
+                    continue  # a hash, a date, a host name, an IP address or a version string
                 if _INTERNATIONAL.match(m.raw_string):
                     score = 0.6
-                elif english or (_TRUNK.match(m.raw_string) and region in ("TW", "HK", "MO")):
-                    score = 0.5  # formatted national numbers: Taiwan's with its trunk 0, or in English text
+                elif (english and _FORMATTED.search(m.raw_string)) or (
+                        _TRUNK.match(m.raw_string) and region in ("TW", "HK", "MO")):
+                    score = 0.5  # formatted national numbers in English text, Taiwan's with its trunk 0
                 else:
                     score = 0.4  # a bare run of digits that happens to be valid somewhere: needs context
                 start = m.start + 1 if text[m.start] not in "+＋" and m.raw_string.startswith("+") else m.start
@@ -153,7 +171,8 @@ class PhoneNumberRecognizer(EntityRecognizer):
             number = raw.split("x")[0]
             digits = sum(c.isdigit() for c in number)
             groups = len(re.findall(r"\d+", number))
-            if not 8 <= digits <= 15 or groups < 3 or _DATE_SHAPED.match(raw) or _IPV4.search(raw):
+            if not 8 <= digits <= 15 or groups < 3 or _DATE_SHAPED.match(raw) or _IPV4.search(raw) or \
+                    _HOST_AFTER.match(text[m.end():m.end() + 2]):
                 continue
             if any(s < m.end() and m.start() < e for s, e in spans):
                 continue
