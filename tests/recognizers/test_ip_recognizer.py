@@ -5,6 +5,8 @@ import pytest
 from tests.recognizers._table import found
 
 CASES = [
+    (':smiling_eyes::beaming_face:', []),  # emoji short codes, not IPv6 (e::bea)
+    ('::1 is loopback', ['::1']),
     ('登录IP为192.168.1.20的用户', ['192.168.1.20']),  # glued to Chinese
     ('client 2408:8a1:3f::12:ab said', ['2408:8a1:3f::12:ab']),  # IPv6
     ('版本1.2.3.4.5发布', []),  # version string
