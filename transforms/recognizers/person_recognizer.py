@@ -4,7 +4,7 @@ Chinese: a surname (Faker's zh_CN list of 399, plus compound surnames) followed 
 scored by what surrounds it: a cue before (我叫, 联系人, 姓名, 经纪人...), a title after (先生, 女士, 老师, 经理...),
 jieba's dictionary tagging the whole as a person name (``nr``), and whether the characters are ones given names are
 made of. A candidate that jieba knows as an ordinary word (王国, 黄金, 马上) is rejected. English: honorifics and
-"my name is" cues. An optional NER model per language (settings ``ner_model``) adds PERSON through Presidio's
+"my name is" cues. Transliterated foreign names written with an interpunct (迈克尔·布兰德). An optional NER model per language (settings ``ner_model``) adds PERSON through Presidio's
 SpacyRecognizer.
 """
 
@@ -64,6 +64,30 @@ def _surname_finder():
     return re.compile("|".join(COMPOUND_SURNAMES) + f"|[{re.escape(singles)}]").search
 
 
+#: A surname and given name that fall on word boundaries and are no dictionary word score this much more.
+ALIGNED_BONUS = 0.1
+#: Characters that spell foreign names in Chinese (a hand-written list of the usual transliteration syllables).
+TRANSLIT_CHARS = ("阿埃艾爱安奥巴芭拜班邦保鲍贝本比彼毕宾波伯博布查达戴丹道德登迪蒂丁东杜敦多厄恩尔法凡菲费芬丰弗福"
+                  "富盖甘冈高戈格葛贡古瓜哈海汉豪赫亨洪胡华霍基吉加贾杰金卡凯坎康柯科克肯库奎拉莱兰朗劳勒雷蕾里理利莉"
+                  "丽连琳林隆卢鲁路伦罗洛马玛迈麦曼梅门蒙米密明莫姆默穆纳娜奈南内尼妮纽诺欧帕派潘佩彭皮珀普奇齐契乔切"
+                  "琼丘萨塞桑瑟森沙莎尚什圣施史斯松苏索塔泰坦汤唐特提汀图托瓦威韦维温沃乌伍西希锡夏辛休雅亚扬耶伊英尤"
+                  "于约泽詹扎朱兹佐黛珊娅奥")
+#: Transliterated foreign names written with an interpunct: 迈克尔·布兰德, 西恩·潘, 黛博拉·格里本.
+_TRANSLITERATED = re.compile(f"[{TRANSLIT_CHARS}]{{1,6}}(?:[·•‧・][{TRANSLIT_CHARS}]{{1,8}}){{1,3}}")
+
+
+def _word_bounds(text: str) -> set[int]:
+    """Offsets where jieba's dictionary segmentation (no HMM: unknown words fall apart into characters) puts a word
+    boundary; a name starts and ends on one."""
+    import jieba
+
+    bounds, pos = {0}, 0
+    for w in jieba.dt.cut(text, HMM=False):
+        pos += len(w)
+        bounds.add(pos)
+    return bounds
+
+
 @functools.lru_cache(maxsize=1)
 def _given_chars() -> frozenset[str]:
     from faker.providers.person.zh_CN import Provider
@@ -91,12 +115,15 @@ class PersonRecognizer(EntityRecognizer):
         out = [self._result(m.start(g), m.end(g), 0.75) for m in _EN.finditer(text) for g in (1, 2) if m.group(g)]
         if _CJK.search(text):
             out += self._chinese(text)
+            out += [self._result(m.start(), m.end(), 0.65) for m in _TRANSLITERATED.finditer(text)
+                    if len(m.group()) <= 16]
         return out
 
     def _chinese(self, text: str) -> list[RecognizerResult]:
         _, tags, freq = _lexicon()
         given = _given_chars()
         find = _surname_finder()
+        bounds: set[int] | None = None
         n, i, out = len(text), 0, []
         while i < n:
             m = find(text, i)
@@ -115,6 +142,11 @@ class PersonRecognizer(EntityRecognizer):
                 before = text[max(0, i - 5):i]
                 after = text[j:j + 3]
                 cued = any(before.endswith(c) for c in CUES_BEFORE) or any(after.startswith(t) for t in TITLES_AFTER)
+                if bounds is None:
+                    bounds = _word_bounds(text)
+                aligned = i in bounds and j in bounds
+                if not aligned and not cued:
+                    continue  # cuts through a word: 官方微博 is not 方微博, 汽车驾驶员 not 车驾
                 tag = tags.get(cand)
                 if tag is not None and tag != "nr" and freq.get(cand, 0) > 50:
                     continue  # an ordinary word: 王国, 黄金, 马上
@@ -125,6 +157,8 @@ class PersonRecognizer(EntityRecognizer):
                     score += 0.3
                 if all(c in given for c in giv):
                     score += 0.15
+                if aligned and tag is None and (g_len == 1 or tags.get(giv) is None):
+                    score += ALIGNED_BONUS
                 if cued:
                     score += 0.3
                 elif before[-1:] in ROLE_SUFFIX:
