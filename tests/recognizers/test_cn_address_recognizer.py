@@ -9,6 +9,10 @@ CASES = [
     ('住在北京', ['北京']),  # a place name alone
     ('超市门口的马路', []),  # 市 and 路 alone are not an address
     ('成都市', ['成都市']),  # a known city with its suffix
+    ('比如在中关村工作走到四号线很近', ['中关村']),  # a place name from jieba's dictionary
+    ('湖北银监局已正式批准', []),  # a place naming an organisation
+    ('作品：《东京审判》等', []),  # a place inside a title
+    ('蓝牙耳机已连接', []),  # jieba tags 蓝牙 as a place; it is not one
 ]
 
 

@@ -15,6 +15,8 @@ CASES = [
     ('英国警察应许多汽车驾驶员的要求', []),  # 车驾 cuts through 汽车 and 驾驶员
     ('好高兴，徐妍你始终都系甘耐人寻味', ['徐妍']),  # surname and given name on word boundaries, no cue
     ('据导演迈克尔·布兰德介绍', ['迈克尔·布兰德']),  # a transliterated name with an interpunct
+    ('Please ask Megan Payne about the invoice', ['Megan Payne']),  # a known first and last name, no cue
+    ('Open Source Initiative approved', []),  # capitalised words that are not names
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import ClassVar
 
 from presidio_analyzer import Pattern, PatternRecognizer
@@ -62,6 +63,33 @@ class PiiflowRecognizer(PatternRecognizer):
         if self.REJECT_IN_HEX_RUN and results:
             results = [r for r in results if not in_hex_run(text, r.start, r.end)]
         return results
+
+
+@functools.lru_cache(maxsize=1)
+def jieba_tables() -> tuple[dict[str, str], dict[str, int]]:
+    """jieba's dictionary, loaded quietly once per process: (word -> part-of-speech tag, word -> frequency)."""
+    import logging
+
+    import jieba
+    import jieba.posseg as pseg
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.dt.check_initialized()
+    return pseg.dt.word_tag_tab, jieba.dt.FREQ
+
+
+@functools.lru_cache(maxsize=4096)
+def jieba_words(text: str) -> tuple[tuple[int, int, str], ...]:
+    """(start, end, word) of jieba's dictionary segmentation (no HMM: unknown words fall apart into characters),
+    remembered for recent texts so the recognizers that use it segment each text once."""
+    import jieba
+
+    jieba_tables()
+    out, pos = [], 0
+    for w in jieba.dt.cut(text, HMM=False):
+        out.append((pos, pos + len(w), w))
+        pos += len(w)
+    return tuple(out)
 
 
 def digits_only(text: str) -> str:

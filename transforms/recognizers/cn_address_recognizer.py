@@ -1,4 +1,8 @@
-from transforms.recognizers.base import PiiflowRecognizer, register
+import re
+
+from presidio_analyzer import RecognizerResult
+
+from transforms.recognizers.base import PiiflowRecognizer, jieba_tables, jieba_words, register
 
 _HAN = r"[\u4e00-\u9fff]"
 _NUM = r"[0-9０-９一二三四五六七八九十百零〇]"
@@ -22,6 +26,27 @@ PLACES = ("北京 上海 天津 重庆 河北 山西 辽宁 吉林 黑龙江 江
 
 
 _PLACE_SET = frozenset(PLACES)
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2}")
+#: Words that make a place name before them part of an organisation's or a group's name, not a location.
+_QUALIFIED = re.compile(r"(?:银行|政府|大学|学院|中学|小学|[局厅委署院]|协会|公司|集团|电视台|卫视|日报|晚报|队|国脚|演员|歌手|"
+                        r"影帝|影后|艺人|明星|电影|音乐|人民|警察|军|国防|官方|视觉|人气|创作|知名|著名|华语|籍|站|分行|支行)")
+
+
+def _qualifies_something(text: str, start: int, end: int) -> bool:
+    """A bare place name followed by an organisation or group word, or inside a title (《上海滩》)."""
+    span = text[start:end]
+    if span.rstrip("省市县") not in _PLACE_SET and len(span) > 4:
+        return False  # a full address (divisions, road, number) stands whatever follows it
+    return bool(_QUALIFIED.match(text, end)) or text[max(0, start - 1):start] == "《"
+
+
+#: jieba tags many common nouns ``ns`` (城市, 入口, 蓝牙); only rarer ones are taken as place names.
+RARE_PLACE = 1000
+
+
+#: Words jieba's dictionary tags as places that are not (a hand-written list).
+NOT_PLACES = frozenset("蓝牙 城市 入口 出口 上市 青春 嘉宾 海关 山水 英雄 王国 海洋 天堂 人间 江湖 世界 天下 全国 各地 当地 "
+                       "本地 外地 异地 基地 园地 阵地 场地 地方 东方 西方 南方 北方".split())
 
 
 @register
@@ -30,8 +55,8 @@ class CnAddressRecognizer(PiiflowRecognizer):
     numbers. Two or more parts are needed, so a bare city name is not an address."""
 
     SUPPORTED_ENTITY = "CN_ADDRESS"
-    #: Every address pattern ends a part with one of these characters, or is a known place name.
-    PREFILTER = "[省区市州盟县旗镇乡道村园厦场路街巷弄同]|" + "|".join(sorted(PLACES, key=len, reverse=True))
+    #: Addresses and place names are written in Chinese characters.
+    PREFILTER = r"[\u4e00-\u9fff]{2}"
     PATTERNS = [
         # divisions, then road or place, then numbers: 成都市武侯区人民南路四段12号3栋502室
         ("cn_address_full", rf"{_PROVINCE}?{_CITY}?{_COUNTY}?{_TOWN}?{_ROAD}{_NUMBER}*", 0.45),
@@ -41,6 +66,24 @@ class CnAddressRecognizer(PiiflowRecognizer):
         ("place", "(?:" + "|".join(sorted(PLACES, key=len, reverse=True)) + r")(?:省|市|县)?", 0.5),
     ]
     CONTEXT = ["地址", "住址", "收货", "寄到", "住在", "位于", "address", "家住", "坐落"]
+
+    def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
+        """The patterns, less a place name that only qualifies an organisation or a title (湖北银监局, 上海音乐学院,
+        《东京审判》), plus the place names jieba's dictionary knows (``ns``: 西单, 中关村, 孟买)."""
+        results = [r for r in super().analyze(text, entities, nlp_artifacts, regex_flags)
+                   if not _qualifies_something(text, r.start, r.end)]
+        if _CJK_RUN.search(text):
+            tags, freq = jieba_tables()
+            taken = [(r.start, r.end) for r in results]
+            for start, end, word in jieba_words(text):
+                if len(word) >= 2 and tags.get(word) == "ns" and freq.get(word, 0) <= RARE_PLACE and \
+                        word not in NOT_PLACES and \
+                        not _qualifies_something(text, start, end) and \
+                        not any(s < end and start < e for s, e in taken):
+                    results.append(RecognizerResult(self.SUPPORTED_ENTITY, start, end, 0.5, recognition_metadata={
+                        RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}))
+        return results
 
     def validate_result(self, pattern_text: str):
         if pattern_text.rstrip("省市县") in _PLACE_SET:

@@ -4,7 +4,8 @@ Chinese: a surname (Faker's zh_CN list of 399, plus compound surnames) followed 
 scored by what surrounds it: a cue before (我叫, 联系人, 姓名, 经纪人...), a title after (先生, 女士, 老师, 经理...),
 jieba's dictionary tagging the whole as a person name (``nr``), and whether the characters are ones given names are
 made of. A candidate that jieba knows as an ordinary word (王国, 黄金, 马上) is rejected. English: honorifics and
-"my name is" cues. Transliterated foreign names written with an interpunct (迈克尔·布兰德). An optional NER model per language (settings ``ner_model``) adds PERSON through Presidio's
+"my name is" cues, and a capitalised first and last name pair from Faker's name lists of
+18 locales (Megan Payne, Brian Andersson). Transliterated foreign names written with an interpunct (迈克尔·布兰德). An optional NER model per language (settings ``ner_model``) adds PERSON through Presidio's
 SpacyRecognizer.
 """
 
@@ -15,7 +16,7 @@ import re
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 
-from transforms.recognizers.base import register
+from transforms.recognizers.base import jieba_tables, jieba_words, register
 
 COMPOUND_SURNAMES = ("欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯",
                      "轩辕", "令狐", "端木", "独孤", "南宫", "西门", "百里", "呼延", "澹台", "公冶", "太史", "申屠")
@@ -44,16 +45,10 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 @functools.lru_cache(maxsize=1)
 def _lexicon() -> tuple[frozenset[str], dict[str, str], dict[str, int]]:
     """(surnames, jieba word -> tag, jieba word -> frequency), loaded once per process."""
-    import logging
-
-    import jieba
-    import jieba.posseg as pseg
     from faker.providers.person.zh_CN import Provider
 
-    jieba.setLogLevel(logging.WARNING)
-    jieba.dt.check_initialized()
-    surnames = frozenset(Provider.last_names) | frozenset(COMPOUND_SURNAMES)
-    return surnames, pseg.dt.word_tag_tab, jieba.dt.FREQ
+    tags, freq = jieba_tables()
+    return frozenset(Provider.last_names) | frozenset(COMPOUND_SURNAMES), tags, freq
 
 
 @functools.lru_cache(maxsize=1)
@@ -77,15 +72,30 @@ _TRANSLITERATED = re.compile(f"[{TRANSLIT_CHARS}]{{1,6}}(?:[·•‧・][{TRANSL
 
 
 def _word_bounds(text: str) -> set[int]:
-    """Offsets where jieba's dictionary segmentation (no HMM: unknown words fall apart into characters) puts a word
-    boundary; a name starts and ends on one."""
-    import jieba
+    """Offsets where jieba's dictionary segmentation puts a word boundary; a name starts and ends on one."""
+    return {0} | {end for _, end, _ in jieba_words(text)}
 
-    bounds, pos = {0}, 0
-    for w in jieba.dt.cut(text, HMM=False):
-        pos += len(w)
-        bounds.add(pos)
-    return bounds
+
+#: Faker locales whose (Latin-script) first and last names make the English name lists.
+NAME_LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "sv_SE", "da_DK", "no_NO", "fi_FI",
+                "pl_PL", "cs_CZ", "hu_HU", "pt_BR", "pt_PT", "hr_HR", "sk_SK")
+_LATIN_PAIR = re.compile(r"(?<![A-Za-z\u00c0-\u024f])([A-Z][a-z\u00c0-\u024f]+)\s+([A-Z][a-z\u00c0-\u024f'\-]+)"
+                         r"(?![A-Za-z\u00c0-\u024f])")
+
+
+@functools.lru_cache(maxsize=1)
+def _latin_names() -> tuple[frozenset[str], frozenset[str]]:
+    """(first names, last names) from Faker's person providers of :data:`NAME_LOCALES`."""
+    import importlib
+
+    first: set[str] = set()
+    last: set[str] = set()
+    for loc in NAME_LOCALES:
+        provider = importlib.import_module(f"faker.providers.person.{loc}").Provider
+        for attr, out in (("first_names", first), ("first_names_male", first), ("first_names_female", first),
+                          ("last_names", last)):
+            out.update(n for n in getattr(provider, attr, ()) if n.isalpha())
+    return frozenset(first), frozenset(last)
 
 
 @functools.lru_cache(maxsize=1)
@@ -105,7 +115,8 @@ class PersonRecognizer(EntityRecognizer):
                          supported_language=supported_language)
 
     def load(self) -> None:
-        _lexicon()  # jieba's dictionary, once per process, when the engine is built
+        _lexicon()  # jieba's dictionary and the name lists, once per process, when the engine is built
+        _latin_names()
 
     def _result(self, start: int, end: int, score: float) -> RecognizerResult:
         return RecognizerResult(self.SUPPORTED_ENTITY, start, end, score, recognition_metadata={
@@ -113,6 +124,9 @@ class PersonRecognizer(EntityRecognizer):
 
     def analyze(self, text, entities, nlp_artifacts=None):
         out = [self._result(m.start(g), m.end(g), 0.75) for m in _EN.finditer(text) for g in (1, 2) if m.group(g)]
+        first, last = _latin_names()
+        out += [self._result(m.start(), m.end(), 0.6) for m in _LATIN_PAIR.finditer(text)
+                if m.group(1) in first and m.group(2) in last]
         if _CJK.search(text):
             out += self._chinese(text)
             out += [self._result(m.start(), m.end(), 0.65) for m in _TRANSLITERATED.finditer(text)
