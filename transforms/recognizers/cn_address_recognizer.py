@@ -32,12 +32,18 @@ _QUALIFIED = re.compile(r"(?:银行|政府|大学|学院|中学|小学|[局厅�
                         r"影帝|影后|艺人|明星|电影|音乐|人民|警察|军|国防|官方|视觉|人气|创作|知名|著名|华语|籍|站|分行|支行)")
 
 
+_ORG_SUFFIX = frozenset("局厅委署会社台队部所校司行报厂馆院团")
+
+
 def _qualifies_something(text: str, start: int, end: int) -> bool:
     """A bare place name followed by an organisation or group word, or inside a title (《上海滩》)."""
     span = text[start:end]
     if span.rstrip("省市县") not in _PLACE_SET and len(span) > 4:
         return False  # a full address (divisions, road, number) stands whatever follows it
-    return bool(_QUALIFIED.match(text, end)) or text[max(0, start - 1):start] == "《"
+    if _QUALIFIED.match(text, end) or text[max(0, start - 1):start] == "《":
+        return True
+    following = next((w for s, _, w in jieba_words(text) if s == end), "")
+    return len(following) >= 2 and following[-1] in _ORG_SUFFIX  # 银监局, 足协, 电视台
 
 
 #: jieba tags many common nouns ``ns`` (城市, 入口, 蓝牙); only rarer ones are taken as place names.
