@@ -38,7 +38,7 @@ from flows.storage import (check_region, exclusive_lock, file_digest, publish_di
                            storage_for, sweep_temporaries)
 from transforms.errors import PolicyError, ReleaseBlocked
 from transforms.operators import derive_key, key_fingerprint, to_timestamp
-from transforms.policy import apply_policy, generalise_to_k, policy_violations, rescan
+from transforms.policy import apply_policy, columns_to_read, generalise_to_k, policy_violations, rescan
 
 
 @dataclass
@@ -109,13 +109,19 @@ def published_fingerprint(target: Path) -> str | None:
         return None
 
 
-def load_date(catalog: Catalog, dataset: str, dt: date, paths: list[Path], master: bytes) -> pa.Table:
-    """The rows of ``dataset`` for release date ``dt``, without quarantined rows or erased subjects."""
+def load_date(catalog: Catalog, dataset: str, dt: date, paths: list[Path], master: bytes,
+              columns_seen: set[str] | None = None) -> pa.Table:
+    """The rows of ``dataset`` for release date ``dt``, without quarantined rows or erased subjects: only the
+    columns a release needs (:func:`~transforms.policy.columns_to_read`). The names of all columns the files
+    have are added to ``columns_seen`` when given (columns the catalog does not declare are reported)."""
     ds = catalog.datasets[dataset]
     store = storage_for(catalog, dataset)
+    wanted = columns_to_read(ds, row_key=bool(len(quarantine.load(catalog, dataset))))
     tables = []
     for path in paths:
-        t = store.read_file(path)
+        t, names = store.read_columns(path, wanted)
+        if columns_seen is not None:
+            columns_seen.update(names)
         if store.date_of(path) is None:
             dates = _event_dates(t, ds.event_time, catalog.lake.timezone)
             t = t.filter(pc.fill_null(pc.equal(dates, pa.scalar(dt, pa.date32())), False))
@@ -148,10 +154,12 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     fp = input_fingerprint(catalog, dataset, paths, key)
     if not force and published_fingerprint(target) == fp:
         return PartitionResult(dataset, dt.isoformat(), "skipped", path=str(target))
-    table = load_date(catalog, dataset, dt, paths, settings.master_key())
+    seen: set[str] = set()
+    table = load_date(catalog, dataset, dt, paths, settings.master_key(), columns_seen=seen)
     res = PartitionResult(dataset, dt.isoformat(), "published", rows_in=table.num_rows)
     analyzer = analyzer_for(settings)
-    out, undeclared = apply_policy(table, ds, key=key, analyzer=analyzer, tz=catalog.lake.timezone)
+    out, _ = apply_policy(table, ds, key=key, analyzer=analyzer, tz=catalog.lake.timezone)
+    undeclared = sorted(seen - set(ds.columns))
     out, krep = generalise_to_k(table, out, ds, rel.k_anonymity, rel.max_suppression, key=key,
                                 tz=catalog.lake.timezone)
     leaks = rescan(out, analyzer, ds)

@@ -217,6 +217,12 @@ class Storage:
     def read_file(self, path: Path, columns: list[str] | None = None) -> pa.Table:
         raise NotImplementedError
 
+    def read_columns(self, path: Path, wanted: list[str]) -> tuple[pa.Table, list[str]]:
+        """The ``wanted`` columns a file has, and the names of all its columns. Columnar formats read only those
+        columns; text formats parse the whole file and select."""
+        t = self.read_file(path)
+        return t.select([c for c in t.column_names if c in set(wanted)]), t.column_names
+
     def date_of(self, path: Path) -> date | None:
         """The partition date a file belongs to (from a ``dt=`` folder above it), or None."""
         for part in path.relative_to(self.path).parts[:-1]:
@@ -291,6 +297,13 @@ class ParquetStorage(Storage):
             return pq.read_table(path, columns=columns)
         except (OSError, pa.ArrowInvalid) as e:
             raise StorageError(f"{self.name} {path.name}: cannot read Parquet ({type(e).__name__})") from e
+
+    def read_columns(self, path, wanted):
+        try:
+            names = pq.read_schema(path).names
+        except (OSError, pa.ArrowInvalid) as e:
+            raise StorageError(f"{self.name} {path.name}: cannot read Parquet ({type(e).__name__})") from e
+        return self.read_file(path, [c for c in names if c in set(wanted)]), names
 
     def replace_file(self, path, table):
         self._check_write()
@@ -465,13 +478,21 @@ class DeltaStorage(Storage):
 
     def read_file(self, path, columns=None):
         try:
-            t = pq.read_table(path)
+            t = pq.read_table(path, columns=[c for c in columns if c != self.PARTITION] if columns else None)
         except (OSError, pa.ArrowInvalid) as e:
             raise StorageError(f"{self.name} {path.name}: cannot read Delta data file ({type(e).__name__})") from e
         d = self.date_of(path)
         if self.PARTITION not in t.column_names:
             t = t.append_column(self.PARTITION, pa.array([d.isoformat() if d else None] * t.num_rows, pa.string()))
         return t.select(columns) if columns else t
+
+    def read_columns(self, path, wanted):
+        try:
+            names = pq.read_schema(path).names
+        except (OSError, pa.ArrowInvalid) as e:
+            raise StorageError(f"{self.name} {path.name}: cannot read Delta data file ({type(e).__name__})") from e
+        names = names + ([self.PARTITION] if self.PARTITION not in names else [])
+        return self.read_file(path, [c for c in names if c in set(wanted)]), names
 
     def read(self, part, columns=None):
         tables = [self.read_file(p, columns) for p in part.paths]

@@ -27,6 +27,22 @@ def _as_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 
 
+def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, uniques) of an integer array by hashing (pandas' factorize), not sorting: codes number the distinct
+    values in order of first appearance, so ``uniques[codes] == values``."""
+    codes, uniques = pd.factorize(values, sort=False)
+    return codes.astype(np.int64, copy=False), np.asarray(uniques)
+
+
+def first_index(codes: np.ndarray, n_codes: int | None = None) -> np.ndarray:
+    """For each code ``0..n_codes-1``, the position of its first occurrence in ``codes`` (``len(codes)`` if it
+    does not occur)."""
+    n_codes = int(codes.max(initial=-1)) + 1 if n_codes is None else n_codes
+    first = np.full(n_codes, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes), dtype=np.int64))
+    return first
+
+
 def map_distinct(values: pa.Array | pa.ChunkedArray, fn: Callable[[str], str | None],
                  out_type: pa.DataType = pa.string()) -> pa.Array:
     """Apply ``fn`` once per distinct non-null value (as text) and spread the results back; nulls stay null."""
@@ -100,6 +116,10 @@ def generalize_ip(values: pa.Array, *, v4_prefix: int = 24, v6_prefix: int = 48)
     arr = _as_array(values)
     if not pa.types.is_string(arr.type):
         arr = arr.cast(pa.string())
+    if len(arr) > 1024:  # addresses repeat: generalise each distinct one once
+        enc = pc.dictionary_encode(arr)
+        if len(enc.dictionary) < len(arr) // 2:
+            return generalize_ip(enc.dictionary, v4_prefix=v4_prefix, v6_prefix=v6_prefix).take(enc.indices)
 
     def g(v: str) -> str | None:
         try:
@@ -117,7 +137,7 @@ def generalize_ip(values: pa.Array, *, v4_prefix: int = 24, v6_prefix: int = 48)
     parts = pc.list_flatten(pc.split_pattern(arr.filter(quad), ".")).cast(pa.int64()).to_numpy().reshape(-1, 4)
     as_int = (parts[:, 0] << 24) | (parts[:, 1] << 16) | (parts[:, 2] << 8) | parts[:, 3]
     mask = ((0xFFFFFFFF << (32 - v4_prefix)) & 0xFFFFFFFF) if v4_prefix else 0
-    nets, inverse = np.unique(as_int & mask, return_inverse=True)  # format each distinct network once
+    inverse, nets = factorize(as_int & mask)  # format each distinct network once
     names = pa.array([f"{n >> 24 & 255}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}/{v4_prefix}" for n in nets.tolist()],
                      pa.string())
     quads = names.take(pa.array(inverse.ravel()))
@@ -141,17 +161,29 @@ def generalize_gps(values: pa.Array, *, decimals: int = 2, grid_km: float | None
     ok = pc.fill_null(pc.match_substring_regex(arr, r"^\s*-?\d+(\.\d+)?\s*,\s*-?\d+(\.\d+)?\s*$"), False)
     if not (pc.sum(ok.cast(pa.int64())).as_py() or 0):
         return pa.nulls(len(arr), pa.string())
-    good = pc.replace_substring(arr.filter(ok), " ", "")
+    all_ok = pc.all(ok).as_py()
+    good = arr if all_ok else arr.filter(ok)
+    if pc.any(pc.match_substring(good, " ")).as_py():
+        good = pc.replace_substring(good, " ", "")
     pair = pc.list_flatten(pc.split_pattern(good, ",")).cast(pa.float64()).to_numpy().reshape(-1, 2)
-    cells = np.floor(pair / step).astype(np.int64)
-    uniq, inverse = np.unique(cells, axis=0, return_inverse=True)  # format each distinct grid cell once
-    names = pa.array([f"{a * step + 0.0:.{shown}f},{b * step + 0.0:.{shown}f}" for a, b in uniq.tolist()], pa.string())
-    done = names.take(pa.array(inverse.ravel()))
+    done = _grid_names(pair, step, shown)
     if len(done) == len(arr):
         return done
     idx = pc.cumulative_sum(ok.cast(pa.int64())).to_numpy() - 1
     picked = done.take(pa.array(np.where(ok.to_numpy(zero_copy_only=False), idx, 0)))
     return pc.if_else(ok, picked, pa.nulls(len(arr), pa.string()))
+
+
+def _grid_names(pair: np.ndarray, step: float, shown: int) -> pa.Array:
+    """Each (lat, lon) snapped down to the grid, named ``"lat,lon"`` with ``shown`` decimals; each distinct cell is
+    formatted once."""
+    cells = np.floor(pair / step).astype(np.int64)
+    lo = cells.min(axis=0, initial=0)
+    width = int(cells[:, 1].max(initial=0) - lo[1]) + 1
+    inverse, _ = factorize((cells[:, 0] - lo[0]) * width + (cells[:, 1] - lo[1]))
+    uniq = cells[first_index(inverse)]
+    names = pa.array([f"{a * step + 0.0:.{shown}f},{b * step + 0.0:.{shown}f}" for a, b in uniq.tolist()], pa.string())
+    return names.take(pa.array(inverse.ravel()))
 
 
 def birth_year_band(values: pa.Array, *, width: int = 10) -> pa.Array:

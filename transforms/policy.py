@@ -7,7 +7,9 @@ identifiers left anywhere in the output. ``flows.deidentify`` publishes only whe
 
 from __future__ import annotations
 
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,20 +75,38 @@ def apply_column(op, values: pa.Array, *, key: bytes, analyzer: AnalyzerEngine |
     raise ValueError(f"operator {kind!r} has no implementation")  # pragma: no cover - the model admits no other
 
 
+def columns_to_read(dataset: Dataset, row_key: bool = True) -> list[str]:
+    """The columns a release needs from the raw data: those its policy does not drop, and the keys that decide
+    which rows may be released (subject and organisation keys for erasures, the event time for dates, and the row
+    key for quarantine unless ``row_key`` is False: nothing is quarantined)."""
+    keys = [dataset.subject_key, dataset.org_key, dataset.row_key if row_key else None, dataset.event_time]
+    return list(dict.fromkeys([c for c, pol in dataset.columns.items() if pol.op.op != "drop"]
+                              + [k for k in keys if k]))
+
+
 def apply_policy(table: pa.Table, dataset: Dataset, *, key: bytes, analyzer: AnalyzerEngine | None,
                  tz: str = "Asia/Shanghai") -> tuple[pa.Table, list[str]]:
     """The de-identified table (columns in input order, dropped ones removed) and the names of input columns the
-    catalog does not declare (dropped: what is not declared is not released)."""
-    out, undeclared = {}, []
-    for name in table.column_names:
-        pol = dataset.columns.get(name)
-        if pol is None:
-            undeclared.append(name)
-            continue
-        col = apply_column(pol.op, table.column(name), key=key, analyzer=analyzer, tz=tz)
-        if col is not None:
-            out[name] = col
-    return pa.table(out), undeclared
+    catalog does not declare (dropped: what is not declared is not released).
+
+    Columns are independent: on large tables they are worked on by a few threads (Arrow and numpy release the GIL).
+    """
+    undeclared = [n for n in table.column_names if n not in dataset.columns]
+    todo = [n for n in table.column_names if n in dataset.columns and dataset.columns[n].op.op != "drop"]
+
+    def one(name: str) -> pa.Array:
+        return apply_column(dataset.columns[name].op, table.column(name), key=key, analyzer=analyzer, tz=tz)
+
+    if table.num_rows >= _THREADED_ROWS and len(todo) > 1:
+        with ThreadPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1, 4)) as pool:
+            cols = list(pool.map(one, todo))
+    else:
+        cols = [one(n) for n in todo]
+    return pa.table(dict(zip(todo, cols))), undeclared
+
+
+#: Tables at least this long have their columns de-identified by several threads.
+_THREADED_ROWS = 200_000
 
 
 _TIME_STEPS = ["hour", "day", "week", "month"]
@@ -126,11 +146,19 @@ def _codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
 
 
 def _combine(columns: list[np.ndarray]) -> np.ndarray:
-    """Exact class ids of rows over several code columns (progressively re-numbered, so nothing overflows)."""
-    ids = np.zeros(len(columns[0]), dtype=np.int64) if columns else np.zeros(0, dtype=np.int64)
+    """Exact class ids of rows over several code columns: columns are packed into one integer while the product
+    of their code ranges fits in 62 bits, and re-numbered (hash factorisation) when it would not, so nothing
+    overflows and few passes are made."""
+    n = len(columns[0]) if columns else 0
+    ids, span = np.zeros(n, dtype=np.int64), 1
     for c in columns:
-        ids = np.unique(ids * (int(c.max(initial=0)) + 1) + c, return_inverse=True)[1].astype(np.int64)
-    return ids
+        width = int(c.max(initial=0)) + 1
+        if span * width >= 1 << 62:
+            ids = ops.factorize(ids)[0]
+            span = int(ids.max(initial=0)) + 1
+        ids = ids * width + c
+        span *= width
+    return ops.factorize(ids)[0] if columns else ids
 
 
 def _below_weighted(columns: list[np.ndarray], weights: np.ndarray, k: int) -> int:
@@ -154,17 +182,19 @@ def generalise_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_
     ladders = {c: ladder(dataset.columns[c].op) for c in quasi}
     level = {c: 0 for c in quasi}
     budget = max_suppression * out.num_rows
+    class_ids = None
     if quasi and out.num_rows:
         base = {c: _codes(out.column(c))[0] for c in quasi}
         tuple_ids = _combine([base[c] for c in quasi])
-        first = np.unique(tuple_ids, return_index=True)[1]       # a representative row of each distinct tuple
+        first = ops.first_index(tuple_ids)                         # a representative row of each distinct tuple
         weights = np.bincount(tuple_ids).astype(np.float64)
         tup = {c: base[c][first] for c in quasi}                  # level-0 code of each tuple, per column
         # level -> map from level-0 code to that level's code, from one representative raw value per level-0 code
         maps: dict[str, list[np.ndarray]] = {}
         for c in quasi:
             codes0 = base[c]
-            reps = np.unique(codes0, return_index=True)[1]
+            reps = ops.first_index(codes0)
+            reps = reps[reps < len(codes0)]
             rep_raw = raw.column(c).take(pa.array(reps))
             maps[c] = [np.arange(int(codes0.max(initial=0)) + 1)]
             for op in ladders[c][1:]:
@@ -192,7 +222,9 @@ def generalise_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_
             if level[c]:
                 col = apply_column(ladders[c][level[c]], raw.column(c), key=key, analyzer=None, tz=tz)
                 out = out.set_column(out.column_names.index(c), c, col)
-    out, rep = k_anonymize(out, quasi, k)
+        # the rows' classes at the chosen levels: classes of the distinct tuples, spread to their rows
+        class_ids = _combine([current[c] for c in quasi])[tuple_ids]
+    out, rep = k_anonymize(out, quasi, k, class_ids)
     rep.generalisation = {c: _describe_op(ladders[c][level[c]]) for c in quasi}
     rep.within_budget = rep.suppressed <= budget
     rep.l_diversity = {c: l_diversity(out, quasi, c) for c in dataset.columns_of_kind("sensitive")
@@ -235,27 +267,31 @@ def l_diversity(table: pa.Table, quasi: list[str], sensitive: str) -> int:
     if table.num_rows == 0:
         return 0
     ids = _combine([_codes(table.column(c))[0] for c in quasi]) if quasi else np.zeros(table.num_rows, np.int64)
-    pairs = np.unique(np.stack([ids, _codes(table.column(sensitive))[0]], axis=1), axis=0)
-    per_class = np.bincount(pairs[:, 0])  # every class id occurs, so no zero counts
+    pair_ids = _combine([ids, _codes(table.column(sensitive))[0]])
+    class_of_pair = ids[ops.first_index(pair_ids)]
+    per_class = np.bincount(class_of_pair)  # every class id occurs, so no zero counts
     return int(per_class.min())
 
 
-def class_sizes(table: pa.Table, quasi: list[str]) -> pa.Array:
-    """For every row, the size of its equivalence class over ``quasi`` (a null is a value like any other)."""
+def class_sizes(table: pa.Table, quasi: list[str], class_ids: np.ndarray | None = None) -> pa.Array:
+    """For every row, the size of its equivalence class over ``quasi`` (a null is a value like any other).
+    ``class_ids`` (one per row), when the caller already knows the classes, saves encoding the columns again."""
     if not quasi or table.num_rows == 0:
         return pa.array([table.num_rows] * table.num_rows, pa.int64())
-    ids = _combine([_codes(table.column(c))[0] for c in quasi])
+    ids = class_ids if class_ids is not None else _combine([_codes(table.column(c))[0] for c in quasi])
     return pa.array(np.bincount(ids)[ids], pa.int64())
 
 
-def k_anonymize(table: pa.Table, quasi: list[str], k: int) -> tuple[pa.Table, KReport]:
+def k_anonymize(table: pa.Table, quasi: list[str], k: int,
+                class_ids: np.ndarray | None = None) -> tuple[pa.Table, KReport]:
     """Suppress the rows whose quasi-identifier combination is shared by fewer than ``k`` rows.
 
     Risks follow El Emam's definitions as ARX reports them, taking the release as the population (journalist =
     prosecutor): prosecutor max = 1 / smallest class, average = classes / rows; marketer = classes / rows.
+    ``class_ids``: see :func:`class_sizes`.
     """
     n = table.num_rows
-    sizes = class_sizes(table, quasi)
+    sizes = class_sizes(table, quasi, class_ids)
     keep = pc.greater_equal(sizes, k)
     kept = table.filter(keep)
     kept_sizes = sizes.filter(keep)
