@@ -97,16 +97,19 @@ def apply_policy(table: pa.Table, dataset: Dataset, *, key: bytes, analyzer: Ana
     def one(name: str) -> pa.Array:
         return apply_column(dataset.columns[name].op, table.column(name), key=key, analyzer=analyzer, tz=tz)
 
-    if table.num_rows >= _THREADED_ROWS and len(todo) > 1:
-        with ThreadPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1, 4)) as pool:
-            cols = list(pool.map(one, todo))
-    else:
-        cols = [one(n) for n in todo]
-    return pa.table(dict(zip(todo, cols))), undeclared
+    return pa.table(dict(zip(todo, _map_columns(one, todo, table.num_rows)))), undeclared
 
 
-#: Tables at least this long have their columns de-identified by several threads.
+#: Tables at least this long have their columns worked on by several threads.
 _THREADED_ROWS = 200_000
+
+
+def _map_columns(fn, names: list[str], rows: int) -> list:
+    """``[fn(name) for name in names]``, by a few threads when the table is long (Arrow and numpy release the GIL)."""
+    if rows < _THREADED_ROWS or len(names) < 2:
+        return [fn(n) for n in names]
+    with ThreadPoolExecutor(max_workers=min(len(names), os.cpu_count() or 1, 4)) as pool:
+        return list(pool.map(fn, names))
 
 
 _TIME_STEPS = ["hour", "day", "week", "month"]
@@ -184,7 +187,7 @@ def generalise_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_
     budget = max_suppression * out.num_rows
     class_ids = None
     if quasi and out.num_rows:
-        base = {c: _codes(out.column(c))[0] for c in quasi}
+        base = dict(zip(quasi, _map_columns(lambda c: _codes(out.column(c))[0], quasi, out.num_rows)))
         tuple_ids = _combine([base[c] for c in quasi])
         first = ops.first_index(tuple_ids)                         # a representative row of each distinct tuple
         weights = np.bincount(tuple_ids).astype(np.float64)
@@ -332,27 +335,26 @@ def rescan(table: pa.Table, analyzer: AnalyzerEngine, dataset: Dataset) -> list[
     function (a random token can look like a phone number by chance; a raw value cannot look like a token).
     Evidence is masked.
     """
-    leaks: dict[tuple[str, str], Leak] = {}
-    for name in table.column_names:
+    texts = [n for n in table.column_names
+             if pa.types.is_string(table.column(n).type) or pa.types.is_large_string(table.column(n).type)]
+
+    def column_leaks(name: str) -> list[Leak]:
         col = table.column(name)
-        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-            continue
         pol = dataset.columns.get(name)
         if pol is not None and pol.op.op == "pseudonymize":
             pattern = "^" + re.escape(pol.op.prefix) + f"[0-9a-f]{{{pol.op.length}}}$"
             bad = pc.invert(pc.match_substring_regex(col, pattern)).combine_chunks().fill_null(False)
             n_bad = pc.sum(bad.cast(pa.int64())).as_py() or 0
-            if n_bad:
-                sample = col.filter(bad)[0].as_py()
-                leaks[(name, "NOT_A_PSEUDONYM")] = Leak(name, "NOT_A_PSEUDONYM", mask_value(sample), n_bad)
-            continue
+            return [Leak(name, "NOT_A_PSEUDONYM", mask_value(col.filter(bad)[0].as_py()), n_bad)] if n_bad else []
         allowed = _GENERALISED.get(pol.op.op, set()) if pol is not None else set()
         distinct = pc.unique(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col).drop_null()
+        found: dict[str, Leak] = {}
         for value in distinct.to_pylist():
             for f in detect(analyzer, value):
                 if f.type in DIRECT_ENTITIES and f.type not in allowed:
-                    key = (name, f.type)
-                    prev = leaks.get(key)
-                    leaks[key] = Leak(name, f.type, prev.evidence if prev else mask_value(value[f.start:f.end]),
-                                      (prev.count if prev else 0) + 1)
-    return list(leaks.values())
+                    prev = found.get(f.type)
+                    found[f.type] = Leak(name, f.type, prev.evidence if prev else mask_value(value[f.start:f.end]),
+                                         (prev.count if prev else 0) + 1)
+        return list(found.values())
+
+    return [leak for leaks in _map_columns(column_leaks, texts, table.num_rows) for leak in leaks]
