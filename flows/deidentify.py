@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.futures import as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from configs.catalog import Catalog, load_catalog
 from configs.settings import Settings
@@ -265,7 +266,7 @@ class _Progress:
             self.bar.stop()
 
 
-@flow(name="deidentify")
+@flow(name="deidentify", task_runner=ThreadPoolTaskRunner(max_workers=Settings.model_fields["max_workers"].default))
 def deidentify_flow(catalog_path: str, release: str, start: date | None = None, end: date | None = None,
                     root: str | None = None, force: bool = False) -> dict:
     """Build, gate and publish ``release`` for event dates ``start..end`` (all dates by default), one task per

@@ -3,10 +3,10 @@ and the pseudonymisation key. Called when a command or test starts, never at imp
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import secrets
+import threading
 from pathlib import Path
 
 from configs.settings import Settings
@@ -78,12 +78,23 @@ def task_runner_for(settings: Settings):
     return ThreadPoolTaskRunner(max_workers=settings.max_workers)
 
 
-@functools.lru_cache(maxsize=4)
-def analyzer_for(settings: Settings):
-    """The detection engine for these settings, built once per process."""
-    from transforms.detection import build_analyzer
+_ENGINES: dict = {}
+_ENGINES_LOCK = threading.Lock()
 
-    return build_analyzer(settings)
+
+def analyzer_for(settings: Settings):
+    """The detection engine for these settings, built once per process: concurrent tasks (threads) wait for the
+    first to build it and share it, with its memory of texts already seen."""
+    key = (settings.ner_model, settings.score_threshold)
+    engine = _ENGINES.get(key)
+    if engine is None:
+        with _ENGINES_LOCK:
+            engine = _ENGINES.get(key)
+            if engine is None:
+                from transforms.detection import build_analyzer
+
+                engine = _ENGINES[key] = build_analyzer(settings)
+    return engine
 
 
 def ensure_demo_key(path: Path) -> Path:

@@ -165,3 +165,43 @@ def test_deployments_are_scheduled_in_shanghai_time():
     sched = deps["nightly"].schedules[0].schedule
     assert sched.cron == "0 2 * * *" and sched.timezone == "Asia/Shanghai"
     assert deps["nightly"].parameters == {"catalog_path": "/etc/piiflow/catalog.yaml"}
+
+
+def test_concurrent_tasks_share_one_detection_engine(monkeypatch):
+    """Threads asking for the engine at once wait for one build and share it (and its memory of texts)."""
+    import threading
+
+    from configs.settings import Settings
+    from flows import runtime
+    from transforms import detection
+
+    builds = []
+    real = detection.build_analyzer
+
+    def slow_build(settings=None):
+        builds.append(1)
+        return real(settings)
+
+    monkeypatch.setattr(detection, "build_analyzer", slow_build)
+    monkeypatch.setattr(runtime, "_ENGINES", {})
+    s = Settings(score_threshold=0.55)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(runtime.analyzer_for(s))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(builds) == 1 and len(got) == 6 and all(g is got[0] for g in got)
+
+
+def test_release_flow_default_concurrency_is_bounded():
+    """Called directly (a deployment, a test), the release flow runs at most the default number of tasks at once,
+    not one thread per partition."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from configs.settings import Settings
+    from flows.deidentify import deidentify_flow
+
+    runner = deidentify_flow.task_runner
+    assert isinstance(runner, ThreadPoolTaskRunner)
+    assert runner._max_workers == Settings().max_workers

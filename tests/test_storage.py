@@ -119,3 +119,20 @@ def test_publish_dir_swaps_and_recovers(tmp_path):
 
 def test_is_hidden():
     assert storage.is_hidden(".tmp-x") and storage.is_hidden("_manifest.json") and not storage.is_hidden("dt=1")
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "delta"])
+def test_read_columns_selects_and_names_every_column(tmp_path, fmt):
+    """A release reads only the columns it needs and still learns every column the file has (to report the
+    undeclared ones); columnar formats never decode the others."""
+    files = {"jsonl": "d-{dt}.jsonl"}.get(fmt)
+    ds = {"category": "device", "location": "raw/d", "format": fmt, "columns": {"x": {"kind": "other"}}}
+    if files:
+        ds["files"] = files
+    cat = catalog_from_dict({"lake": {"root": str(tmp_path), "region": "cn-north-1"}, "datasets": {"d": ds}})
+    store = storage_for(cat, "d")
+    store.write_partition(date(2026, 1, 1), pa.table({"x": [1, 2], "secret": ["a", "b"], "y": [3, 4]}))
+    path = store.list_partitions()[0].paths[0]
+    table, names = store.read_columns(path, ["y", "x", "absent"])
+    assert sorted(table.column_names) == ["x", "y"] and table.column("x").to_pylist() == [1, 2]
+    assert {"x", "secret", "y"} <= set(names)

@@ -164,11 +164,12 @@ def _combine(columns: list[np.ndarray]) -> np.ndarray:
     return ops.factorize(ids)[0] if columns else ids
 
 
-def _below_weighted(columns: list[np.ndarray], weights: np.ndarray, k: int) -> int:
-    """Rows in classes smaller than k, over a table of distinct tuples with row counts ``weights``."""
+def _below_weighted(columns: list[np.ndarray], weights: np.ndarray, k: int) -> tuple[int, int]:
+    """(rows in classes smaller than k, number of classes), over a table of distinct tuples with row counts
+    ``weights``."""
     ids = _combine(columns)
     sizes = np.bincount(ids, weights=weights)
-    return int(weights[sizes[ids] < k].sum())
+    return int(weights[sizes[ids] < k].sum()), len(sizes)
 
 
 def generalise_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_suppression: float, *,
@@ -206,20 +207,22 @@ def generalise_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_
                 m[codes0[reps]] = lvl_codes
                 maps[c].append(m)
         current = {c: maps[c][0][tup[c]] for c in quasi}
-        below = _below_weighted([current[c] for c in quasi], weights, k)
+        below, n_classes = _below_weighted([current[c] for c in quasi], weights, k)
         while below > budget:
             best = None
             for c in quasi:
                 if level[c] + 1 >= len(ladders[c]):
                     continue
                 trial = dict(current, **{c: maps[c][level[c] + 1][tup[c]]})
-                b = _below_weighted([trial[q] for q in quasi], weights, k)
-                rank = (b >= below, ladders[c][level[c] + 1].op == "suppress", b)
+                b, n = _below_weighted([trial[q] for q in quasi], weights, k)
+                # fewest rows below k; on a plateau (one column's step alone frees no row while another column
+                # still splits every class) the generalisation that merges most classes, never wiping a column
+                rank = (b >= below, ladders[c][level[c] + 1].op == "suppress", b, n)
                 if best is None or rank < best[0]:
-                    best = (rank, b, c, trial)
-            if best is None or best[1] >= below:
-                break  # no single step helps: suppress the rows still below k
-            _, below, c, current = best
+                    best = (rank, b, n, c, trial)
+            if best is None or (best[1] >= below and (best[0][1] or best[2] >= n_classes)):
+                break  # nothing left that helps: suppress the rows still below k
+            _, below, n_classes, c, current = best
             level[c] += 1
         for c in quasi:
             if level[c]:
