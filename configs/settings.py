@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     #: ``zh=zh_core_web_sm,en=en_core_web_sm`` (package names or paths, one per language).
     ner_model: str | None = None
     task_runner: Literal["threads", "processes", "dask"] = "threads"
+    #: Date partitions per release task. None (auto): one with threads; with processes or Dask, where each task
+    #: costs a tenth of a second or more of orchestration, enough to give each worker about four tasks.
+    partitions_per_task: int | None = Field(None, ge=1)
     max_workers: int = Field(4, ge=1)
     dask_address: str | None = None
 

@@ -221,8 +221,33 @@ def partition_markdown(m: dict) -> str:
 
 @task(cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=transient_io_error,
       tags=["piiflow-storage"])
-def release_partition_task(catalog, release, dataset, dt, paths, key, settings, force) -> PartitionResult:
-    return release_partition(catalog, release, dataset, dt, paths, key, settings, force, publish=False)
+def release_partitions_task(catalog, release, dataset, dates, key, settings, force) -> list[PartitionResult]:
+    """Consecutive date partitions ``[(date, paths)]`` of one dataset, each de-identified, gated and staged in turn
+    (usually one; several where the task runner makes a task costly, see :func:`partitions_per_task`)."""
+    return [release_partition(catalog, release, dataset, dt, paths, key, settings, force, publish=False)
+            for dt, paths in dates]
+
+
+def partitions_per_task(settings: Settings, partitions: int, threaded: bool) -> int:
+    """Date partitions per task: the setting when given; else one on threads (a task costs milliseconds), and on
+    processes or Dask (a task costs a tenth of a second or more of orchestration) enough that each of
+    ``max_workers`` workers gets about four tasks."""
+    if settings.partitions_per_task:
+        return settings.partitions_per_task
+    if threaded:
+        return 1
+    return max(1, -(-partitions // (4 * settings.max_workers)))
+
+
+def _chunks(dated: list[tuple[date, list[Path]]], size: int) -> list[list[tuple[date, list[Path]]]]:
+    return [dated[i:i + size] for i in range(0, len(dated), size)]
+
+
+def _current_task_runner():
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    return ctx.task_runner if ctx is not None else None
 
 
 def release_key(settings: Settings, recipient: str) -> bytes:
@@ -252,11 +277,11 @@ class _Progress:
         except Exception:  # noqa: BLE001  (no flow run or no API: a bar is enough)
             self.artifact = None
 
-    def advance(self) -> None:
-        self.done += 1
+    def advance(self, n: int = 1) -> None:
+        self.done += n
         if self.bar:
             self.bar.update(self.task, completed=self.done)
-        if self.artifact is not None and (self.done == self.total or self.done % 10 == 0):
+        if self.artifact is not None and (self.done == self.total or self.done // 10 != (self.done - n) // 10):
             from prefect.artifacts import update_progress_artifact
 
             update_progress_artifact(self.artifact, progress=100.0 * self.done / max(1, self.total))
@@ -270,7 +295,8 @@ class _Progress:
 def deidentify_flow(catalog_path: str, release: str, start: date | None = None, end: date | None = None,
                     root: str | None = None, force: bool = False) -> dict:
     """Build, gate and publish ``release`` for event dates ``start..end`` (all dates by default), one task per
-    (dataset, date). Unchanged partitions are skipped unless ``force``."""
+    (dataset, date) on threads, a few consecutive dates per task on processes or Dask (see
+    :func:`partitions_per_task`). Unchanged partitions are skipped unless ``force``."""
     catalog = load_catalog(catalog_path, root=root)
     if release not in catalog.releases:
         raise PolicyError(f"{catalog.source}: release {release!r} is not declared; expected one of "
@@ -288,16 +314,18 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
     key = release_key(settings, rel.recipient)
     with exclusive_lock(catalog.state_path, f"deidentify {release}"):
         sweep_temporaries(catalog.release_path(release))
-        work = [(ds, d, paths) for ds in rel.datasets for d, paths in plan_dates(catalog, ds, start, end).items()]
-        progress = _Progress(len(work), f"release {release}")
-        futures = [release_partition_task.submit(catalog, release, ds, d, paths, key, settings, force)
-                   for ds, d, paths in work]
+        planned = {ds: list(plan_dates(catalog, ds, start, end).items()) for ds in rel.datasets}
+        total = sum(len(v) for v in planned.values())
+        size = partitions_per_task(settings, total, isinstance(_current_task_runner(), ThreadPoolTaskRunner))
+        progress = _Progress(total, f"release {release}")
+        futures = [release_partitions_task.submit(catalog, release, ds, chunk, key, settings, force)
+                   for ds, dated in planned.items() for chunk in _chunks(dated, size)]
         try:
-            for _ in as_completed(futures):
-                progress.advance()
+            for fut in as_completed(futures):
+                progress.advance(len(fut.result()))
         finally:
             progress.close()
-        results = [f.result() for f in futures]
+        results = [r for f in futures for r in f.result()]
         # All or nothing: a run publishes its partitions only when every one passed its gate.
         if any(r.status == "blocked" for r in results):
             sweep_temporaries(catalog.release_path(release))

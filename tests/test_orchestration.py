@@ -205,3 +205,15 @@ def test_release_flow_default_concurrency_is_bounded():
     runner = deidentify_flow.task_runner
     assert isinstance(runner, ThreadPoolTaskRunner)
     assert runner._max_workers == Settings().max_workers
+
+
+@pytest.mark.parametrize("setting, threaded, expected", [
+    (None, True, 1),      # threads: one partition per task
+    (None, False, 3),     # processes or Dask: 90 partitions, 8 workers -> ~4 tasks each
+    (5, True, 5),         # the setting wins
+])
+def test_partitions_per_task(setting, threaded, expected):
+    from configs.settings import Settings
+    from flows.deidentify import partitions_per_task
+
+    assert partitions_per_task(Settings(partitions_per_task=setting, max_workers=8), 90, threaded) == expected
