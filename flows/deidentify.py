@@ -39,7 +39,8 @@ from flows.storage import (check_region, exclusive_lock, file_digest, publish_di
                            storage_for, sweep_temporaries)
 from transforms.errors import PolicyError, ReleaseBlocked
 from transforms.operators import derive_key, key_fingerprint, to_timestamp
-from transforms.policy import apply_policy, columns_to_read, generalise_to_k, policy_violations, rescan
+from transforms.policy import (apply_policy, columns_to_read, dictionary_columns, generalise_to_k, policy_violations,
+                               rescan)
 
 
 @dataclass
@@ -120,7 +121,7 @@ def load_date(catalog: Catalog, dataset: str, dt: date, paths: list[Path], maste
     wanted = columns_to_read(ds, row_key=bool(len(quarantine.load(catalog, dataset))))
     tables = []
     for path in paths:
-        t, names = store.read_columns(path, wanted)
+        t, names = store.read_columns(path, wanted, dictionary_columns(ds))
         if columns_seen is not None:
             columns_seen.update(names)
         if store.date_of(path) is None:

@@ -217,9 +217,9 @@ class Storage:
     def read_file(self, path: Path, columns: list[str] | None = None) -> pa.Table:
         raise NotImplementedError
 
-    def read_columns(self, path: Path, wanted: list[str]) -> tuple[pa.Table, list[str]]:
+    def read_columns(self, path: Path, wanted: list[str], dictionary: list[str] = ()) -> tuple[pa.Table, list[str]]:
         """The ``wanted`` columns a file has, and the names of all its columns. Columnar formats read only those
-        columns; text formats parse the whole file and select."""
+        columns, the ``dictionary`` ones dictionary-encoded; text formats parse the whole file and select."""
         t = self.read_file(path)
         return t.select([c for c in t.column_names if c in set(wanted)]), t.column_names
 
@@ -298,12 +298,13 @@ class ParquetStorage(Storage):
         except (OSError, pa.ArrowInvalid) as e:
             raise StorageError(f"{self.name} {path.name}: cannot read Parquet ({type(e).__name__})") from e
 
-    def read_columns(self, path, wanted):
+    def read_columns(self, path, wanted, dictionary=()):
         try:
             names = pq.read_schema(path).names
+            cols = [c for c in names if c in set(wanted)]
+            return pq.read_table(path, columns=cols, read_dictionary=[c for c in cols if c in set(dictionary)]), names
         except (OSError, pa.ArrowInvalid) as e:
             raise StorageError(f"{self.name} {path.name}: cannot read Parquet ({type(e).__name__})") from e
-        return self.read_file(path, [c for c in names if c in set(wanted)]), names
 
     def replace_file(self, path, table):
         self._check_write()
@@ -486,7 +487,7 @@ class DeltaStorage(Storage):
             t = t.append_column(self.PARTITION, pa.array([d.isoformat() if d else None] * t.num_rows, pa.string()))
         return t.select(columns) if columns else t
 
-    def read_columns(self, path, wanted):
+    def read_columns(self, path, wanted, dictionary=()):
         try:
             names = pq.read_schema(path).names
         except (OSError, pa.ArrowInvalid) as e:

@@ -47,11 +47,17 @@ def map_distinct(values: pa.Array | pa.ChunkedArray, fn: Callable[[str], str | N
                  out_type: pa.DataType = pa.string()) -> pa.Array:
     """Apply ``fn`` once per distinct non-null value (as text) and spread the results back; nulls stay null."""
     arr = _as_array(values)
-    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
-        arr = arr.cast(pa.string())
-    enc = pc.dictionary_encode(arr)
-    mapped = pa.array([None if v is None else fn(v) for v in enc.dictionary.to_pylist()], out_type)
-    return mapped.take(enc.indices)
+    if pa.types.is_dictionary(arr.type):  # read dictionary-encoded: the distinct values are already at hand
+        dictionary, indices = arr.dictionary, arr.indices
+        if not pa.types.is_string(dictionary.type) and not pa.types.is_large_string(dictionary.type):
+            dictionary = dictionary.cast(pa.string())
+    else:
+        if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+            arr = arr.cast(pa.string())
+        enc = pc.dictionary_encode(arr)
+        dictionary, indices = enc.dictionary, enc.indices
+    mapped = pa.array([None if v is None else fn(v) for v in dictionary.to_pylist()], out_type)
+    return mapped.take(indices)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -114,6 +120,8 @@ def generalize_ip(values: pa.Array, *, v4_prefix: int = 24, v6_prefix: int = 48)
     Values that are not IP addresses become null (they cannot be generalised safely). Dotted-quad IPv4 is done
     in bulk with Arrow and numpy; anything else goes through :mod:`ipaddress` once per distinct value."""
     arr = _as_array(values)
+    if pa.types.is_dictionary(arr.type):
+        return generalize_ip(arr.dictionary, v4_prefix=v4_prefix, v6_prefix=v6_prefix).take(arr.indices)
     if not pa.types.is_string(arr.type):
         arr = arr.cast(pa.string())
     if len(arr) > 1024:  # addresses repeat: generalise each distinct one once

@@ -75,6 +75,16 @@ def apply_column(op, values: pa.Array, *, key: bytes, analyzer: AnalyzerEngine |
     raise ValueError(f"operator {kind!r} has no implementation")  # pragma: no cover - the model admits no other
 
 
+#: Operators that work once per distinct value: their columns are best read dictionary-encoded.
+DISTINCT_OPERATORS = frozenset({"pseudonymize", "mask", "generalize_ip", "generalize_device", "birth_year_band"})
+
+
+def dictionary_columns(dataset: Dataset) -> list[str]:
+    """Columns whose operator works on distinct values: read them dictionary-encoded (from Parquet that costs
+    nothing: the file stores them so) and the distinct values come for free."""
+    return [c for c, pol in dataset.columns.items() if pol.op.op in DISTINCT_OPERATORS]
+
+
 def columns_to_read(dataset: Dataset, row_key: bool = True) -> list[str]:
     """The columns a release needs from the raw data: those its policy does not drop, and the keys that decide
     which rows may be released (subject and organisation keys for erasures, the event time for dates, and the row
