@@ -59,16 +59,38 @@ def transient_io_error(task, task_run, state) -> bool:
     return False
 
 
+def share_api_with_workers() -> str:
+    """Make worker processes started from now on (Dask workers, process pools) report to this process's Prefect
+    API: the configured server, or this process's ephemeral one, started now. Without it every worker process,
+    finding no ``PREFECT_API_URL``, starts an ephemeral server of its own: seconds of start-up per worker, task runs
+    recorded where nobody looks. Returns the API URL."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        server = SubprocessASGIServer()
+        server.start()
+        url = server.api_url
+    os.environ["PREFECT_API_URL"] = url
+    return url
+
+
 def task_runner_for(settings: Settings):
     """The task runner settings ask for: threads (default), processes, or Dask (a local cluster of
-    ``max_workers`` single-threaded workers, or the scheduler at ``dask_address``). The one wiring place."""
+    ``max_workers`` single-threaded workers, or the scheduler at ``dask_address``). The one wiring place.
+    Worker processes share this process's Prefect API (:func:`share_api_with_workers`)."""
+    if settings.task_runner in ("dask", "processes"):
+        share_api_with_workers()
     if settings.task_runner == "dask":
         from prefect_dask import DaskTaskRunner
 
         if settings.dask_address:
             return DaskTaskRunner(address=settings.dask_address)
         return DaskTaskRunner(cluster_kwargs={"n_workers": settings.max_workers, "threads_per_worker": 1,
-                                              "processes": True, "dashboard_address": None})
+                                              "processes": True, "dashboard_address": None,
+                                              "preload": ["flows.dask_preload"]})
     if settings.task_runner == "processes":
         from prefect.task_runners import ProcessPoolTaskRunner
 

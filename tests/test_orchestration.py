@@ -134,17 +134,30 @@ def test_erasure_re_releases_only_with_the_subject_gone(pristine, tmp_path, pref
 
 
 @pytest.mark.slow
-def test_dask_runner_matches_threads(pristine, tmp_path, prefect_harness):
-    from prefect_dask import DaskTaskRunner
+def test_dask_runner_matches_threads(pristine, tmp_path, prefect_harness, monkeypatch):
+    """The same release on a local Dask cluster of 2 workers (as settings wire it: preloaded workers, several
+    dates per task) equals the thread runner's, and its task runs are recorded by this process's Prefect API, not
+    by servers the workers would otherwise start for themselves."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from configs.settings import Settings
     from flows.deidentify import deidentify_flow
+    from flows.runtime import task_runner_for
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)  # restored after the test
     a = fresh(pristine, tmp_path, "threads")
     b = fresh(pristine, tmp_path, "dask")
     deidentify_flow(str(a), "analytics")
-    runner = DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True,
-                                            "dashboard_address": None})
-    res = deidentify_flow.with_options(task_runner=runner)(str(b), "analytics")
+    runner = task_runner_for(Settings(task_runner="dask", max_workers=2))
+    state = deidentify_flow.with_options(task_runner=runner)(str(b), "analytics", return_state=True)
+    res = state.result()
     assert res["published"] > 0 and res["blocked"] == 0
     assert release_content(a.parent, "analytics") == release_content(b.parent, "analytics")
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+    assert len(runs) >= 2 and all(r.state is not None and r.state.is_completed() for r in runs)
 
 
 def test_task_runner_comes_from_settings():

@@ -7,6 +7,7 @@ from tests.recognizers._table import found
 CASES = [
     ('加我微信wxid_abc123def，细聊', [('WECHAT_ID', 'wxid_abc123def')]),  # wxid anywhere
     ('微信：zhang_san88', [('WECHAT_ID', 'zhang_san88')]),  # after a cue
+    ('微信公众帐号：songxiaobo，2006年', [('WECHAT_ID', 'songxiaobo')]),  # an official account's id
     ('QQ是12345678', [('QQ_NUMBER', '12345678')]),  # after a cue
     ('工作Q826929452（助理）', [('QQ_NUMBER', '826929452')]),  # short cue
     ('共12345678人参加', []),  # digits without a QQ cue

@@ -24,7 +24,7 @@ class WechatIdRecognizer(PiiflowRecognizer):
     PREFILTER = r"wxid_|[微威薇Vv]信|[VvWw][Xx]|weixin|wechat|WeChat"
     PATTERNS = [
         ("wxid", r"(?<![A-Za-z0-9_])wxid_[A-Za-z0-9]{6,22}(?![A-Za-z0-9_])", 0.8),
-        ("wechat_cue", rf"(?<=(?:微信|威信|薇信|V信|v信|VX|vx|Vx|WX|wx|weixin|wechat|WeChat){_CUE})"
+        ("wechat_cue", rf"(?<=(?:微信|威信|薇信|V信|v信|VX|vx|Vx|WX|wx|weixin|wechat|WeChat)(?:公众[帐账]?号|公众平台)?{_CUE})"
                        r"[A-Za-z][-_A-Za-z0-9]{5,19}(?![-_A-Za-z0-9])", 0.7),
     ]
     CONTEXT = ["微信", "wechat", "vx", "wx"]
