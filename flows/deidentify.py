@@ -240,6 +240,13 @@ def partitions_per_task(settings: Settings, partitions: int, threaded: bool) -> 
     return max(1, -(-partitions // (4 * settings.max_workers)))
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    except OSError:
+        return 0
+
+
 def _chunks(dated: list[tuple[date, list[Path]]], size: int) -> list[list[tuple[date, list[Path]]]]:
     return [dated[i:i + size] for i in range(0, len(dated), size)]
 
@@ -319,14 +326,17 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
         total = sum(len(v) for v in planned.values())
         size = partitions_per_task(settings, total, isinstance(_current_task_runner(), ThreadPoolTaskRunner))
         progress = _Progress(total, f"release {release}")
+        chunks = [(ds, chunk) for ds, dated in planned.items() for chunk in _chunks(dated, size)]
+        # largest inputs first, so that no big task starts last and keeps one worker busy while the others idle
+        chunks.sort(key=lambda c: -sum(_size(p) for _, paths in c[1] for p in paths))
         futures = [release_partitions_task.submit(catalog, release, ds, chunk, key, settings, force)
-                   for ds, dated in planned.items() for chunk in _chunks(dated, size)]
+                   for ds, chunk in chunks]
         try:
             for fut in as_completed(futures):
                 progress.advance(len(fut.result()))
         finally:
             progress.close()
-        results = [r for f in futures for r in f.result()]
+        results = sorted((r for f in futures for r in f.result()), key=lambda r: (rel.datasets.index(r.dataset), r.dt))
         # All or nothing: a run publishes its partitions only when every one passed its gate.
         if any(r.status == "blocked" for r in results):
             sweep_temporaries(catalog.release_path(release))
