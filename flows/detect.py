@@ -3,8 +3,9 @@
 Lines are read and parsed in the calling process and cut into batches. The first batch is analysed in process (a
 small input never pays for workers); later batches go to a pool of worker processes when ``workers`` > 1, each with
 its own detection engine (forked from the caller's where the platform forks, so it is built once), with at most
-two batches per worker in flight, so memory stays bounded however long the input. Each engine remembers the
-findings of recent distinct texts (see :class:`transforms.detection.PiiflowAnalyzer`).
+two batches per worker in flight, so memory stays bounded however long the input. Texts repeat: the caller keeps
+the findings of texts already analysed and sends the workers only the distinct texts of a batch it does not know
+yet; each engine also remembers recent distinct texts (see :class:`transforms.detection.PiiflowAnalyzer`).
 """
 
 from __future__ import annotations
@@ -82,21 +83,36 @@ def detect_lines(lines: Iterable[str], engine, workers: int = 1, batch_size: int
     first = next(batches, None)
     if first is None:
         return
-    yield _render(first[0], _analyse(first[1]))
+    first_found = _analyse(first[1])
+    yield _render(first[0], first_found)
     if workers <= 1:
         for ids, batch in batches:
             yield _render(ids, _analyse(batch))
         return
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    # Texts repeat (logs, chat): the findings of texts already analysed are kept here, and a batch sends the
+    # workers only its distinct texts not yet known, so no text is analysed once per worker.
+    known = dict(zip(first[1], first_found))
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                              initargs=(threshold, ner_model)) as pool:
-        pending: deque[tuple[list, Future]] = deque()
+        pending: deque[tuple[list, Batch, Batch, Future]] = deque()
+
+        def finish(ids: list, batch: Batch, sent: Batch, fut: Future) -> str:
+            own = dict(zip(sent, fut.result()))
+            if len(known) < _KNOWN_MAX:  # entries are never dropped: batches in flight count on them
+                known.update(own)
+            return _render(ids, [own[item] if item in own else known[item] for item in batch])
+
         for ids, batch in batches:
-            pending.append((ids, pool.submit(_analyse, batch)))
+            sent = [item for item in dict.fromkeys(batch) if item not in known]
+            pending.append((ids, batch, sent, pool.submit(_analyse, sent)))
             if len(pending) >= 2 * workers:
-                done_ids, fut = pending.popleft()
-                yield _render(done_ids, fut.result())
+                yield finish(*pending.popleft())
         while pending:
-            done_ids, fut = pending.popleft()
-            yield _render(done_ids, fut.result())
+            yield finish(*pending.popleft())
+
+
+#: Findings of about this many distinct texts are kept between batches (then no more are added: memory stays
+#: bounded, and texts not seen by then are analysed by the workers as they come).
+_KNOWN_MAX = 200_000

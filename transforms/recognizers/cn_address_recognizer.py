@@ -27,6 +27,9 @@ PLACES = ("北京 上海 天津 重庆 河北 山西 辽宁 吉林 黑龙江 江
 
 _PLACE_SET = frozenset(PLACES)
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2}")
+#: Every address pattern ends a part with one of these characters, or is a known place name: the (costly)
+#: patterns run only on texts that have one.
+_PATTERN_GATE = re.compile("[省区市州盟县旗镇乡道村园厦场路街巷弄同]|" + "|".join(sorted(PLACES, key=len, reverse=True)))
 #: Words that make a place name before them part of an organisation's or a group's name, not a location.
 _QUALIFIED = re.compile(r"(?:银行|政府|大学|学院|中学|小学|[局厅委署院]|协会|公司|集团|电视台|卫视|日报|晚报|队|国脚|演员|歌手|"
                         r"影帝|影后|艺人|明星|电影|音乐|人民|警察|军|国防|官方|视觉|人气|创作|知名|著名|华语|籍|站|分行|支行)")
@@ -77,7 +80,7 @@ class CnAddressRecognizer(PiiflowRecognizer):
         """The patterns, less a place name that only qualifies an organisation or a title (湖北银监局, 上海音乐学院,
         《东京审判》), plus the place names jieba's dictionary knows (``ns``: 西单, 中关村, 孟买)."""
         results = [r for r in super().analyze(text, entities, nlp_artifacts, regex_flags)
-                   if not _qualifies_something(text, r.start, r.end)]
+                   if not _qualifies_something(text, r.start, r.end)] if _PATTERN_GATE.search(text) else []
         if _CJK_RUN.search(text):
             tags, freq = jieba_tables()
             taken = [(r.start, r.end) for r in results]
