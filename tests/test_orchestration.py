@@ -230,3 +230,21 @@ def test_partitions_per_task(setting, threaded, expected):
     from flows.deidentify import partitions_per_task
 
     assert partitions_per_task(Settings(partitions_per_task=setting, max_workers=8), 90, threaded) == expected
+
+
+def test_worker_processes_inherit_this_processes_api(prefect_harness, monkeypatch):
+    """Processes started after ``share_api_with_workers`` (Dask workers, process pools) find the API this process
+    uses in their environment, instead of each starting an ephemeral server of its own."""
+    import subprocess
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
+
+    from flows.runtime import share_api_with_workers
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    url = share_api_with_workers()
+    assert url == PREFECT_API_URL.value() and url.startswith("http")
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('PREFECT_API_URL'))"],
+                           capture_output=True, text=True, check=True)
+    assert child.stdout.strip() == url
