@@ -156,16 +156,16 @@ class PersonRecognizer(EntityRecognizer):
                 before = text[max(0, i - 5):i]
                 after = text[j:j + 3]
                 cued = any(before.endswith(c) for c in CUES_BEFORE) or any(after.startswith(t) for t in TITLES_AFTER)
-                if bounds is None:
-                    bounds = _word_bounds(text)
-                aligned = i in bounds and j in bounds
-                if not aligned and not cued:
-                    continue  # cuts through a word: 官方微博 is not 方微博, 汽车驾驶员 not 车驾
                 tag = tags.get(cand)
                 if tag is not None and tag != "nr" and freq.get(cand, 0) > 50:
                     continue  # an ordinary word: 王国, 黄金, 马上
                 if not cued and tags.get(giv) not in (None, "nr") and freq.get(giv, 0) > 2000 and g_len == 2:
                     continue  # surname + a common word: 高兴趣, 王者荣耀 (but 王建国经理 is a name)
+                if bounds is None:  # segment the text only once a candidate survives the dictionary checks
+                    bounds = _word_bounds(text)
+                aligned = i in bounds and j in bounds
+                if not aligned and not cued:
+                    continue  # cuts through a word: 官方微博 is not 方微博, 汽车驾驶员 not 车驾
                 score = 0.3
                 if tag == "nr":
                     score += 0.3
