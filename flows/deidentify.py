@@ -229,15 +229,27 @@ def release_partitions_task(catalog, release, dataset, dates, key, settings, for
             for dt, paths in dates]
 
 
-def partitions_per_task(settings: Settings, partitions: int, threaded: bool) -> int:
+def partitions_per_task(settings: Settings, partitions: int, threaded: bool, workers: int | None = None) -> int:
     """Date partitions per task: the setting when given; else one on threads (a task costs milliseconds), and on
-    processes or Dask (a task costs a tenth of a second or more of orchestration) enough that each of
-    ``max_workers`` workers gets about four tasks."""
+    processes or Dask (a task costs a tenth of a second or more of orchestration) enough that each worker
+    (``workers``, by default ``max_workers``) gets about four tasks."""
     if settings.partitions_per_task:
         return settings.partitions_per_task
     if threaded:
         return 1
-    return max(1, -(-partitions // (4 * settings.max_workers)))
+    return max(1, -(-partitions // (4 * (workers or settings.max_workers))))
+
+
+def _runner_workers(runner) -> int | None:
+    """The number of workers of a Dask task runner's cluster (None when unknown)."""
+    try:
+        from prefect_dask import DaskTaskRunner
+
+        if isinstance(runner, DaskTaskRunner):
+            return len(runner.client.scheduler_info().get("workers", {})) or None
+    except Exception:  # noqa: BLE001  (no cluster reachable: fall back to the settings)
+        return None
+    return None
 
 
 def _size(path: Path) -> int:
@@ -324,7 +336,8 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
         sweep_temporaries(catalog.release_path(release))
         planned = {ds: list(plan_dates(catalog, ds, start, end).items()) for ds in rel.datasets}
         total = sum(len(v) for v in planned.values())
-        size = partitions_per_task(settings, total, isinstance(_current_task_runner(), ThreadPoolTaskRunner))
+        runner = _current_task_runner()
+        size = partitions_per_task(settings, total, isinstance(runner, ThreadPoolTaskRunner), _runner_workers(runner))
         progress = _Progress(total, f"release {release}")
         chunks = [(ds, chunk) for ds, dated in planned.items() for chunk in _chunks(dated, size)]
         # largest inputs first, so that no big task starts last and keeps one worker busy while the others idle

@@ -232,6 +232,13 @@ def test_partitions_per_task(setting, threaded, expected):
     assert partitions_per_task(Settings(partitions_per_task=setting, max_workers=8), 90, threaded) == expected
 
 
+def test_partitions_per_task_follows_the_clusters_real_size():
+    from configs.settings import Settings
+    from flows.deidentify import partitions_per_task
+
+    assert partitions_per_task(Settings(max_workers=8), 90, False, workers=2) == 12  # 8 tasks for 2 workers
+
+
 def test_worker_processes_inherit_this_processes_api(prefect_harness, monkeypatch):
     """Processes started after ``share_api_with_workers`` (Dask workers, process pools) find the API this process
     uses in their environment, instead of each starting an ephemeral server of its own."""
