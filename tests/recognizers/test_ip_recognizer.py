@@ -5,6 +5,7 @@ import pytest
 from tests.recognizers._table import found
 
 CASES = [
+    ('版本号 v10.2.3.4 已发布', []),  # a version string with its v
     (':smiling_eyes::beaming_face:', []),  # emoji short codes, not IPv6 (e::bea)
     ('::1 is loopback', ['::1']),
     ('登录IP为192.168.1.20的用户', ['192.168.1.20']),  # glued to Chinese

@@ -12,7 +12,7 @@ class IpRecognizer(PiiflowRecognizer):
     SUPPORTED_ENTITY = "IP_ADDRESS"
     PREFILTER = r"\d\.\d|:[0-9A-Fa-f]*:"
     PATTERNS = [
-        ("ipv4", rf"(?<![\d.])(?:{_OCTET}\.){{3}}{_OCTET}(?!\.?[0-9A-Za-z])", 0.6),
+        ("ipv4", rf"(?<![\d.vV])(?:{_OCTET}\.){{3}}{_OCTET}(?!\.?[0-9A-Za-z])", 0.6),
         ("ipv6", r"(?<![0-9A-Za-z_:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)?(?:%\w+)?(?![0-9A-Za-z_:])", 0.6),
     ]
     CONTEXT = ["ip", "地址", "登录", "来源", "host", "client", "remote"]
