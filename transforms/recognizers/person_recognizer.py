@@ -59,6 +59,8 @@ def _surname_finder():
     return re.compile("|".join(COMPOUND_SURNAMES) + f"|[{re.escape(singles)}]").search
 
 
+#: Words jieba tags ``nr`` yet uses this often are ordinary words (明星 2,130, 阳光 3,451): names need a cue then.
+COMMON_NR = 1000
 #: A surname and given name that fall on word boundaries and are no dictionary word score this much more.
 ALIGNED_BONUS = 0.1
 #: Characters that spell foreign names in Chinese (a hand-written list of the usual transliteration syllables).
@@ -159,6 +161,8 @@ class PersonRecognizer(EntityRecognizer):
                 tag = tags.get(cand)
                 if tag is not None and tag != "nr" and freq.get(cand, 0) > 50:
                     continue  # an ordinary word: 王国, 黄金, 马上
+                if tag == "nr" and not cued and freq.get(cand, 0) > COMMON_NR:
+                    continue  # a common word jieba's dictionary tags as a name: 明星, 阳光, 顾问, 陆军
                 if not cued and tags.get(giv) not in (None, "nr") and freq.get(giv, 0) > 2000 and g_len == 2:
                     continue  # surname + a common word: 高兴趣, 王者荣耀 (but 王建国经理 is a name)
                 if bounds is None:  # segment the text only once a candidate survives the dictionary checks
