@@ -180,6 +180,15 @@ def file_digest(path: Path) -> str:
 # --------------------------------------------------------------------------------------------------------------
 
 
+def _read_parquet_columns(path: Path, wanted: list[str], dictionary: list[str] = ()) -> tuple[pa.Table, list[str]]:
+    """The ``wanted`` columns of a Parquet file (the ``dictionary`` ones dictionary-encoded) and all its column
+    names; the other columns are never decoded."""
+    names = pq.read_schema(path).names
+    keep, encoded = set(wanted), set(dictionary)
+    cols = [c for c in names if c in keep]
+    return pq.read_table(path, columns=cols, read_dictionary=[c for c in cols if c in encoded]), names
+
+
 @dataclass(frozen=True)
 class Partition:
     """A unit of storage: one ``dt=`` folder, or one file of a text dataset (``dt`` None if the name has none)."""
@@ -221,7 +230,8 @@ class Storage:
         """The ``wanted`` columns a file has, and the names of all its columns. Columnar formats read only those
         columns, the ``dictionary`` ones dictionary-encoded; text formats parse the whole file and select."""
         t = self.read_file(path)
-        return t.select([c for c in t.column_names if c in set(wanted)]), t.column_names
+        keep = set(wanted)
+        return t.select([c for c in t.column_names if c in keep]), t.column_names
 
     def date_of(self, path: Path) -> date | None:
         """The partition date a file belongs to (from a ``dt=`` folder above it), or None."""
@@ -300,9 +310,7 @@ class ParquetStorage(Storage):
 
     def read_columns(self, path, wanted, dictionary=()):
         try:
-            names = pq.read_schema(path).names
-            cols = [c for c in names if c in set(wanted)]
-            return pq.read_table(path, columns=cols, read_dictionary=[c for c in cols if c in set(dictionary)]), names
+            return _read_parquet_columns(path, wanted, dictionary)
         except (OSError, pa.ArrowInvalid) as e:
             raise StorageError(f"{self.name} {path.name}: cannot read Parquet ({type(e).__name__})") from e
 
@@ -482,18 +490,25 @@ class DeltaStorage(Storage):
             t = pq.read_table(path, columns=[c for c in columns if c != self.PARTITION] if columns else None)
         except (OSError, pa.ArrowInvalid) as e:
             raise StorageError(f"{self.name} {path.name}: cannot read Delta data file ({type(e).__name__})") from e
-        d = self.date_of(path)
-        if self.PARTITION not in t.column_names:
-            t = t.append_column(self.PARTITION, pa.array([d.isoformat() if d else None] * t.num_rows, pa.string()))
+        t = self._with_partition(path, t, columns is None or self.PARTITION in columns)
         return t.select(columns) if columns else t
 
     def read_columns(self, path, wanted, dictionary=()):
         try:
-            names = pq.read_schema(path).names
+            t, names = _read_parquet_columns(path, wanted, dictionary)
         except (OSError, pa.ArrowInvalid) as e:
             raise StorageError(f"{self.name} {path.name}: cannot read Delta data file ({type(e).__name__})") from e
-        names = names + ([self.PARTITION] if self.PARTITION not in names else [])
-        return self.read_file(path, [c for c in names if c in set(wanted)]), names
+        if self.PARTITION not in names:
+            names = names + [self.PARTITION]
+            t = self._with_partition(path, t, self.PARTITION in wanted)
+        return t, names
+
+    def _with_partition(self, path: Path, t: pa.Table, wanted: bool) -> pa.Table:
+        """``t`` with the ``dt`` partition column from the file's folder, when wanted and not stored in the file."""
+        if not wanted or self.PARTITION in t.column_names:
+            return t
+        d = self.date_of(path)
+        return t.append_column(self.PARTITION, pa.array([d.isoformat() if d else None] * t.num_rows, pa.string()))
 
     def read(self, part, columns=None):
         tables = [self.read_file(p, columns) for p in part.paths]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import ClassVar
 
-from presidio_analyzer import Pattern, PatternRecognizer
+from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 
 #: ``\b`` does not separate a Chinese character from a digit (both are word characters), so boundaries are
 #: spelled out: no ASCII letter, digit or underscore may touch the match on either side, nor ``_-`` before it
@@ -90,6 +90,14 @@ def jieba_words(text: str) -> tuple[tuple[int, int, str], ...]:
         out.append((pos, pos + len(w), w))
         pos += len(w)
     return tuple(out)
+
+
+def result_of(recognizer: EntityRecognizer, start: int, end: int, score: float) -> RecognizerResult:
+    """A finding of ``recognizer``'s (single) entity, carrying its name and id as Presidio's own results do (the
+    context enhancer finds the recognizer's context words by that id)."""
+    return RecognizerResult(recognizer.supported_entities[0], start, end, score, recognition_metadata={
+        RecognizerResult.RECOGNIZER_NAME_KEY: recognizer.name,
+        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: recognizer.id})
 
 
 def digits_only(text: str) -> str:

@@ -1,8 +1,6 @@
 import re
 
-from presidio_analyzer import RecognizerResult
-
-from transforms.recognizers.base import PiiflowRecognizer, jieba_tables, jieba_words, register
+from transforms.recognizers.base import PiiflowRecognizer, jieba_tables, jieba_words, register, result_of
 
 _HAN = r"[\u4e00-\u9fff]"
 _NUM = r"[0-9０-９一二三四五六七八九十百零〇]"
@@ -89,9 +87,7 @@ class CnAddressRecognizer(PiiflowRecognizer):
                         word not in NOT_PLACES and \
                         not _qualifies_something(text, start, end) and \
                         not any(s < end and start < e for s, e in taken):
-                    results.append(RecognizerResult(self.SUPPORTED_ENTITY, start, end, 0.5, recognition_metadata={
-                        RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}))
+                    results.append(result_of(self, start, end, 0.5))
         return results
 
     def validate_result(self, pattern_text: str):

@@ -4,8 +4,9 @@ Chinese: a surname (Faker's zh_CN list of 399, plus compound surnames) followed 
 scored by what surrounds it: a cue before (我叫, 联系人, 姓名, 经纪人...), a title after (先生, 女士, 老师, 经理...),
 jieba's dictionary tagging the whole as a person name (``nr``), and whether the characters are ones given names are
 made of. A candidate that jieba knows as an ordinary word (王国, 黄金, 马上) is rejected. English: honorifics and
-"my name is" cues, and a capitalised first and last name pair from Faker's name lists of
-18 locales (Megan Payne, Brian Andersson). Transliterated foreign names written with an interpunct (迈克尔·布兰德). An optional NER model per language (settings ``ner_model``) adds PERSON through Presidio's
+"my name is" cues, and a capitalised first and last name pair from Faker's name lists of 18 locales (Megan
+Payne, Brian Andersson). Transliterated foreign names written with an interpunct (迈克尔·布兰德). An optional NER
+model per language (settings ``ner_model``) adds PERSON through Presidio's
 SpacyRecognizer.
 """
 
@@ -16,7 +17,7 @@ import re
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 
-from transforms.recognizers.base import jieba_tables, jieba_words, register
+from transforms.recognizers.base import jieba_tables, jieba_words, register, result_of
 
 COMPOUND_SURNAMES = ("欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯",
                      "轩辕", "令狐", "端木", "独孤", "南宫", "西门", "百里", "呼延", "澹台", "公冶", "太史", "申屠")
@@ -120,18 +121,14 @@ class PersonRecognizer(EntityRecognizer):
         _lexicon()  # jieba's dictionary and the name lists, once per process, when the engine is built
         _latin_names()
 
-    def _result(self, start: int, end: int, score: float) -> RecognizerResult:
-        return RecognizerResult(self.SUPPORTED_ENTITY, start, end, score, recognition_metadata={
-            RecognizerResult.RECOGNIZER_NAME_KEY: self.name, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})
-
     def analyze(self, text, entities, nlp_artifacts=None):
-        out = [self._result(m.start(g), m.end(g), 0.75) for m in _EN.finditer(text) for g in (1, 2) if m.group(g)]
+        out = [result_of(self, m.start(g), m.end(g), 0.75) for m in _EN.finditer(text) for g in (1, 2) if m.group(g)]
         first, last = _latin_names()
-        out += [self._result(m.start(), m.end(), 0.6) for m in _LATIN_PAIR.finditer(text)
+        out += [result_of(self, m.start(), m.end(), 0.6) for m in _LATIN_PAIR.finditer(text)
                 if m.group(1) in first and m.group(2) in last]
         if _CJK.search(text):
             out += self._chinese(text)
-            out += [self._result(m.start(), m.end(), 0.65) for m in _TRANSLITERATED.finditer(text)
+            out += [result_of(self, m.start(), m.end(), 0.65) for m in _TRANSLITERATED.finditer(text)
                     if len(m.group()) <= 16]
         return out
 
@@ -186,7 +183,7 @@ class PersonRecognizer(EntityRecognizer):
                 if best is None or score > best[2] + 0.05:
                     best = (i, j, score)
             if best and best[2] >= 0.5:
-                out.append(self._result(best[0], best[1], min(best[2], 0.95)))
+                out.append(result_of(self, best[0], best[1], min(best[2], 0.95)))
                 i = best[1]
             else:
                 i += 1

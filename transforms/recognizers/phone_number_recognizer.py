@@ -4,7 +4,7 @@ import phonenumbers
 from phonenumbers import Leniency, PhoneNumberMatcher
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 
-from transforms.recognizers.base import in_hex_run, register
+from transforms.recognizers.base import in_hex_run, register, result_of
 
 _ENOUGH_DIGITS = re.compile(r"(?:\d\D{0,2}){7}")
 # libphonenumber is slow: only texts with something a non-mainland number starts with are handed to it (a plus,
@@ -155,10 +155,7 @@ class PhoneNumberRecognizer(EntityRecognizer):
                 start = m.start + 1 if text[m.start] not in "+＋" and m.raw_string.startswith("+") else m.start
                 key = (start, m.end)
                 if key not in spans or spans[key].score < score:
-                    spans[key] = RecognizerResult(self.SUPPORTED_ENTITY, start, m.end, score,
-                                                  recognition_metadata={
-                                                      RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                                                      RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})
+                    spans[key] = result_of(self, start, m.end, score)
         if english:
             self._shaped(text, spans)
         return list(spans.values())
@@ -176,7 +173,4 @@ class PhoneNumberRecognizer(EntityRecognizer):
                 continue
             if any(s < m.end() and m.start() < e for s, e in spans):
                 continue
-            spans[(m.start(), m.end())] = RecognizerResult(
-                self.SUPPORTED_ENTITY, m.start(), m.end(), 0.5 if raw[0] == "+" else 0.35,
-                recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                                      RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})
+            spans[(m.start(), m.end())] = result_of(self, m.start(), m.end(), 0.5 if raw[0] == "+" else 0.35)
