@@ -28,6 +28,19 @@ CatalogOpt = typer.Option(..., "-c", "--catalog", exists=False, help="catalog YA
 JsonOpt = typer.Option(False, "--json", help="machine-readable output on stdout")
 
 
+#: Commands that run flows; they run them with :func:`flows.runtime.direct_run_settings`.
+FLOW_COMMANDS = {"scan", "deidentify", "purge", "erase", "nightly", "demo"}
+
+
+@app.callback()
+def _session(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand in FLOW_COMMANDS:  # (detect and generate start without importing Prefect)
+        configure_prefect_env()
+        from flows.runtime import direct_run_settings
+
+        ctx.with_resource(direct_run_settings())
+
+
 def demo_catalog_path() -> Path:
     return Path(str(files("configs") / "demo.yaml"))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -55,6 +56,7 @@ class PartitionResult:
     reasons: list[str] = field(default_factory=list)
     gate: dict = field(default_factory=dict)
     staged: str = ""  # a gated partition written but not yet moved into place (see deidentify_flow)
+    seconds: float = 0.0  # time spent on it, recorded in the manifest to balance the next run's tasks
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -151,6 +153,7 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     With ``publish=False`` a partition that passes is left staged (``result.staged``) for the caller to publish."""
     rel = catalog.releases[release]
     ds = catalog.datasets[dataset]
+    started = time.perf_counter()
     target = catalog.release_path(release, dataset) / f"dt={dt.isoformat()}"
     recover_dir(target)
     fp = input_fingerprint(catalog, dataset, paths, key)
@@ -186,12 +189,13 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     check_region(rel.region or catalog.lake.region, catalog.lake.allowed_regions, f"release {release!r}")
     stage = staging_dir(target)
     pq.write_table(out, stage / "part-00000.parquet", compression="zstd")
+    res.seconds = round(time.perf_counter() - started, 4)
     manifest = {
         "release": release, "recipient": rel.recipient, "purpose": rel.purpose, "dataset": dataset,
         "dt": dt.isoformat(), "created_at": datetime.now(timezone.utc).isoformat(),
         "policy_hash": catalog.policy_hash, "key_fingerprint": key_fingerprint(key), "input_fingerprint": fp,
         "inputs": [{"path": str(p), "bytes": p.stat().st_size, "sha256": file_digest(p)} for p in sorted(paths)],
-        "rows": {"in": res.rows_in, "out": res.rows_out, "suppressed": res.suppressed},
+        "rows": {"in": res.rows_in, "out": res.rows_out, "suppressed": res.suppressed}, "seconds": res.seconds,
         "gate": res.gate, "outputs": [{"path": "part-00000.parquet",
                                        "sha256": file_digest(stage / "part-00000.parquet")}],
     }
@@ -224,20 +228,65 @@ def partition_markdown(m: dict) -> str:
       tags=["piiflow-storage"])
 def release_partitions_task(catalog, release, dataset, dates, key, settings, force) -> list[PartitionResult]:
     """Consecutive date partitions ``[(date, paths)]`` of one dataset, each de-identified, gated and staged in turn
-    (usually one; several where the task runner makes a task costly, see :func:`partitions_per_task`)."""
+    (usually one; several where the task runner makes a task costly, see :func:`plan_tasks`)."""
     return [release_partition(catalog, release, dataset, dt, paths, key, settings, force, publish=False)
             for dt, paths in dates]
 
 
-def partitions_per_task(settings: Settings, partitions: int, threaded: bool, workers: int | None = None) -> int:
-    """Date partitions per task: the setting when given; else one on threads (a task costs milliseconds), and on
-    processes or Dask (a task costs a tenth of a second or more of orchestration) enough that each worker
-    (``workers``, by default ``max_workers``) gets about four tasks."""
-    if settings.partitions_per_task:
-        return settings.partitions_per_task
-    if threaded:
-        return 1
-    return max(1, -(-partitions // (4 * (workers or settings.max_workers))))
+Dated = list[tuple[date, list[Path]]]
+#: Tasks per worker when partitions are grouped (processes, Dask): enough to even out the workers, few enough that
+#: per-task orchestration (0.1-0.3 s) stays small.
+TASKS_PER_WORKER = 4
+
+
+def plan_tasks(planned: dict[str, Dated], settings: Settings, threaded: bool, workers: int | None = None,
+               cost: dict[str, float] | None = None) -> list[tuple[str, Dated]]:
+    """Group date partitions into tasks ``[(dataset, [(date, paths)])]`` of consecutive dates of one dataset,
+    largest first.
+
+    ``settings.partitions_per_task`` dates per task when set. Else: on threads, where a task costs milliseconds,
+    one partition per task; on processes or Dask, where a task costs a tenth of a second or more of orchestration,
+    about four tasks per worker (``workers``, by default ``max_workers``) of equal estimated cost, so that no
+    worker is left with a long tail while the others idle. A partition's cost is its input bytes
+    times its dataset's seconds per byte (``cost``, from the last run's manifests, see :func:`seconds_per_byte`;
+    datasets without a record take the mean of those with one, or 1): bytes alone mislead, a compressed
+    Parquet byte costs a fraction of a JSON-lines byte."""
+    cost = cost or {}
+    default = sum(cost.values()) / len(cost) if cost else 1.0
+    weights = {ds: [sum(_size(p) for p in paths) * cost.get(ds, default) for _, paths in dated]
+               for ds, dated in planned.items()}
+    tasks: list[tuple[float, str, Dated]] = []
+    if threaded or settings.partitions_per_task:
+        size = settings.partitions_per_task or 1
+        tasks = [(sum(weights[ds][i:i + size]), ds, dated[i:i + size])
+                 for ds, dated in planned.items() for i in range(0, len(dated), size)]
+    else:
+        target = sum(map(sum, weights.values())) / (TASKS_PER_WORKER * (workers or settings.max_workers)) or 1.0
+        for ds, dated in planned.items():
+            chunk, load = [], 0.0
+            for part, w in zip(dated, weights[ds]):
+                if chunk and load + w / 2 > target:  # a partition goes where it overshoots the target least
+                    tasks.append((load, ds, chunk))
+                    chunk, load = [], 0.0
+                chunk.append(part)
+                load += w
+            if chunk:
+                tasks.append((load, ds, chunk))
+    tasks.sort(key=lambda t: -t[0])  # largest first: no big task starts last
+    return [(ds, chunk) for _, ds, chunk in tasks]
+
+
+def seconds_per_byte(catalog: Catalog, release: str, dataset: str, sample: int = 8) -> float | None:
+    """Seconds per input byte that ``dataset``'s partitions of ``release`` took last time, from the ``sample``
+    newest manifests that record it (None when there are none)."""
+    secs = size = 0.0
+    for manifest in sorted(catalog.release_path(release, dataset).glob("dt=*/_manifest.json"), reverse=True)[:sample]:
+        try:
+            m = json.loads(manifest.read_text(encoding="utf-8"))
+            secs, size = secs + float(m["seconds"]), size + sum(i["bytes"] for i in m["inputs"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # an older manifest without timings, or one being replaced: no estimate from it
+    return secs / size if secs > 0 and size > 0 else None
 
 
 def _runner_workers(runner) -> int | None:
@@ -257,10 +306,6 @@ def _size(path: Path) -> int:
         return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     except OSError:
         return 0
-
-
-def _chunks(dated: list[tuple[date, list[Path]]], size: int) -> list[list[tuple[date, list[Path]]]]:
-    return [dated[i:i + size] for i in range(0, len(dated), size)]
 
 
 def _current_task_runner():
@@ -316,7 +361,7 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
                     root: str | None = None, force: bool = False) -> dict:
     """Build, gate and publish ``release`` for event dates ``start..end`` (all dates by default), one task per
     (dataset, date) on threads, a few consecutive dates per task on processes or Dask (see
-    :func:`partitions_per_task`). Unchanged partitions are skipped unless ``force``."""
+    :func:`plan_tasks`). Unchanged partitions are skipped unless ``force``."""
     catalog = load_catalog(catalog_path, root=root)
     if release not in catalog.releases:
         raise PolicyError(f"{catalog.source}: release {release!r} is not declared; expected one of "
@@ -337,11 +382,10 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
         planned = {ds: list(plan_dates(catalog, ds, start, end).items()) for ds in rel.datasets}
         total = sum(len(v) for v in planned.values())
         runner = _current_task_runner()
-        size = partitions_per_task(settings, total, isinstance(runner, ThreadPoolTaskRunner), _runner_workers(runner))
+        threaded = isinstance(runner, ThreadPoolTaskRunner)
+        cost = {} if threaded else {ds: r for ds in planned if (r := seconds_per_byte(catalog, release, ds))}
+        chunks = plan_tasks(planned, settings, threaded, None if threaded else _runner_workers(runner), cost)
         progress = _Progress(total, f"release {release}")
-        chunks = [(ds, chunk) for ds, dated in planned.items() for chunk in _chunks(dated, size)]
-        # largest inputs first, so that no big task starts last and keeps one worker busy while the others idle
-        chunks.sort(key=lambda c: -sum(_size(p) for _, paths in c[1] for p in paths))
         futures = [release_partitions_task.submit(catalog, release, ds, chunk, key, settings, force)
                    for ds, chunk in chunks]
         try:

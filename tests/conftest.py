@@ -29,7 +29,9 @@ def analyzer():
 def prefect_harness():
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=180):
+    from flows.runtime import direct_run_settings
+
+    with prefect_test_harness(server_startup_timeout=180), direct_run_settings():
         yield
 
 

@@ -220,23 +220,87 @@ def test_release_flow_default_concurrency_is_bounded():
     assert runner._max_workers == Settings().max_workers
 
 
-@pytest.mark.parametrize("setting, threaded, expected", [
-    (None, True, 1),      # threads: one partition per task
-    (None, False, 3),     # processes or Dask: 90 partitions, 8 workers -> ~4 tasks each
-    (5, True, 5),         # the setting wins
-])
-def test_partitions_per_task(setting, threaded, expected):
+def _planned(tmp_path, sizes: dict[str, list[int]]):
+    """{dataset: [(date, [path])]} over files of the given sizes, one per date."""
+    from datetime import date, timedelta
+
+    planned = {}
+    for ds, per_day in sizes.items():
+        planned[ds] = []
+        for i, size in enumerate(per_day):
+            f = tmp_path / f"{ds}-{i}.bin"
+            f.write_bytes(b"x" * size)
+            planned[ds].append((date(2026, 10, 1) + timedelta(days=i), [f]))
+    return planned
+
+
+def _covers_each_partition_once(tasks, planned) -> bool:
+    seen = [(ds, d) for ds, chunk in tasks for d, _ in chunk]
+    return sorted(seen) == sorted((ds, d) for ds, dated in planned.items() for d, _ in dated)
+
+
+def _consecutive(tasks, planned) -> bool:
+    order = {(ds, d): i for ds, dated in planned.items() for i, (d, _) in enumerate(dated)}
+    return all([order[(ds, d)] for d, _ in chunk] == list(range(order[(ds, chunk[0][0])],
+                                                                 order[(ds, chunk[0][0])] + len(chunk)))
+               for ds, chunk in tasks)
+
+
+def test_plan_tasks_threads_one_partition_per_task_largest_first(tmp_path):
     from configs.settings import Settings
-    from flows.deidentify import partitions_per_task
+    from flows.deidentify import plan_tasks
 
-    assert partitions_per_task(Settings(partitions_per_task=setting, max_workers=8), 90, threaded) == expected
+    planned = _planned(tmp_path, {"a": [10, 30, 20], "b": [50]})
+    tasks = plan_tasks(planned, Settings(max_workers=8), threaded=True)
+    assert [len(chunk) for _, chunk in tasks] == [1, 1, 1, 1]
+    assert [chunk[0][1][0].stat().st_size for _, chunk in tasks] == [50, 30, 20, 10]
+    assert _covers_each_partition_once(tasks, planned)
 
 
-def test_partitions_per_task_follows_the_clusters_real_size():
+def test_plan_tasks_setting_wins(tmp_path):
     from configs.settings import Settings
-    from flows.deidentify import partitions_per_task
+    from flows.deidentify import plan_tasks
 
-    assert partitions_per_task(Settings(max_workers=8), 90, False, workers=2) == 12  # 8 tasks for 2 workers
+    planned = _planned(tmp_path, {"a": [10] * 12, "b": [10] * 5})
+    for threaded in (True, False):
+        tasks = plan_tasks(planned, Settings(partitions_per_task=5, max_workers=8), threaded)
+        assert sorted(len(chunk) for _, chunk in tasks) == [2, 5, 5, 5]
+        assert _covers_each_partition_once(tasks, planned) and _consecutive(tasks, planned)
+
+
+def test_plan_tasks_on_workers_balances_estimated_cost(tmp_path):
+    """Processes or Dask: about four tasks per worker of equal estimated cost (bytes x the dataset's seconds per
+    byte), consecutive dates of one dataset each, costliest first."""
+    from configs.settings import Settings
+    from flows.deidentify import plan_tasks
+
+    planned = _planned(tmp_path, {"parquet": [300] * 30, "jsonl": [100] * 30})
+    by_bytes = plan_tasks(planned, Settings(max_workers=8), threaded=False, workers=2)
+    assert 7 <= len(by_bytes) <= 9  # ~4 per worker
+    assert _covers_each_partition_once(by_bytes, planned) and _consecutive(by_bytes, planned)
+    dates = {ds: sum(len(c) for d, c in by_bytes if d == ds) / sum(1 for d, _ in by_bytes if d == ds)
+             for ds in planned}
+    assert dates["jsonl"] > 2 * dates["parquet"]  # by bytes alone, a jsonl date looks 3x cheaper
+
+    # the last run found a jsonl byte 6x as costly: now a jsonl date costs 2x a parquet one, chunks follow
+    timed = plan_tasks(planned, Settings(max_workers=8), threaded=False, workers=2,
+                       cost={"parquet": 1.0, "jsonl": 6.0})
+    assert _covers_each_partition_once(timed, planned) and _consecutive(timed, planned)
+    per_task = {ds: [len(c) for d, c in timed if d == ds] for ds in planned}
+    assert max(per_task["jsonl"]) < min(per_task["parquet"])
+    loads = [len(c) * (300 if ds == "parquet" else 600) for ds, c in timed]
+    assert loads == sorted(loads, reverse=True)  # costliest first
+
+
+def test_seconds_per_byte_reads_the_last_runs_manifests(tmp_path, prefect_harness):
+    from flows.deidentify import deidentify_flow, seconds_per_byte
+
+    cat_path, _ = make_lake(tmp_path / "lake", rows=1500)
+    catalog = load_catalog(cat_path)
+    assert seconds_per_byte(catalog, "analytics", "device_events") is None  # never released
+    deidentify_flow(str(cat_path), "analytics")
+    rate = seconds_per_byte(catalog, "analytics", "device_events")
+    assert rate is not None and 0 < rate < 1e-3  # seconds per byte: well under a millisecond
 
 
 def test_worker_processes_inherit_this_processes_api(prefect_harness, monkeypatch):
