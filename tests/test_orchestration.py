@@ -319,3 +319,23 @@ def test_worker_processes_inherit_this_processes_api(prefect_harness, monkeypatc
     child = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('PREFECT_API_URL'))"],
                            capture_output=True, text=True, check=True)
     assert child.stdout.strip() == url
+
+
+def test_direct_runs_send_no_heartbeats(prefect_harness):
+    """Flows the CLI runs itself send no heartbeats (whose thread rounds each run up to a whole second); deployment
+    runs keep Prefect's setting."""
+    from prefect import flow
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
+
+    from flows.cli import FLOW_COMMANDS, app
+    from flows.runtime import direct_run_settings
+
+    @flow
+    def probe() -> int | None:
+        return get_current_settings().flows.heartbeat_frequency
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 180}):
+        assert probe() == 180
+        with direct_run_settings():
+            assert probe() is None
+    assert FLOW_COMMANDS <= {c.name or c.callback.__name__ for c in app.registered_commands}
