@@ -18,6 +18,12 @@ CASES = [
     ('据导演迈克尔·布兰德介绍', ['迈克尔·布兰德']),  # a transliterated name with an interpunct
     ('Please ask Megan Payne about the invoice', ['Megan Payne']),  # a known first and last name, no cue
     ('Open Source Initiative approved', []),  # capitalised words that are not names
+    ('会议由孔继尧主持', ['孔继尧']),  # no cue: the characters are ones names are made of (name statistics)
+    ('任何想参加的人都可以报名', []),  # 任 is a surname, but 何想 is nothing like a given name
+    ('保持联系和互动', []),  # a cue (联系) does not make 和互动 a name
+    ('某影视娱乐公司董事长', []),  # a title after, but 乐公司 starts inside 娱乐
+    ('售后请找陈小姐', ['陈小姐']),  # a surname with an honorific
+    ('周末我和先生一起去', []),  # ... but 和 here is not a surname
 ]
 
 

@@ -1,9 +1,13 @@
 """PERSON without a downloaded model.
 
 Chinese: a surname (Faker's zh_CN list of 399, plus compound surnames) followed by one or two given-name characters,
-scored by what surrounds it: a cue before (我叫, 联系人, 姓名, 经纪人...), a title after (先生, 女士, 老师, 经理...),
-jieba's dictionary tagging the whole as a person name (``nr``), and whether the characters are ones given names are
-made of. A candidate that jieba knows as an ordinary word (王国, 黄金, 马上) is rejected. English: honorifics and
+scored by name statistics and by what surrounds it. The statistics come from jieba's dictionary: its 46,058 full
+names (three-character words tagged ``nr`` that start with a surname) against all its words weighted by frequency
+give each character a log-likelihood ratio of starting a name and of being part of a given name, so 陈艳萍 scores far
+above 和互动 or 任何想. Around it: a cue before (我叫, 联系人, 姓名, 经纪人...), a title after (先生, 女士, 老师,
+经理...), jieba's segmentation (a name starts and ends on word boundaries, unless a cue or title marks that end). A
+candidate that jieba knows as an ordinary word (王国, 黄金, 马上) is rejected. A surname with an honorific (陈小姐,
+王先生) is a person too. English: honorifics and
 "my name is" cues, and a capitalised first and last name pair from Faker's name lists of 18 locales (Megan
 Payne, Brian Andersson). Transliterated foreign names written with an interpunct (迈克尔·布兰德). An optional NER
 model per language (settings ``ner_model``) adds PERSON through Presidio's
@@ -21,11 +25,6 @@ from transforms.recognizers.base import jieba_tables, jieba_words, register, res
 
 COMPOUND_SURNAMES = ("欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯",
                      "轩辕", "令狐", "端木", "独孤", "南宫", "西门", "百里", "呼延", "澹台", "公冶", "太史", "申屠")
-#: Characters common in given names (beyond Faker's list): a hand-written list, not derived from any corpus.
-GIVEN_CHARS = set("伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华飞玉萍红娥玲芬燕彬鹏辉"
-                  "斌宇浩凯健俊帆帅旭宁龙林欣晨轩然怡婷雪琳佳颖梓涵子豪博文思雨嘉琪诗晓慧萱妍瑶璐"
-                  "晶倩蕾薇蓉婕岚莉菲婉清淑惠馨悦彤瑾昊睿哲泽宏志峰海波亮成东建国新春德荣永祥福生"
-                  "贵琴梅兵锋鑫昌鸿毅航晖坤翔韬卫振宁凤霖婧媛曦冰语昕铭轩楠琦瑞莹丹阳云霏蕊骏骅发友")
 CUES_BEFORE = ("我叫", "我是", "名叫", "叫做", "联系人", "姓名", "经纪人", "收件人", "收货人", "户名", "负责人", "联络人",
                "致电", "找", "请联系", "联系", "艺人", "歌手", "演员", "导演", "主持人", "作者", "记者", "教练", "球员",
                "老师", "同学", "董事长", "总裁", "经理", "助理", "先生", "女士")
@@ -101,11 +100,45 @@ def _latin_names() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(first), frozenset(last)
 
 
-@functools.lru_cache(maxsize=1)
-def _given_chars() -> frozenset[str]:
-    from faker.providers.person.zh_CN import Provider
+#: Name statistics: a candidate's log-likelihood ratio (:func:`_name_llr`) above what a name of its length
+#: usually reaches without being one (surname + 1 character: 1.5, + 2 characters: 3.0) adds ``LLR_WEIGHT`` per
+#: unit to its score, within ``LLR_RANGE``. 3.0 is about a common surname with one typical given-name character.
+LLR_OFFSET = {1: 1.5, 2: 3.0}
+LLR_WEIGHT = 0.12
+LLR_RANGE = (-0.3, 0.25)
+#: Honorifics that make a surname alone a reference to a person (陈小姐, 王先生), when the surname is one that
+#: starts names more than it appears in other words (log-likelihood ratio >= 1: not 和, 方, 常, 江) or a cue precedes.
+HONORIFICS = ("先生", "女士", "小姐", "太太")
 
-    return frozenset(GIVEN_CHARS | {c for n in Provider.first_names for c in n})
+
+@functools.lru_cache(maxsize=1)
+def _name_model() -> tuple[dict[str, float], dict[str, float]]:
+    """Log-likelihood ratios, per character, of starting a full name (surname) and of being part of a given name,
+    against the character's frequency in text: from jieba's dictionary, its full names (three-character words
+    tagged ``nr`` that start with a surname, 46,058) against all its words weighted by frequency."""
+    import math
+    from collections import Counter
+
+    surnames, tags, freq = _lexicon()
+    names = [w for w, t in tags.items() if t == "nr" and len(w) == 3 and w[0] in surnames]
+    given, first = Counter(c for w in names for c in w[1:]), Counter(w[0] for w in names)
+    text: Counter = Counter()
+    for w, f in freq.items():
+        for c in w:
+            text[c] += f
+    t_total, g_total, s_total = sum(text.values()), sum(given.values()), sum(first.values())
+
+    def llr(counts, total):
+        return {c: math.log((n + 0.5) / total) - math.log((text[c] + 1) / t_total) for c, n in counts.items()}
+
+    return llr(first, s_total), llr(given, g_total)
+
+
+def _name_llr(surname: str, given: str) -> float:
+    """Log-likelihood ratio of a surname and given name being a name rather than text (0: no evidence either way;
+    a character never seen in a name counts -3)."""
+    first, giv = _name_model()
+    return first.get(surname[0], -3.0) + sum(giv.get(c, -3.0) for c in given)
 
 
 @register
@@ -118,7 +151,7 @@ class PersonRecognizer(EntityRecognizer):
                          supported_language=supported_language)
 
     def load(self) -> None:
-        _lexicon()  # jieba's dictionary and the name lists, once per process, when the engine is built
+        _name_model()  # jieba's dictionary, the name lists and statistics, once per process, at engine build
         _latin_names()
 
     def analyze(self, text, entities, nlp_artifacts=None):
@@ -134,7 +167,6 @@ class PersonRecognizer(EntityRecognizer):
 
     def _chinese(self, text: str) -> list[RecognizerResult]:
         _, tags, freq = _lexicon()
-        given = _given_chars()
         find = _surname_finder()
         bounds: set[int] | None = None
         n, i, out = len(text), 0, []
@@ -144,6 +176,17 @@ class PersonRecognizer(EntityRecognizer):
                 break
             i = m.start()
             s_len = 2 if text[i:i + 2] in COMPOUND_SURNAMES else 1
+            before = text[max(0, i - 5):i]
+            honorific = next((h for h in HONORIFICS if text.startswith(h, i + s_len)), None)
+            if honorific:
+                if bounds is None:
+                    bounds = _word_bounds(text)
+                cue_before = any(before.endswith(c) for c in CUES_BEFORE)
+                if i in bounds and (cue_before or _name_model()[0].get(text[i], -3.0) >= 1.0):
+                    j = i + s_len + len(honorific)
+                    out.append(result_of(self, i, j, 0.75 if cue_before else 0.6))
+                    i = j
+                    continue
             best = None
             for g_len in (2, 1):
                 j = i + s_len + g_len
@@ -152,9 +195,10 @@ class PersonRecognizer(EntityRecognizer):
                 cand, giv = text[i:j], text[i + s_len:j]
                 if any(c in _STOP for c in giv) or (g_len == 1 and giv == text[i]):
                     continue  # function characters, or a doubled character (谢谢, 常常)
-                before = text[max(0, i - 5):i]
                 after = text[j:j + 3]
-                cued = any(before.endswith(c) for c in CUES_BEFORE) or any(after.startswith(t) for t in TITLES_AFTER)
+                cue_before = any(before.endswith(c) for c in CUES_BEFORE)
+                title_after = any(after.startswith(t) for t in TITLES_AFTER)
+                cued = cue_before or title_after
                 tag = tags.get(cand)
                 if tag is not None and tag != "nr" and freq.get(cand, 0) > 50:
                     continue  # an ordinary word: 王国, 黄金, 马上
@@ -165,13 +209,11 @@ class PersonRecognizer(EntityRecognizer):
                 if bounds is None:  # segment the text only once a candidate survives the dictionary checks
                     bounds = _word_bounds(text)
                 aligned = i in bounds and j in bounds
-                if not aligned and not cued:
-                    continue  # cuts through a word: 官方微博 is not 方微博, 汽车驾驶员 not 车驾
-                score = 0.3
-                if tag == "nr":
-                    score += 0.3
-                if all(c in given for c in giv):
-                    score += 0.15
+                if not aligned and not ((i in bounds or cue_before) and (j in bounds or title_after)):
+                    continue  # cuts through a word (官方微博 is not 方微博, 娱乐公司董事长 not 乐公司) where no cue
+                    # or title marks that end of the name
+                score = 0.3 + min(LLR_RANGE[1], max(LLR_RANGE[0], LLR_WEIGHT * (
+                    _name_llr(text[i:i + s_len], giv) - LLR_OFFSET[g_len])))
                 if aligned and tag is None and (g_len == 1 or tags.get(giv) is None):
                     score += ALIGNED_BONUS
                 if cued:
