@@ -13,6 +13,10 @@ CASES = [
     ('湖北银监局已正式批准', []),  # a place naming an organisation
     ('作品：《东京审判》等', []),  # a place inside a title
     ('蓝牙耳机已连接', []),  # jieba tags 蓝牙 as a place; it is not one
+    ('出站后沿着溪月路一直走', ['溪月路']),  # a name jieba does not know, then a place-kind word
+    ('我们住在晴川小区三期', ['晴川小区']),  # ... stopping at function words on the left (在)
+    ('走到这条路的尽头', []),  # 这条 is no name
+    ('这个小区环境好', []),  # nor is 这个
 ]
 
 

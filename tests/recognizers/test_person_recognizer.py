@@ -24,6 +24,7 @@ CASES = [
     ('某影视娱乐公司董事长', []),  # a title after, but 乐公司 starts inside 娱乐
     ('售后请找陈小姐', ['陈小姐']),  # a surname with an honorific
     ('周末我和先生一起去', []),  # ... but 和 here is not a surname
+    ('记者从石家庄报道', []),  # a city (jieba's dictionary tags 石家庄 as a name)
 ]
 
 

@@ -25,6 +25,7 @@ PLACES = ("北京 上海 天津 重庆 河北 山西 辽宁 吉林 黑龙江 江
 
 _PLACE_SET = frozenset(PLACES)
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2}")
+_HAN_WORD = re.compile(r"[\u4e00-\u9fff]+")
 #: Every address pattern ends a part with one of these characters, or is a known place name: the (costly)
 #: patterns run only on texts that have one.
 _PATTERN_GATE = re.compile("[省区市州盟县旗镇乡道村园厦场路街巷弄同]|" + "|".join(sorted(PLACES, key=len, reverse=True)))
@@ -56,6 +57,34 @@ NOT_PLACES = frozenset("蓝牙 城市 入口 出口 上市 青春 嘉宾 海关 
                        "本地 外地 异地 基地 园地 阵地 场地 地方 东方 西方 南方 北方".split())
 
 
+#: Place-kind words that end a named place (国展路, 子君村, 地王广场, 青龙桥街道) when jieba's dictionary does not
+#: know the whole name, so the kind word stands alone in its segmentation.
+PLACE_KINDS = frozenset("路 街 大街 大道 巷 胡同 村 镇 乡 街道 社区 小区 花园 广场 大厦 新村 家园 商务区 开发区 园区".split())
+#: Characters that end a place's name going left: function words, verbs of movement, measure words.
+_NAME_STOP = frozenset("的了在和与及到至从往向沿走过经是为叫有这那个条些我你他她们也都就于自由被把对给去来上下进出入近旁边号")
+#: A dictionary word more common than this is ordinary text, not part of a place's name (经过, 城市, 高档).
+COMMON_WORD = 500
+
+
+def _named_places(text: str, tags: dict, freq: dict) -> list[tuple[int, int]]:
+    """(start, end) of a name of two to five characters followed by a place-kind word (:data:`PLACE_KINDS`) that
+    jieba segments on its own; the name is the run of rare words and characters before it."""
+    words = jieba_words(text)
+    found = []
+    for k, (start, end, word) in enumerate(words):
+        if word not in PLACE_KINDS or k == 0:
+            continue
+        first = start
+        for s, _, w in reversed(words[:k]):
+            if not _HAN_WORD.fullmatch(w) or any(c in _NAME_STOP for c in w) or \
+                    (len(w) > 1 and freq.get(w, 0) > COMMON_WORD) or start - s > 5:
+                break
+            first = s
+        if 2 <= start - first <= 5:
+            found.append((first, end))
+    return found
+
+
 @register
 class CnAddressRecognizer(PiiflowRecognizer):
     """Mainland postal addresses: administrative divisions (province, city, county, town) then road and house
@@ -76,7 +105,8 @@ class CnAddressRecognizer(PiiflowRecognizer):
 
     def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
         """The patterns, less a place name that only qualifies an organisation or a title (湖北银监局, 上海音乐学院,
-        《东京审判》), plus the place names jieba's dictionary knows (``ns``: 西单, 中关村, 孟买)."""
+        《东京审判》), plus the place names jieba's dictionary knows (``ns``: 西单, 中关村, 孟买), and names it does not
+        know that end in a place-kind word (国展路, 子君村, 地王广场)."""
         results = [r for r in super().analyze(text, entities, nlp_artifacts, regex_flags)
                    if not _qualifies_something(text, r.start, r.end)] if _PATTERN_GATE.search(text) else []
         if _CJK_RUN.search(text):
@@ -87,6 +117,10 @@ class CnAddressRecognizer(PiiflowRecognizer):
                         word not in NOT_PLACES and \
                         not _qualifies_something(text, start, end) and \
                         not any(s < end and start < e for s, e in taken):
+                    results.append(result_of(self, start, end, 0.5))
+                    taken.append((start, end))
+            for start, end in _named_places(text, tags, freq):
+                if not any(s < end and start < e for s, e in taken) and not _qualifies_something(text, start, end):
                     results.append(result_of(self, start, end, 0.5))
         return results
 

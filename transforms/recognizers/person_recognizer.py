@@ -22,6 +22,7 @@ import re
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 
 from transforms.recognizers.base import jieba_tables, jieba_words, register, result_of
+from transforms.recognizers.cn_address_recognizer import PLACES
 
 COMPOUND_SURNAMES = ("欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯",
                      "轩辕", "令狐", "端木", "独孤", "南宫", "西门", "百里", "呼延", "澹台", "公冶", "太史", "申屠")
@@ -49,6 +50,9 @@ def _lexicon() -> tuple[frozenset[str], dict[str, str], dict[str, int]]:
 
     tags, freq = jieba_tables()
     return frozenset(Provider.last_names) | frozenset(COMPOUND_SURNAMES), tags, freq
+
+
+_PLACES = frozenset(PLACES)
 
 
 @functools.lru_cache(maxsize=1)
@@ -200,8 +204,8 @@ class PersonRecognizer(EntityRecognizer):
                 title_after = any(after.startswith(t) for t in TITLES_AFTER)
                 cued = cue_before or title_after
                 tag = tags.get(cand)
-                if tag is not None and tag != "nr" and freq.get(cand, 0) > 50:
-                    continue  # an ordinary word: 王国, 黄金, 马上
+                if tag is not None and tag != "nr" and freq.get(cand, 0) > 50 or cand in _PLACES:
+                    continue  # an ordinary word (王国, 黄金, 马上) or a place (石家庄, which jieba tags nr)
                 if tag == "nr" and not cued and freq.get(cand, 0) > COMMON_NR:
                     continue  # a common word jieba's dictionary tags as a name: 明星, 阳光, 顾问, 陆军
                 if not cued and tags.get(giv) not in (None, "nr") and freq.get(giv, 0) > 2000 and g_len == 2:
