@@ -8,8 +8,10 @@ above 和互动 or 任何想. Around it: a cue before (我叫, 联系人, 姓名
 经理...), jieba's segmentation (a name starts and ends on word boundaries, unless a cue or title marks that end). A
 candidate that jieba knows as an ordinary word (王国, 黄金, 马上) is rejected. A surname with an honorific (陈小姐,
 王先生) is a person too. English: honorifics and
-"my name is" cues, and a capitalised first and last name pair from Faker's name lists of 18 locales (Megan
-Payne, Brian Andersson). Transliterated foreign names written with an interpunct (迈克尔·布兰德). An optional NER
+"my name is" cues, a capitalised first and last name pair from Faker's name lists of 18 locales (Megan
+Payne, Brian Andersson), and a Latin name or handle right after a Chinese role noun (项目负责人Erik, 主唱maya).
+Transliterated foreign names written with an interpunct (迈克尔·布兰德) or followed by the original in brackets
+(阿特金森（Martin Atkinson）). An optional NER
 model per language (settings ``ner_model``) adds PERSON through Presidio's
 SpacyRecognizer.
 """
@@ -75,6 +77,17 @@ TRANSLIT_CHARS = ("阿埃艾爱安奥巴芭拜班邦保鲍贝本比彼毕宾波�
                   "于约泽詹扎朱兹佐黛珊娅奥")
 #: Transliterated foreign names written with an interpunct: 迈克尔·布兰德, 西恩·潘, 黛博拉·格里本.
 _TRANSLITERATED = re.compile(f"[{TRANSLIT_CHARS}]{{1,6}}(?:[·•‧・][{TRANSLIT_CHARS}]{{1,8}}){{1,3}}")
+#: A transliterated name with the original in brackets: 阿特金森（Martin Atkinson）, 博瓦德(henrikbogvad). Both
+#: halves are the name.
+_TRANSLIT_WITH_ORIGINAL = re.compile(f"(?<![{TRANSLIT_CHARS}])([{TRANSLIT_CHARS}]{{2,8}})[（(]"
+                                     r"([A-Za-z][A-Za-z'\-]+(?:[ .][A-Za-z][A-Za-z'\-]+){0,2})[）)]")
+#: A Latin name or handle right after a role noun: 项目负责人Erik, 经纪人：Victor, 主唱maya, 选手Lyn.
+_ROLE_LATIN = re.compile(r"(?:(?![联携])[\u4e00-\u9fff][家师长员手监唱者官士总理导授]|主任|负责人|经纪人|經紀人|经理人|"
+                         r"經理人|联系人|聯繫人|签署人|领队|領隊|选手|選手|主播|学生|學生)[:：]?\s?"
+                         r"([A-Za-z][a-z]+(?:[A-Z][a-z]+)?|[A-Z]{2,}[a-z]*)(?![A-Za-z0-9.:/@])")
+#: Latin words after a role noun that are not names (contact labels, acronyms, web words).
+_NOT_NAMES = frozenset("tel fax vip http https www email mail qq id app tv ceo cto cfo coo vp pr hr it emba mba dj mc "
+                       "ktv pc ps".split())
 
 
 def _word_bounds(text: str) -> set[int]:
@@ -167,6 +180,11 @@ class PersonRecognizer(EntityRecognizer):
             out += self._chinese(text)
             out += [result_of(self, m.start(), m.end(), 0.65) for m in _TRANSLITERATED.finditer(text)
                     if len(m.group()) <= 16]
+            out += [result_of(self, m.start(g), m.end(g), 0.6) for m in _TRANSLIT_WITH_ORIGINAL.finditer(text)
+                    for g in (1, 2)]
+            out += [result_of(self, m.start(1), m.end(1), 0.6) for m in _ROLE_LATIN.finditer(text)
+                    if len(m.group(1)) <= 20 and m.group(1).lower() not in _NOT_NAMES
+                    and not (m.group(1).isupper() and len(m.group(1)) <= 3)]
         return out
 
     def _chinese(self, text: str) -> list[RecognizerResult]:
