@@ -25,6 +25,8 @@ CASES = [
     ('售后请找陈小姐', ['陈小姐']),  # a surname with an honorific
     ('周末我和先生一起去', []),  # ... but 和 here is not a surname
     ('记者从石家庄报道', []),  # a city (jieba's dictionary tags 石家庄 as a name)
+    ('现货白银价格昨日上涨', []),  # a two-character word jieba tags as a name, with nothing around it saying so
+    ('这事问潘小芬吧', ['潘小芬']),  # 小 in a given name
     ('项目负责人Erik告诉记者', ['Erik']),  # a Latin name right after a role noun
     ('请联系经纪人Tel：021-5555', []),  # ... but not a contact label
     ('两队携手FLY晋级', []),  # 携手 is no role

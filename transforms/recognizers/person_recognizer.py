@@ -35,7 +35,7 @@ TITLES_AFTER = ("先生", "女士", "小姐", "老师", "经理", "总监", "教
                 "总裁", "书记", "局长", "处长", "师傅", "阿姨", "老板", "说", "表示", "称", "认为", "介绍", "透露")
 #: Last characters of role nouns that often stand right before a name (工程师, 总监, 主任, 歌手, 名家...).
 ROLE_SUFFIX = set("家师长员手任监唱者官士总记理导授")
-_STOP = set("的了是在和有我你他她它这那个们说就也都不人一上下大中小到为与及或被把从对向以而于之其所着过来去会"
+_STOP = set("的了是在和有我你他她它这那个们说就也都不人一上下大中到为与及或被把从对向以而于之其所着过来去会"
             "能要可将没很最更还又再已但如若因由此些每各某哪谁什么啊吗呢吧哦嗯呀")
 # English names after an honorific or a cue, in English or Chinese text (no \b: it fails next to Chinese).
 _EN = re.compile(r"(?:(?<![A-Za-z])(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+|(?<![A-Za-z])(?:[Mm]y name is|I am|I'm|[Tt]his is|"
@@ -65,6 +65,8 @@ def _surname_finder():
     return re.compile("|".join(COMPOUND_SURNAMES) + f"|[{re.escape(singles)}]").search
 
 
+#: What stands before a name in a list of names (张三、李四和王五).
+_LIST_MARKS = ("，", "、", "：", ":", "和", "与", "及")
 #: Words jieba tags ``nr`` yet uses this often are ordinary words (明星 2,130, 阳光 3,451): names need a cue then.
 COMMON_NR = 1000
 #: A surname and given name that fall on word boundaries and are no dictionary word score this much more.
@@ -226,6 +228,8 @@ class PersonRecognizer(EntityRecognizer):
                     continue  # an ordinary word (王国, 黄金, 马上) or a place (石家庄, which jieba tags nr)
                 if tag == "nr" and not cued and freq.get(cand, 0) > COMMON_NR:
                     continue  # a common word jieba's dictionary tags as a name: 明星, 阳光, 顾问, 陆军
+                if tag == "nr" and g_len == 1 and not (cued or before[-1:] in ROLE_SUFFIX or before[-1:] in _LIST_MARKS):
+                    continue  # a two-character word it tags so (白银, 荣耀, 祝福) is a name only in a name's context
                 if not cued and tags.get(giv) not in (None, "nr") and freq.get(giv, 0) > 2000 and g_len == 2:
                     continue  # surname + a common word: 高兴趣, 王者荣耀 (but 王建国经理 is a name)
                 if bounds is None:  # segment the text only once a candidate survives the dictionary checks
@@ -242,7 +246,7 @@ class PersonRecognizer(EntityRecognizer):
                     score += 0.3
                 elif before[-1:] in ROLE_SUFFIX:
                     score += 0.2
-                if before[-1:] in ("，", "、", "：", ":", "和", "与", "及") and after[:1] in ("，", "、", "。", "和", "与", ""):
+                if before[-1:] in _LIST_MARKS and after[:1] in ("，", "、", "。", "和", "与", ""):
                     score += 0.1
                 if best is None or score > best[2] + 0.05:
                     best = (i, j, score)
