@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     ner_model: str | None = None
     task_runner: Literal["threads", "processes", "dask"] = "threads"
     #: Date partitions per release task. None (auto): one with threads; with processes or Dask, where each task
-    #: costs a tenth of a second or more of orchestration, enough to give each worker about four tasks.
+    #: costs a tenth of a second or more of orchestration, about four tasks per worker of equal estimated cost
+    #: (see ``flows.deidentify.plan_tasks``).
     partitions_per_task: int | None = Field(None, ge=1)
     max_workers: int = Field(4, ge=1)
     dask_address: str | None = None
