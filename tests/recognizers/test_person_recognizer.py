@@ -18,6 +18,11 @@ CASES = [
     ('据导演迈克尔·布兰德介绍', ['迈克尔·布兰德']),  # a transliterated name with an interpunct
     ('Please ask Megan Payne about the invoice', ['Megan Payne']),  # a known first and last name, no cue
     ('Open Source Initiative approved', []),  # capitalised words that are not names
+    ('Sometimes people call me Roland', ['Roland']),  # an English cue before a single name
+    ('Her maiden name is Vestergaard.', ['Vestergaard']),
+    ('Filip lives on a quiet street', ['Filip']),  # a known first name doing what people do
+    ('As promised, here is Arne\'s address', ['Arne']),
+    ('He said Monday would work. Hello World!', []),  # days and greetings' objects are not names
     ('会议由孔继尧主持', ['孔继尧']),  # no cue: the characters are ones names are made of (name statistics)
     ('任何想参加的人都可以报名', []),  # 任 is a surname, but 何想 is nothing like a given name
     ('保持联系和互动', []),  # a cue (联系) does not make 和互动 a name

@@ -7,13 +7,15 @@ give each character a log-likelihood ratio of starting a name and of being part 
 above 和互动 or 任何想. Around it: a cue before (我叫, 联系人, 姓名, 经纪人...), a title after (先生, 女士, 老师,
 经理...), jieba's segmentation (a name starts and ends on word boundaries, unless a cue or title marks that end). A
 candidate that jieba knows as an ordinary word (王国, 黄金, 马上) is rejected. A surname with an honorific (陈小姐,
-王先生) is a person too. English: honorifics and
-"my name is" cues, a capitalised first and last name pair from Faker's name lists of 18 locales (Megan
-Payne, Brian Andersson), and a Latin name or handle right after a Chinese role noun (项目负责人Erik, 主唱maya).
-Transliterated foreign names written with an interpunct (迈克尔·布兰德) or followed by the original in brackets
-(阿特金森（Martin Atkinson）). An optional NER
-model per language (settings ``ner_model``) adds PERSON through Presidio's
-SpacyRecognizer.
+王先生) is a person too. Transliterated foreign names written with an interpunct (迈克尔·布兰德) or followed by the
+original in brackets (阿特金森（Martin Atkinson）), and a Latin name or handle right after a Chinese role noun
+(项目负责人Erik, 主唱maya).
+
+English: honorifics and "my name is" cues; cues such as "call me Roland", "maiden name is Vestergaard", "says
+Eklund"; a known first name doing what people do ("Filip lives on", "Arne's address"); a capitalised first and last
+name pair from Faker's name lists of 18 locales (Megan Payne, Brian Andersson).
+
+An optional NER model per language (settings ``ner_model``) adds PERSON through Presidio's SpacyRecognizer.
 """
 
 from __future__ import annotations
@@ -42,6 +44,18 @@ _EN = re.compile(r"(?:(?<![A-Za-z])(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+|(?<![A-Za-z]
                  r"[Cc]ontact|Dear)\s+|(?:我是|我叫|户名|联系人|姓名|找|收件人|客户|联系|致|和|与)[:：]?\s*)"
                  r"(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)?([A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2})"
                  r"|(?<![A-Za-z])([A-Z][a-z]+(?:\s+[A-Z][a-z]+){1,2})(?=\s*(?:的|电话|手机|邮箱|先生|女士|经理|老师))")
+#: English cues before a name: how people are called and who says or is told things (call me Lauren, her maiden
+#: name is Vestergaard, says Eklund, directed by Tiffany Gabor, shouted at Janet).
+_EN_CUED = re.compile(r"(?<![A-Za-z])(?:call(?:s|ed)? me|(?:[Ii]t's|[Ii]t is|[Ii]'m|I am) called|named|(?:first|last|"
+                      r"middle|maiden|full|sur)?[Nn]ame(?: is|'s|:|\?)|says|said|(?:directed|written|produced|sung|"
+                      r"performed|composed|painted|photographed|signed) by|starring|shouted at|(?:had )?given|told|"
+                      r"asked|[Tt]hanks|[Tt]hank you|[Rr]egards|[Ss]incerely|[Hh]i|[Hh]ello|[Hh]ey)[,:]?\s+"
+                      r"([A-Z][a-z\u00c0-\u024f'\-]+(?:\s+[A-Z][a-z\u00c0-\u024f'\-]+)?)(?![A-Za-z\u00c0-\u024f])")
+#: A known first name (Faker's lists) that does what people do (Filip lives on..., Frank had given..., Arne's
+#: address).
+_EN_ACTOR = re.compile(r"(?<![A-Za-z])([A-Z][a-z\u00c0-\u024f]+)(?:\s+(?:lives|lived|said|says|had|has|was|shouted|told|"
+                       r"asked|called|wrote|works|worked)\b|'s\s+(?:address|phone|number|email|e-mail|kid|son|daughter|"
+                       r"wife|husband|house|home|car|account|card|birthday))")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -87,6 +101,11 @@ _TRANSLIT_WITH_ORIGINAL = re.compile(f"(?<![{TRANSLIT_CHARS}])([{TRANSLIT_CHARS}
 _ROLE_LATIN = re.compile(r"(?:(?![联携])[\u4e00-\u9fff][家师长员手监唱者官士总理导授]|主任|负责人|经纪人|經紀人|经理人|"
                          r"經理人|联系人|聯繫人|签署人|领队|領隊|选手|選手|主播|学生|學生)[:：]?\s?"
                          r"([A-Za-z][a-z]+(?:[A-Z][a-z]+)?|[A-Z]{2,}[a-z]*)(?![A-Za-z0-9.:/@])")
+#: Capitalised words after an English cue that are not names (said The..., Hi All, given This...).
+_EN_NOT_NAMES = frozenset("The A An This That These Those It He She They We You I All Everyone Team There Here "
+                          "Sir Madam Mr Mrs Ms Dr Yes No Ok OK Please Thanks Thank Hello Hi Dear World Guys Folks "
+                          "Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May "
+                          "June July August September October November December Today Yesterday Tomorrow".split())
 #: Latin words after a role noun that are not names (contact labels, acronyms, web words).
 _NOT_NAMES = frozenset("tel fax vip http https www email mail qq id app tv ceo cto cfo coo vp pr hr it emba mba dj mc "
                        "ktv pc ps".split())
@@ -178,6 +197,9 @@ class PersonRecognizer(EntityRecognizer):
         first, last = _latin_names()
         out += [result_of(self, m.start(), m.end(), 0.6) for m in _LATIN_PAIR.finditer(text)
                 if m.group(1) in first and m.group(2) in last]
+        out += [result_of(self, m.start(1), m.end(1), 0.6) for m in _EN_CUED.finditer(text)
+                if m.group(1).split()[0] not in _EN_NOT_NAMES]
+        out += [result_of(self, m.start(1), m.end(1), 0.6) for m in _EN_ACTOR.finditer(text) if m.group(1) in first]
         if _CJK.search(text):
             out += self._chinese(text)
             out += [result_of(self, m.start(), m.end(), 0.65) for m in _TRANSLITERATED.finditer(text)
