@@ -91,7 +91,7 @@ class WindowContextEnhancer(ContextAwareEnhancer):
     """Raise a match's score when one of its recognizer's context words occurs within ``window`` characters
     before it (or ``window // 2`` after it). Character windows work for Chinese and English alike."""
 
-    def __init__(self, window: int = 12, boost: float = 0.35, floor: float = 0.4):
+    def __init__(self, window: int = 20, boost: float = 0.35, floor: float = 0.4):
         super().__init__(context_similarity_factor=boost, min_score_with_context_similarity=floor,
                          context_prefix_count=window, context_suffix_count=window // 2)
         self.window = window

@@ -6,11 +6,15 @@ these use explicit ASCII boundaries and validate check digits where the format h
 
 from transforms.recognizers import (  # noqa: F401  (imported to register)
     bank_card_recognizer,
-    cn_address_recognizer,
     cell_id_recognizer,
+    cn_address_recognizer,
+    cn_hk_macau_permit_recognizer,
     cn_landline_recognizer,
+    cn_license_plate_recognizer,
     cn_mobile_recognizer,
+    cn_passport_recognizer,
     cn_resident_id_recognizer,
+    cn_uscc_recognizer,
     device_id_recognizer,
     email_recognizer,
     gps_recognizer,
