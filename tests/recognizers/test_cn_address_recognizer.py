@@ -17,6 +17,7 @@ CASES = [
     ('我们住在晴川小区三期', ['晴川小区']),  # ... stopping at function words on the left (在)
     ('走到这条路的尽头', []),  # 这条 is no name
     ('这个小区环境好', []),  # nor is 这个
+    ('京东订单123456789012', []),  # a company jieba tags as a place
 ]
 
 

@@ -54,7 +54,7 @@ RARE_PLACE = 1000
 
 #: Words jieba's dictionary tags as places that are not (a hand-written list).
 NOT_PLACES = frozenset("蓝牙 城市 入口 出口 上市 青春 嘉宾 海关 山水 英雄 王国 海洋 天堂 人间 江湖 世界 天下 全国 各地 当地 "
-                       "本地 外地 异地 基地 园地 阵地 场地 地方 东方 西方 南方 北方".split())
+                       "本地 外地 异地 基地 园地 阵地 场地 地方 东方 西方 南方 北方 京东".split())
 
 
 #: Place-kind words that end a named place (国展路, 子君村, 地王广场, 青龙桥街道) when jieba's dictionary does not
