@@ -24,6 +24,7 @@ from transforms.recognizers import (  # noqa: F401  (imported to register)
     person_recognizer,
     phone_number_recognizer,
     qq_wechat_recognizer,
+    street_address_recognizer,
     url_recognizer,
 )
 from transforms.recognizers.base import LANGUAGES, RECOGNIZERS, PiiflowRecognizer, register
