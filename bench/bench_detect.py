@@ -6,7 +6,7 @@ Both engines run on a blank spaCy pipeline (nothing downloaded). piiflow runs as
 speed on distinct texts only (where remembering repeated texts cannot help) are printed too, each with its own ratio
 against Presidio's speed. Prints one JSON line: characters per second, planted identifiers found by each engine
 (any finding overlapping the planted span), and ``ratio`` (Presidio's time over piiflow's on the same texts).
-usage: python bench/bench_detect.py [--rows N] [--workers N]
+usage: python bench/bench_detect.py [--rows N] [--workers N] [--repeat N]  (each timing is the best of --repeat runs)
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=int(os.environ.get("BENCH_DETECT_ROWS", 20_000)))
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3, help="timings per side; the best is kept (the machine is noisy)")
     args = ap.parse_args()
+    repeat = max(1, args.repeat)
 
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 
@@ -58,12 +60,16 @@ def main() -> None:
         return time.perf_counter() - t0, [[(e["start"], e["end"]) for e in json.loads(line)["entities"]]
                                           for line in out.splitlines()]
 
-    mine_s, found_mine = run_piiflow(args.workers, lines)
-    single_s, found_single = run_piiflow(1, lines)
+    def best(run) -> tuple[float, list]:
+        """The fastest of ``repeat`` runs, and its output."""
+        return min((run() for _ in range(repeat)), key=lambda r: r[0])
+
+    mine_s, found_mine = best(lambda: run_piiflow(args.workers, lines))
+    single_s, found_single = best(lambda: run_piiflow(1, lines))
     assert found_single == found_mine
     distinct = list(dict.fromkeys(texts))
     distinct_lines = [json.dumps({"id": i, "text": t}, ensure_ascii=False) for i, t in enumerate(distinct)]
-    distinct_s, _ = run_piiflow(1, distinct_lines)
+    distinct_s, _ = best(lambda: run_piiflow(1, distinct_lines))
 
     # Presidio's email and URL recognizers validate with tldextract: use its bundled suffix list, never the network.
     import tldextract
@@ -80,9 +86,13 @@ def main() -> None:
                 pr.MedicalLicenseRecognizer):
         registry.add_recognizer(cls())
     presidio = AnalyzerEngine(registry=registry, nlp_engine=nlp)
-    t0 = time.perf_counter()
-    found_presidio = [[(r.start, r.end) for r in presidio.analyze(t, language="en")] for t in texts]
-    presidio_s = time.perf_counter() - t0
+
+    def run_presidio() -> tuple[float, list]:
+        t0 = time.perf_counter()
+        found = [[(r.start, r.end) for r in presidio.analyze(t, language="en")] for t in texts]
+        return time.perf_counter() - t0, found
+
+    presidio_s, found_presidio = best(run_presidio)
     presidio_cps = chars / presidio_s
     distinct_chars = sum(len(t) for t in distinct)
 
@@ -90,7 +100,7 @@ def main() -> None:
         return sum(any(s < e2 and s2 < e for s2, e2 in f) for k, f in zip(keys, found) for s, e in truth.get(k, []))
 
     planted = sum(len(v) for v in truth.values())
-    print(json.dumps({"bench": "detect_free_text", "texts": len(texts), "distinct_texts": len(distinct),
+    print(json.dumps({"bench": "detect_free_text", "repeat": repeat, "texts": len(texts), "distinct_texts": len(distinct),
                       "chars": chars, "planted": planted, "workers": args.workers,
                       "piiflow_chars_per_s": int(chars / mine_s), "piiflow_found": hits(found_mine),
                       "presidio_chars_per_s": int(presidio_cps), "presidio_found": hits(found_presidio),
