@@ -10,6 +10,7 @@ yet; each engine also remembers recent distinct texts (see :class:`transforms.de
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 from collections import deque
@@ -83,9 +84,9 @@ def detect_lines(lines: Iterable[str], engine, workers: int = 1, batch_size: int
     first = next(batches, None)
     if first is None:
         return
-    first_found = _analyse(first[1])
-    yield _render(first[0], first_found)
-    if workers <= 1:
+    second = next(batches, None) if workers > 1 else None
+    if second is None:  # one batch, or one process: no pool
+        yield _render(first[0], _analyse(first[1]))
         for ids, batch in batches:
             yield _render(ids, _analyse(batch))
         return
@@ -93,7 +94,7 @@ def detect_lines(lines: Iterable[str], engine, workers: int = 1, batch_size: int
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     # Texts repeat (logs, chat): the findings of texts already analysed are kept here, and a batch sends the
     # workers only its distinct texts not yet known, so no text is analysed once per worker.
-    known = dict(zip(first[1], first_found))
+    known: dict = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                              initargs=(threshold, ner_model)) as pool:
         pending: deque[tuple[list, Batch, Batch, Future]] = deque()
@@ -104,11 +105,20 @@ def detect_lines(lines: Iterable[str], engine, workers: int = 1, batch_size: int
                 known.update(own)
             return _render(ids, [own[item] if item in own else known[item] for item in batch])
 
-        for ids, batch in batches:
+        def submit(ids: list, batch: Batch) -> None:
             sent = [item for item in dict.fromkeys(batch) if item not in known]
             pending.append((ids, batch, sent, pool.submit(_analyse, sent)))
-            if len(pending) >= 2 * workers:
-                yield finish(*pending.popleft())
+
+        rest = itertools.chain([second], batches)
+        # The workers start on the next batches while this process analyses the first one itself.
+        for ids, batch in itertools.islice(rest, 2 * workers):
+            submit(ids, batch)
+        first_found = _analyse(first[1])
+        known.update(zip(first[1], first_found))
+        yield _render(first[0], first_found)
+        for ids, batch in rest:
+            yield finish(*pending.popleft())
+            submit(ids, batch)
         while pending:
             yield finish(*pending.popleft())
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import functools
+import logging
 from typing import ClassVar
 
+import regex
 from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer.pattern_recognizer import REGEX_TIMEOUT_SECONDS
 
 #: ``\b`` does not separate a Chinese character from a digit (both are word characters), so boundaries are
 #: spelled out: no ASCII letter, digit or underscore may touch the match on either side, nor ``_-`` before it
@@ -59,7 +62,33 @@ class PiiflowRecognizer(PatternRecognizer):
         )
 
     def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
-        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        """Presidio's pattern analysis (the same regex engine, flags, timeout, validation, invalidation, scores and
+        de-duplication) without its per-call bookkeeping: two clock reads and a debug log per pattern and an
+        explanation object per match, which the engine drops again (a third of a pattern recognizer's time)."""
+        flags = regex_flags or self.global_regex_flags
+        results = []
+        for pattern in self.patterns:
+            if not pattern.compiled_regex or pattern.compiled_with_flags != flags:
+                pattern.compiled_with_flags = flags
+                pattern.compiled_regex = regex.compile(pattern.regex, flags=flags)
+            try:
+                for match in pattern.compiled_regex.finditer(text, timeout=REGEX_TIMEOUT_SECONDS):
+                    start, end = match.span()
+                    if start == end:
+                        continue
+                    value = text[start:end]
+                    score = pattern.score
+                    valid = self.validate_result(value)
+                    if valid is not None:
+                        score = self.MAX_SCORE if valid else self.MIN_SCORE
+                    if self.invalidate_result(value):
+                        score = self.MIN_SCORE
+                    if score > self.MIN_SCORE:
+                        results.append(result_of(self, start, end, score))
+            except TimeoutError:
+                logging.getLogger(__name__).warning("%s: pattern %r timed out after %s s, skipped", self.name,
+                                                    pattern.name, REGEX_TIMEOUT_SECONDS)
+        results = EntityRecognizer.remove_duplicates(results)
         if self.REJECT_IN_HEX_RUN and results:
             results = [r for r in results if not in_hex_run(text, r.start, r.end)]
         return results

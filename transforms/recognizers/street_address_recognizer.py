@@ -20,10 +20,9 @@ class StreetAddressRecognizer(PiiflowRecognizer):
     follows; an apartment or suite alone; and a postcode after its label (ZIP: 11164)."""
 
     SUPPORTED_ENTITY = "STREET_ADDRESS"
-    PREFILTER = (r"(?i)street|st\.|road|rd\.|avenue|ave\.|boulevard|blvd|lane|drive|court|place|square|terrace|"
-                 r"parkway|highway|crescent|close|gardens|rue |via |calle |rua |avenida|viale|piazza|plaza|chemin|"
-                 r"straat|strasse|straße|gasse|weg |laan|plein|allee|gracht|kade|gatan|vägen|gade|vej |veien|katu|"
-                 r"tie |utca|ulica|gürtel|ring |platz|markt|apt|apartment|suite|unit|flat|zip|postal code|postcode")
+    #: Every pattern puts a house number next to a Latin word, or has a unit or postcode label: a cheap gate
+    #: (a long alternation of street words cost ten times the other recognizers' gates together).
+    PREFILTER = r"\d[ \t\n]+[a-z\u00c0-\u024f]|[a-z\u00c0-\u024f][ \t]+\d|apt|suite|zip|postal|postcode"
     PATTERNS = [
         ("number_street_kind", rf"(?<![\w.]){_NO}\s+(?:{_W}\s+){{1,3}}{_KIND_AFTER}(?![\w]){_UNIT}", 0.55),
         ("kind_street_number", rf"(?<![\w.])(?:{_NO}\s+)?{_KIND_BEFORE}\s+(?:{_W}\s+){{0,3}}{_W}(?:\s+{_NO})?"
