@@ -1,9 +1,10 @@
 """`piiflow detect`'s streaming engine: JSONL records in, findings out, in input order, on any number of lines.
 
 Lines are read and parsed in the calling process and cut into batches. The first batch is analysed in process (a
-small input never pays for workers); later batches go to a pool of worker processes when ``workers`` > 1, each with
-its own detection engine (forked from the caller's where the platform forks, so it is built once), with at most
-two batches per worker in flight, so memory stays bounded however long the input. Texts repeat: the caller keeps
+one-batch input never pays for workers); when there are more and ``workers`` > 1, the next batches go to a pool of
+worker processes, which start on them while the caller analyses the first. Each worker has its own detection engine
+(forked from the caller's where the platform forks, so it is built once), with at most two batches per worker in
+flight, so memory stays bounded however long the input. Texts repeat: the caller keeps
 the findings of texts already analysed and sends the workers only the distinct texts of a batch it does not know
 yet; each engine also remembers recent distinct texts (see :class:`transforms.detection.PiiflowAnalyzer`).
 """

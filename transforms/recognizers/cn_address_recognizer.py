@@ -23,7 +23,8 @@ PLACES = ("北京 上海 天津 重庆 河北 山西 辽宁 吉林 黑龙江 江
           "迪拜 夏威夷 欧洲 亚洲 非洲 美洲 北美 南美 东南亚 中东 大陆 内地 华东 华南 华北 西南 东北").split()
 
 
-_PLACE_SET = frozenset(PLACES)
+#: The same, as a set: what other recognizers check a word against (a known place is no person).
+PLACE_SET = frozenset(PLACES)
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2}")
 _HAN_WORD = re.compile(r"[\u4e00-\u9fff]+")
 #: Every address pattern ends a part with one of these characters, or is a known place name: the (costly)
@@ -40,7 +41,7 @@ _ORG_SUFFIX = frozenset("局厅委署会社台队部所校司行报厂馆院团"
 def _qualifies_something(text: str, start: int, end: int) -> bool:
     """A bare place name followed by an organisation or group word, or inside a title (《上海滩》)."""
     span = text[start:end]
-    if span.rstrip("省市县") not in _PLACE_SET and len(span) > 4:
+    if span.rstrip("省市县") not in PLACE_SET and len(span) > 4:
         return False  # a full address (divisions, road, number) stands whatever follows it
     if _QUALIFIED.match(text, end) or text[max(0, start - 1):start] == "《":
         return True
@@ -125,7 +126,7 @@ class CnAddressRecognizer(PiiflowRecognizer):
         return results
 
     def validate_result(self, pattern_text: str):
-        if pattern_text.rstrip("省市县") in _PLACE_SET:
+        if pattern_text.rstrip("省市县") in PLACE_SET:
             return None
         parts = sum(pattern_text.count(k) for k in ("省", "市", "区", "县", "镇", "乡", "村", "路", "街", "道", "巷", "号",
                                                     "栋", "室", "楼"))

@@ -26,7 +26,7 @@ import re
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 
 from transforms.recognizers.base import jieba_tables, jieba_words, register, result_of
-from transforms.recognizers.cn_address_recognizer import PLACES
+from transforms.recognizers.cn_address_recognizer import PLACE_SET
 
 COMPOUND_SURNAMES = ("欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯",
                      "轩辕", "令狐", "端木", "独孤", "南宫", "西门", "百里", "呼延", "澹台", "公冶", "太史", "申屠")
@@ -67,8 +67,6 @@ def _lexicon() -> tuple[frozenset[str], dict[str, str], dict[str, int]]:
     tags, freq = jieba_tables()
     return frozenset(Provider.last_names) | frozenset(COMPOUND_SURNAMES), tags, freq
 
-
-_PLACES = frozenset(PLACES)
 
 
 @functools.lru_cache(maxsize=1)
@@ -223,11 +221,11 @@ class PersonRecognizer(EntityRecognizer):
             i = m.start()
             s_len = 2 if text[i:i + 2] in COMPOUND_SURNAMES else 1
             before = text[max(0, i - 5):i]
+            cue_before = any(before.endswith(c) for c in CUES_BEFORE)
             honorific = next((h for h in HONORIFICS if text.startswith(h, i + s_len)), None)
             if honorific:
                 if bounds is None:
                     bounds = _word_bounds(text)
-                cue_before = any(before.endswith(c) for c in CUES_BEFORE)
                 if i in bounds and (cue_before or _name_model()[0].get(text[i], -3.0) >= 1.0):
                     j = i + s_len + len(honorific)
                     out.append(result_of(self, i, j, 0.75 if cue_before else 0.6))
@@ -242,11 +240,10 @@ class PersonRecognizer(EntityRecognizer):
                 if any(c in _STOP for c in giv) or (g_len == 1 and giv == text[i]):
                     continue  # function characters, or a doubled character (谢谢, 常常)
                 after = text[j:j + 3]
-                cue_before = any(before.endswith(c) for c in CUES_BEFORE)
                 title_after = any(after.startswith(t) for t in TITLES_AFTER)
                 cued = cue_before or title_after
                 tag = tags.get(cand)
-                if tag is not None and tag != "nr" and freq.get(cand, 0) > 50 or cand in _PLACES:
+                if tag is not None and tag != "nr" and freq.get(cand, 0) > 50 or cand in PLACE_SET:
                     continue  # an ordinary word (王国, 黄金, 马上) or a place (石家庄, which jieba tags nr)
                 if tag == "nr" and not cued and freq.get(cand, 0) > COMMON_NR:
                     continue  # a common word jieba's dictionary tags as a name: 明星, 阳光, 顾问, 陆军
