@@ -25,7 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, tags, task
 from prefect.cache_policies import NONE
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -35,7 +35,7 @@ from configs.settings import Settings
 from flows import quarantine
 from flows.erase import _ledger_path, exclude_erased
 from flows.reports import md_table, publish_artifacts, write_report
-from flows.runtime import analyzer_for, transient_io_error
+from flows.runtime import analyzer_for, storage_tags, transient_io_error
 from flows.storage import (check_region, exclusive_lock, file_digest, publish_dir, recover_dir, staging_dir,
                            storage_for, sweep_temporaries)
 from transforms.errors import PolicyError, ReleaseBlocked
@@ -224,11 +224,11 @@ def partition_markdown(m: dict) -> str:
             f"{m['gate']['undeclared_columns_dropped'] or 'none'}.\n")
 
 
-@task(cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=transient_io_error,
-      tags=["piiflow-storage"])
+@task(cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=transient_io_error)
 def release_partitions_task(catalog, release, dataset, dates, key, settings, force) -> list[PartitionResult]:
     """Consecutive date partitions ``[(date, paths)]`` of one dataset, each de-identified, gated and staged in turn
-    (usually one; several where the task runner makes a task costly, see :func:`plan_tasks`)."""
+    (usually one; several where the task runner makes a task costly, see :func:`plan_tasks`). Tagged
+    ``piiflow-storage`` by the flow when a concurrency limit on that tag exists (:func:`flows.runtime.storage_tags`)."""
     return [release_partition(catalog, release, dataset, dt, paths, key, settings, force, publish=False)
             for dt, paths in dates]
 
@@ -386,8 +386,9 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
         cost = {} if threaded else {ds: r for ds in planned if (r := seconds_per_byte(catalog, release, ds))}
         chunks = plan_tasks(planned, settings, threaded, None if threaded else _runner_workers(runner), cost)
         progress = _Progress(total, f"release {release}")
-        futures = [release_partitions_task.submit(catalog, release, ds, chunk, key, settings, force)
-                   for ds, chunk in chunks]
+        with tags(*storage_tags()):
+            futures = [release_partitions_task.submit(catalog, release, ds, chunk, key, settings, force)
+                       for ds, chunk in chunks]
         try:
             for fut in as_completed(futures):
                 progress.advance(len(fut.result()))

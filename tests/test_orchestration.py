@@ -339,3 +339,40 @@ def test_direct_runs_send_no_heartbeats(prefect_harness):
         with direct_run_settings():
             assert probe() is None
     assert FLOW_COMMANDS <= {c.name or c.callback.__name__ for c in app.registered_commands}
+
+
+def test_release_tasks_carry_the_storage_tag_only_when_a_limit_exists(pristine, tmp_path, prefect_harness):
+    """Without a concurrency limit on ``piiflow-storage`` the release tasks are untagged (a tagged task asks the API
+    for a slot before it starts, limit or not); with one, every release task carries the tag, so the limit holds."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.deidentify import deidentify_flow
+    from flows.runtime import STORAGE_TAG, storage_tags
+
+    def task_tags(flow_run_id, expected: int = 16) -> list[set[str]]:
+        """The tags of the run's task runs (the server records them from events: wait until all are in)."""
+        deadline = time.monotonic() + 30
+        with get_client(sync_client=True) as client:
+            while True:
+                runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+                if len(runs) >= expected or time.monotonic() > deadline:
+                    return [set(r.tags) for r in runs]
+                time.sleep(0.2)
+
+    cat = fresh(pristine, tmp_path)
+    assert storage_tags() == []
+    untagged = deidentify_flow(str(cat), "crm_research", return_state=True)
+    tags = task_tags(untagged.state_details.flow_run_id)
+    assert len(tags) == 16 and all(STORAGE_TAG not in t for t in tags)
+    with get_client(sync_client=True) as client:
+        client.create_concurrency_limit(tag=STORAGE_TAG, concurrency_limit=2)
+        try:
+            assert storage_tags() == [STORAGE_TAG]
+            tagged = deidentify_flow(str(cat), "crm_research", force=True, return_state=True)
+            assert tagged.is_completed()
+            tags = task_tags(tagged.state_details.flow_run_id)
+            assert len(tags) == 16 and all(STORAGE_TAG in t for t in tags)
+        finally:
+            client.delete_concurrency_limit_by_tag(STORAGE_TAG)
+    assert storage_tags() == []
