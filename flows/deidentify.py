@@ -1,4 +1,5 @@
-"""``deidentify``: build, gate and publish a release, one event-date partition per task.
+"""``deidentify``: build, gate and publish a release by event-date partition (one per task on threads, runs of
+them per task on processes or Dask).
 
 For each release dataset and each date in ``start..end``: read that date's raw files, leave out quarantined rows
 and erased subjects, apply the column policy, enforce k-anonymity, re-scan the output, and publish the
@@ -225,55 +226,58 @@ def partition_markdown(m: dict) -> str:
 
 
 @task(cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=transient_io_error)
-def release_partitions_task(catalog, release, dataset, dates, key, settings, force) -> list[PartitionResult]:
-    """Consecutive date partitions ``[(date, paths)]`` of one dataset, each de-identified, gated and staged in turn
-    (usually one; several where the task runner makes a task costly, see :func:`plan_tasks`). Tagged
-    ``piiflow-storage`` by the flow when a concurrency limit on that tag exists (:func:`flows.runtime.storage_tags`)."""
-    return [release_partition(catalog, release, dataset, dt, paths, key, settings, force, publish=False)
-            for dt, paths in dates]
+def release_partitions_task(catalog, release, parts, key, settings, force) -> list[PartitionResult]:
+    """Partitions ``[(dataset, date, paths)]``, each de-identified, gated and staged in turn (usually one; several
+    where the task runner makes a task costly, see :func:`plan_tasks`). Tagged ``piiflow-storage`` by the flow
+    when a concurrency limit on that tag exists (:func:`flows.runtime.storage_tags`)."""
+    return [release_partition(catalog, release, ds, dt, paths, key, settings, force, publish=False)
+            for ds, dt, paths in parts]
 
 
 Dated = list[tuple[date, list[Path]]]
-#: Tasks per worker when partitions are grouped (processes, Dask): enough to even out the workers, few enough that
-#: per-task orchestration (0.1-0.3 s) stays small.
+Part = tuple[str, date, list[Path]]
+#: Most tasks per worker when partitions are grouped (processes, Dask): enough that no worker is left with a long
+#: tail while the others idle.
 TASKS_PER_WORKER = 4
+#: Least estimated work per grouped task. A task on processes or Dask costs about 0.2 s of CPU besides its work
+#: (Prefect's client and settings rebuilt in the worker, the submission, the API server recording its states), so
+#: a task should carry several times that.
+MIN_TASK_SECONDS = 1.0
 
 
 def plan_tasks(planned: dict[str, Dated], settings: Settings, threaded: bool, workers: int | None = None,
-               cost: dict[str, float] | None = None) -> list[tuple[str, Dated]]:
-    """Group date partitions into tasks ``[(dataset, [(date, paths)])]`` of consecutive dates of one dataset,
-    largest first.
+               cost: dict[str, float] | None = None) -> list[list[Part]]:
+    """Group date partitions into tasks ``[[(dataset, date, paths)]]`` of consecutive partitions (datasets in
+    order, dates in order within each), largest first.
 
-    ``settings.partitions_per_task`` dates per task when set. Else: on threads, where a task costs milliseconds,
-    one partition per task; on processes or Dask, where a task costs a tenth of a second or more of orchestration,
-    about four tasks per worker (``workers``, by default ``max_workers``) of equal estimated cost, so that no
-    worker is left with a long tail while the others idle. A partition's cost is its input bytes
-    times its dataset's seconds per byte (``cost``, from the last run's manifests, see :func:`seconds_per_byte`;
-    datasets without a record take the mean of those with one, or 1): bytes alone mislead, a compressed
-    Parquet byte costs a fraction of a JSON-lines byte."""
+    ``settings.partitions_per_task`` partitions per task when set. Else: on threads, where a task costs
+    milliseconds, one partition per task. On processes or Dask, where it costs a few tenths of a second of CPU,
+    tasks of equal estimated cost, ``k`` per worker (``workers``, by default ``max_workers``): as many as
+    :data:`TASKS_PER_WORKER`, to even out the workers, but no fewer than one and none smaller than
+    :data:`MIN_TASK_SECONDS`, so that a small backfill is not mostly orchestration. A partition's estimated cost
+    is its input bytes times its dataset's seconds per byte (``cost``, see :func:`estimate_costs`; datasets
+    missing from it take the mean of the others, or 1): bytes alone mislead, a compressed JSON-lines byte costs
+    several Parquet bytes."""
     cost = cost or {}
     default = sum(cost.values()) / len(cost) if cost else 1.0
-    weights = {ds: [sum(_size(p) for p in paths) * cost.get(ds, default) for _, paths in dated]
-               for ds, dated in planned.items()}
-    tasks: list[tuple[float, str, Dated]] = []
+    parts = [(ds, d, paths) for ds, dated in planned.items() for d, paths in dated]
+    weights = [sum(_size(p) for p in paths) * cost.get(ds, default) for ds, _, paths in parts]
     if threaded or settings.partitions_per_task:
         size = settings.partitions_per_task or 1
-        tasks = [(sum(weights[ds][i:i + size]), ds, dated[i:i + size])
-                 for ds, dated in planned.items() for i in range(0, len(dated), size)]
+        tasks = [(sum(weights[i:i + size]), parts[i:i + size]) for i in range(0, len(parts), size)]
     else:
-        target = sum(map(sum, weights.values())) / (TASKS_PER_WORKER * (workers or settings.max_workers)) or 1.0
-        for ds, dated in planned.items():
-            chunk, load = [], 0.0
-            for part, w in zip(dated, weights[ds]):
-                if chunk and load + w / 2 > target:  # a partition goes where it overshoots the target least
-                    tasks.append((load, ds, chunk))
-                    chunk, load = [], 0.0
-                chunk.append(part)
-                load += w
-            if chunk:
-                tasks.append((load, ds, chunk))
+        n = workers or settings.max_workers
+        total = sum(weights)
+        count = n * max(1, min(TASKS_PER_WORKER, int(total / (n * MIN_TASK_SECONDS))))
+        groups: list[tuple[float, list[Part]]] = [(0.0, []) for _ in range(count)]
+        done = 0.0
+        for part, w in zip(parts, weights):  # a partition goes to the task its middle falls in
+            i = min(count - 1, int((done + w / 2) * count / total)) if total else 0
+            groups[i] = (groups[i][0] + w, groups[i][1] + [part])
+            done += w
+        tasks = [g for g in groups if g[1]]
     tasks.sort(key=lambda t: -t[0])  # largest first: no big task starts last
-    return [(ds, chunk) for _, ds, chunk in tasks]
+    return [chunk for _, chunk in tasks]
 
 
 def seconds_per_byte(catalog: Catalog, release: str, dataset: str, sample: int = 8) -> float | None:
@@ -287,6 +291,30 @@ def seconds_per_byte(catalog: Catalog, release: str, dataset: str, sample: int =
         except (OSError, ValueError, KeyError, TypeError):
             continue  # an older manifest without timings, or one being replaced: no estimate from it
     return secs / size if secs > 0 and size > 0 else None
+
+
+#: Seconds per input megabyte by storage format, for datasets with no timings yet (a first backfill): what the demo
+#: lake's partitions took in one process on a 2-core development machine. Gzip text costs about four times as
+#: much as Parquet per byte; plain text about as much.
+FORMAT_SECONDS_PER_MB = {"parquet": 0.08, "delta": 0.14, "jsonl": 0.35, "csv": 0.35}
+PLAIN_TEXT_SECONDS_PER_MB = 0.08
+
+
+def format_cost(ds) -> float:
+    """A dataset's prior seconds per input byte, from its storage format (see :data:`FORMAT_SECONDS_PER_MB`)."""
+    if ds.format in ("jsonl", "csv") and not str(ds.files or "").endswith(".gz"):
+        return PLAIN_TEXT_SECONDS_PER_MB / 1e6
+    return FORMAT_SECONDS_PER_MB.get(ds.format, FORMAT_SECONDS_PER_MB["parquet"]) / 1e6
+
+
+def estimate_costs(catalog: Catalog, release: str, datasets: list[str]) -> dict[str, float]:
+    """Seconds per input byte for each dataset of ``release``: measured (:func:`seconds_per_byte`) where the last
+    runs recorded it; else its :func:`format_cost`, scaled by how the datasets with timings compared with theirs
+    (this machine's speed)."""
+    measured = {ds: r for ds in datasets if (r := seconds_per_byte(catalog, release, ds))}
+    prior = {ds: format_cost(catalog.datasets[ds]) for ds in datasets}
+    scale = sum(measured[ds] / prior[ds] for ds in measured) / len(measured) if measured else 1.0
+    return {ds: measured.get(ds, prior[ds] * scale) for ds in datasets}
 
 
 def _runner_workers(runner) -> int | None:
@@ -360,7 +388,7 @@ class _Progress:
 def deidentify_flow(catalog_path: str, release: str, start: date | None = None, end: date | None = None,
                     root: str | None = None, force: bool = False) -> dict:
     """Build, gate and publish ``release`` for event dates ``start..end`` (all dates by default), one task per
-    (dataset, date) on threads, a few consecutive dates per task on processes or Dask (see
+    (dataset, date) on threads, several consecutive partitions per task on processes or Dask (see
     :func:`plan_tasks`). Unchanged partitions are skipped unless ``force``."""
     catalog = load_catalog(catalog_path, root=root)
     if release not in catalog.releases:
@@ -383,12 +411,12 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
         total = sum(len(v) for v in planned.values())
         runner = _current_task_runner()
         threaded = isinstance(runner, ThreadPoolTaskRunner)
-        cost = {} if threaded else {ds: r for ds in planned if (r := seconds_per_byte(catalog, release, ds))}
+        cost = {} if threaded else estimate_costs(catalog, release, list(planned))
         chunks = plan_tasks(planned, settings, threaded, None if threaded else _runner_workers(runner), cost)
         progress = _Progress(total, f"release {release}")
         with tags(*storage_tags()):
-            futures = [release_partitions_task.submit(catalog, release, ds, chunk, key, settings, force)
-                       for ds, chunk in chunks]
+            futures = [release_partitions_task.submit(catalog, release, chunk, key, settings, force)
+                       for chunk in chunks]
         try:
             for fut in as_completed(futures):
                 progress.advance(len(fut.result()))

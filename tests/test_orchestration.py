@@ -235,15 +235,15 @@ def _planned(tmp_path, sizes: dict[str, list[int]]):
 
 
 def _covers_each_partition_once(tasks, planned) -> bool:
-    seen = [(ds, d) for ds, chunk in tasks for d, _ in chunk]
+    seen = [(ds, d) for chunk in tasks for ds, d, _ in chunk]
     return sorted(seen) == sorted((ds, d) for ds, dated in planned.items() for d, _ in dated)
 
 
 def _consecutive(tasks, planned) -> bool:
-    order = {(ds, d): i for ds, dated in planned.items() for i, (d, _) in enumerate(dated)}
-    return all([order[(ds, d)] for d, _ in chunk] == list(range(order[(ds, chunk[0][0])],
-                                                                 order[(ds, chunk[0][0])] + len(chunk)))
-               for ds, chunk in tasks)
+    """Each task holds a run of consecutive partitions (datasets in order, dates in order within each)."""
+    order = {(ds, d): i for i, (ds, d) in enumerate((ds, d) for ds, dated in planned.items() for d, _ in dated)}
+    return all([order[(ds, d)] for ds, d, _ in chunk] == list(range(order[chunk[0][:2]], order[chunk[0][:2]] + len(chunk)))
+               for chunk in tasks)
 
 
 def test_plan_tasks_threads_one_partition_per_task_largest_first(tmp_path):
@@ -252,8 +252,8 @@ def test_plan_tasks_threads_one_partition_per_task_largest_first(tmp_path):
 
     planned = _planned(tmp_path, {"a": [10, 30, 20], "b": [50]})
     tasks = plan_tasks(planned, Settings(max_workers=8), threaded=True)
-    assert [len(chunk) for _, chunk in tasks] == [1, 1, 1, 1]
-    assert [chunk[0][1][0].stat().st_size for _, chunk in tasks] == [50, 30, 20, 10]
+    assert [len(chunk) for chunk in tasks] == [1, 1, 1, 1]
+    assert [chunk[0][2][0].stat().st_size for chunk in tasks] == [50, 30, 20, 10]
     assert _covers_each_partition_once(tasks, planned)
 
 
@@ -264,32 +264,43 @@ def test_plan_tasks_setting_wins(tmp_path):
     planned = _planned(tmp_path, {"a": [10] * 12, "b": [10] * 5})
     for threaded in (True, False):
         tasks = plan_tasks(planned, Settings(partitions_per_task=5, max_workers=8), threaded)
-        assert sorted(len(chunk) for _, chunk in tasks) == [2, 5, 5, 5]
+        assert sorted(len(chunk) for chunk in tasks) == [2, 5, 5, 5]
         assert _covers_each_partition_once(tasks, planned) and _consecutive(tasks, planned)
 
 
 def test_plan_tasks_on_workers_balances_estimated_cost(tmp_path):
-    """Processes or Dask: about four tasks per worker of equal estimated cost (bytes x the dataset's seconds per
-    byte), consecutive dates of one dataset each, costliest first."""
+    """Processes or Dask: up to four tasks per worker of equal estimated cost (bytes x the dataset's seconds per
+    byte), each a run of consecutive partitions, costliest first."""
     from configs.settings import Settings
     from flows.deidentify import plan_tasks
 
     planned = _planned(tmp_path, {"parquet": [300] * 30, "jsonl": [100] * 30})
-    by_bytes = plan_tasks(planned, Settings(max_workers=8), threaded=False, workers=2)
-    assert 7 <= len(by_bytes) <= 9  # ~4 per worker
-    assert _covers_each_partition_once(by_bytes, planned) and _consecutive(by_bytes, planned)
-    dates = {ds: sum(len(c) for d, c in by_bytes if d == ds) / sum(1 for d, _ in by_bytes if d == ds)
-             for ds in planned}
-    assert dates["jsonl"] > 2 * dates["parquet"]  # by bytes alone, a jsonl date looks 3x cheaper
-
-    # the last run found a jsonl byte 6x as costly: now a jsonl date costs 2x a parquet one, chunks follow
-    timed = plan_tasks(planned, Settings(max_workers=8), threaded=False, workers=2,
-                       cost={"parquet": 1.0, "jsonl": 6.0})
-    assert _covers_each_partition_once(timed, planned) and _consecutive(timed, planned)
-    per_task = {ds: [len(c) for d, c in timed if d == ds] for ds in planned}
-    assert max(per_task["jsonl"]) < min(per_task["parquet"])
-    loads = [len(c) * (300 if ds == "parquet" else 600) for ds, c in timed]
+    cost = {"parquet": 1e-3, "jsonl": 6e-3}  # seconds per byte: a parquet date 0.3 s, a jsonl date 0.6 s; 27 s
+    tasks = plan_tasks(planned, Settings(max_workers=8), threaded=False, workers=2, cost=cost)
+    assert len(tasks) == 8  # 4 per worker
+    assert _covers_each_partition_once(tasks, planned) and _consecutive(tasks, planned)
+    loads = [sum(0.3 if ds == "parquet" else 0.6 for ds, _, _ in chunk) for chunk in tasks]
     assert loads == sorted(loads, reverse=True)  # costliest first
+    assert max(loads) - min(loads) <= 0.6 + 1e-9  # equal to within one partition
+    assert max(len(c) for c in tasks if c[0][0] == "jsonl") < min(len(c) for c in tasks if c[-1][0] == "parquet")
+
+
+def test_plan_tasks_keeps_small_backfills_in_few_tasks(tmp_path):
+    """Tasks carry at least MIN_TASK_SECONDS of estimated work (their orchestration costs a few tenths of a
+    second), one per worker at the least, so a small backfill is not mostly orchestration."""
+    from configs.settings import Settings
+    from flows.deidentify import MIN_TASK_SECONDS, plan_tasks
+
+    planned = _planned(tmp_path, {"a": [100] * 30, "b": [100] * 30, "c": [100] * 30})
+    second = MIN_TASK_SECONDS / 100  # seconds per byte that make each partition one MIN_TASK_SECONDS
+    for per_partition, workers, expected in [(0.01, 2, 2), (0.04, 2, 2), (0.05, 2, 4), (0.05, 1, 4),
+                                             (0.01, 1, 1), (0.03, 2, 2), (1.0, 3, 12)]:
+        cost = {ds: second * per_partition for ds in planned}  # 90 partitions of per_partition x the minimum
+        tasks = plan_tasks(planned, Settings(max_workers=8), threaded=False, workers=workers, cost=cost)
+        assert len(tasks) == expected, (per_partition, workers)
+        assert _covers_each_partition_once(tasks, planned) and _consecutive(tasks, planned)
+        sizes = sorted(len(c) for c in tasks)
+        assert sizes[-1] - sizes[0] <= 1  # equal cost per partition: equal counts
 
 
 def test_seconds_per_byte_reads_the_last_runs_manifests(tmp_path, prefect_harness):
@@ -301,6 +312,40 @@ def test_seconds_per_byte_reads_the_last_runs_manifests(tmp_path, prefect_harnes
     deidentify_flow(str(cat_path), "analytics")
     rate = seconds_per_byte(catalog, "analytics", "device_events")
     assert rate is not None and 0 < rate < 1e-3  # seconds per byte: well under a millisecond
+
+
+def test_estimate_costs_measured_else_by_format(tmp_path, prefect_harness):
+    """A first backfill prices a byte by its storage format (a gzip JSON-lines byte ~4 Parquet bytes); after a run,
+    by the seconds the manifests recorded; a dataset without timings is scaled like the ones with."""
+    from flows.deidentify import deidentify_flow, estimate_costs, format_cost, seconds_per_byte
+
+    cat_path, _ = make_lake(tmp_path / "lake", rows=1500)
+    catalog = load_catalog(cat_path)
+    datasets = catalog.releases["analytics"].datasets
+    prior = {ds: format_cost(catalog.datasets[ds]) for ds in datasets}
+    assert estimate_costs(catalog, "analytics", datasets) == prior
+    assert prior["app_logs"] > 4 * prior["device_events"] > 0  # app-{dt}.jsonl.gz against Parquet
+    deidentify_flow(str(cat_path), "analytics")
+    timed = estimate_costs(catalog, "analytics", datasets)
+    assert timed == {ds: seconds_per_byte(catalog, "analytics", ds) for ds in datasets}
+    for manifest in catalog.release_path("analytics", "app_logs").glob("dt=*/_manifest.json"):
+        manifest.unlink()  # app_logs' timings lost: priced by its format, scaled as the others compared with theirs
+    partial = estimate_costs(catalog, "analytics", datasets)
+    assert partial["device_events"] == timed["device_events"]
+    scale = (timed["device_events"] / prior["device_events"] + timed["usage_events"] / prior["usage_events"]) / 2
+    assert partial["app_logs"] == pytest.approx(prior["app_logs"] * scale)
+
+
+def test_format_cost_tells_gzip_text_from_plain():
+    from configs.catalog import Dataset
+    from flows.deidentify import format_cost
+
+    def ds(fmt, files=None):
+        return Dataset.model_validate({"category": "log", "location": "x", "format": fmt, "files": files,
+                                       "columns": {"a": {"kind": "other", "op": "keep"}}})
+
+    assert format_cost(ds("jsonl", "a-{dt}.jsonl.gz")) > 3 * format_cost(ds("jsonl", "a-{dt}.jsonl"))
+    assert format_cost(ds("csv", "a-{dt}.csv.gz")) > format_cost(ds("delta")) > format_cost(ds("parquet"))
 
 
 def test_worker_processes_inherit_this_processes_api(prefect_harness, monkeypatch):
