@@ -4,7 +4,8 @@
    first (both after the Prefect server is up).
 2. Scaling: the same backfill of a generated month on a local Dask cluster with 1 and one with 2 single-threaded
    worker processes (clusters started, with piiflow preloaded in each worker, before the clock starts), runs
-   alternating between the two: speed-up and rows per second.
+   alternating between the two, each on workers that have forgotten the texts earlier runs analysed: speed-up and
+   rows per second.
 usage: python bench/bench_orchestration.py [--rows N] [--only rerun|dask] [--repeat N]
 """
 
@@ -93,10 +94,15 @@ def rerun(cat: str, deidentify_flow) -> None:
 def dask_scaling(copy, deidentify_flow, LocalCluster, DaskTaskRunner, repeat: int) -> None:
     """2. The same backfill (``force``: every partition redone) on a local Dask cluster of 1 and one of 2
     single-threaded worker processes, ``repeat`` times each, alternating between the two so that a noisy spell on
-    the shared machine hits both sides. Printed: best and median per size, and the median of the paired ratios."""
+    the shared machine hits both sides. Before each run the workers forget the texts they analysed in earlier runs
+    (their engines stay built): a backfill meets a month it has not seen, and otherwise the single worker, which has
+    seen every text, would re-analyse none while two workers have each seen about half. Printed: best and median
+    per size, and the median of the paired ratios."""
     from contextlib import ExitStack
 
-    from flows.runtime import share_api_with_workers
+    from distributed import Client
+
+    from flows.runtime import forget_texts, share_api_with_workers
 
     share_api_with_workers()  # as task_runner_for does: workers report to this process's API server
     runs: dict[int, list[float]] = {1: [], 2: []}
@@ -108,6 +114,10 @@ def dask_scaling(copy, deidentify_flow, LocalCluster, DaskTaskRunner, repeat: in
         cats = {n: copy(f"dask{n}") for n in (1, 2)}
         for _ in range(repeat):
             for n in (1, 2):
+                # each backfill meets texts the workers have not analysed yet. The client is closed at once: while a
+                # Client is open in this process, prefect-dask's runner uses its cluster, whatever address it was given
+                with Client(clusters[n]) as client:
+                    client.run(forget_texts)
                 runner = DaskTaskRunner(address=clusters[n].scheduler_address)
                 t = time.perf_counter()
                 res = deidentify_flow.with_options(task_runner=runner)(cats[n], "analytics", force=True)

@@ -31,11 +31,15 @@ class Settings(BaseSettings):
     ner_model: str | None = None
     task_runner: Literal["threads", "processes", "dask"] = "threads"
     #: Date partitions per release task. None (auto): one with threads; with processes or Dask, where each task
-    #: costs a tenth of a second or more of orchestration, about four tasks per worker of equal estimated cost
-    #: (see ``flows.deidentify.plan_tasks``).
+    #: costs about 0.2 s of CPU besides its work, tasks of equal estimated cost, up to four per worker and none under
+    #: a second of estimated work (see ``flows.deidentify.plan_tasks``).
     partitions_per_task: int | None = Field(None, ge=1)
     max_workers: int = Field(4, ge=1)
     dask_address: str | None = None
+    #: Longest a flow run may take (nightly, scan, deidentify, purge, erase; each subflow of nightly too). A run
+    #: stuck on storage then fails, publishes nothing and frees the lake's lock, instead of overlapping the next
+    #: night's. Prefect enforces it with an alarm signal on the flow's thread, which interrupts blocking I/O.
+    run_timeout_seconds: float = Field(6 * 3600, gt=0)
 
     def master_key(self) -> bytes:
         """The master key bytes. Raises PolicyError if none is configured or it is too short."""

@@ -125,10 +125,11 @@ def scan(catalog: Path = CatalogOpt, dataset: Optional[str] = typer.Option(None,
          as_json: bool = JsonOpt) -> None:
     """PII inventory per dataset and column; flags PII in columns the policy does not cover."""
     configure_prefect_env()
+    from flows.runtime import configured
     from flows.scan import scan_flow
 
     try:
-        result = scan_flow(str(catalog), dataset)
+        result = configured(scan_flow)(str(catalog), dataset)
     except PiiflowError as e:
         _fail(e)
     _emit(result, as_json, _print_scan)
@@ -157,10 +158,10 @@ def deidentify(catalog: Path = CatalogOpt, release: str = typer.Option(..., "--r
     configure_prefect_env()
     from configs.settings import Settings
     from flows.deidentify import deidentify_flow
-    from flows.runtime import task_runner_for
+    from flows.runtime import configured, task_runner_for
 
     try:
-        flow_ = deidentify_flow.with_options(task_runner=task_runner_for(Settings()))
+        flow_ = configured(deidentify_flow, task_runner=task_runner_for(Settings()))
         result = flow_(str(catalog), release, _date(start, "--start"), _date(end, "--end"), force=force)
     except PiiflowError as e:
         _fail(e)
@@ -192,9 +193,10 @@ def purge(catalog: Path = CatalogOpt, as_of: Optional[str] = typer.Option(None, 
     """Plan (default) or execute retention."""
     configure_prefect_env()
     from flows.purge import purge_flow
+    from flows.runtime import configured
 
     try:
-        result = purge_flow(str(catalog), _date(as_of, "--as-of"), execute)
+        result = configured(purge_flow)(str(catalog), _date(as_of, "--as-of"), execute)
     except PiiflowError as e:
         _fail(e)
     _emit(result, as_json, _print_purge)
@@ -284,9 +286,10 @@ def nightly(catalog: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
     """Purge, scan, then every release."""
     configure_prefect_env()
     from flows.nightly import nightly_flow
+    from flows.runtime import configured
 
     try:
-        result = nightly_flow(str(catalog))
+        result = configured(nightly_flow)(str(catalog))
     except PiiflowError as e:
         _fail(e)
     _emit(result, as_json, _print_nightly)
@@ -332,8 +335,9 @@ def demo(rows: int = typer.Option(20_000, "--rows"), dir: Path = typer.Option(Pa
         catalog_path.write_text(text, encoding="utf-8")
         load_catalog(catalog_path)
         from flows.nightly import nightly_flow
+        from flows.runtime import configured
 
-        result = nightly_flow(str(catalog_path))
+        result = configured(nightly_flow)(str(catalog_path))
     except PiiflowError as e:
         _fail(e)
     result["catalog"] = str(catalog_path)

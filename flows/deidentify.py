@@ -36,7 +36,7 @@ from configs.settings import Settings
 from flows import quarantine
 from flows.erase import _ledger_path, exclude_erased
 from flows.reports import md_table, publish_artifacts, write_report
-from flows.runtime import analyzer_for, storage_tags, transient_io_error
+from flows.runtime import RUN_TIMEOUT_SECONDS, analyzer_for, storage_tags, transient_io_error
 from flows.storage import (check_region, exclusive_lock, file_digest, publish_dir, recover_dir, staging_dir,
                            storage_for, sweep_temporaries)
 from transforms.errors import PolicyError, ReleaseBlocked
@@ -181,7 +181,12 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
         for leak in leaks]
     if out.num_rows and (krep.k_reached or 0) < rel.k_anonymity:
         res.reasons.append(f"{dataset}: k={krep.k_reached} below the release's k={rel.k_anonymity}")
-    if not krep.within_budget:
+    if not krep.within_budget and krep.rows_in < rel.k_anonymity:
+        # Fewer rows than k (a quiet day, what is left of a day partly past retention): no generalisation releases
+        # any of them, so the partition is released empty, which the flow allows only while the dataset's release
+        # keeps rows in other partitions (see _release_left_empty).
+        res.gate["k_anonymity"]["fewer_rows_than_k"] = True
+    elif not krep.within_budget:
         res.reasons.append(f"{dataset}: k={rel.k_anonymity} unreachable: even fully generalised, {krep.suppressed} of "
                            f"{krep.rows_in} rows would be suppressed (max_suppression {rel.max_suppression:.0%})")
     if res.reasons:
@@ -221,6 +226,7 @@ def partition_markdown(m: dict) -> str:
             f"journalist max {k['journalist_risk_max']}; marketer {k['marketer_risk']}.\n\n"
             f"Rows by equivalence-class size: {k['class_sizes']}\n\n"
             + (f"l-diversity of sensitive columns: {k['l_diversity']}\n\n" if k.get("l_diversity") else "")
+            + (f"Fewer rows than k: every row suppressed, released empty.\n\n" if k.get("fewer_rows_than_k") else "")
             + f"Re-scan: {len(m['gate']['rescan_leaks'])} leaks. Undeclared columns dropped: "
             f"{m['gate']['undeclared_columns_dropped'] or 'none'}.\n")
 
@@ -317,6 +323,32 @@ def estimate_costs(catalog: Catalog, release: str, datasets: list[str]) -> dict[
     return {ds: measured.get(ds, prior[ds] * scale) for ds in datasets}
 
 
+def _block_releases_left_empty(results: list[PartitionResult], k: int) -> None:
+    """Partitions with fewer rows than k are released empty, but not when that leaves a dataset's whole release
+    empty (every partition processed in this run too small, none kept from earlier runs with rows): that is a k
+    the data cannot reach, and those partitions are blocked."""
+    for ds in {r.dataset for r in results}:
+        mine = [r for r in results if r.dataset == ds]
+        small = [r for r in mine if r.status == "published" and r.gate.get("k_anonymity", {}).get("fewer_rows_than_k")]
+        if small and not any(_rows_out(r) for r in mine if r not in small):
+            for r in small:
+                r.status = "blocked"
+                r.reasons.append(f"{ds}: k={k} unreachable: every partition has fewer than {k} rows, the release "
+                                 f"would be empty")
+
+
+def _rows_out(r: PartitionResult) -> int:
+    """Rows a partition has in the release after this run: its new output, or the kept one's when skipped."""
+    if r.status == "published":
+        return r.rows_out
+    if r.status == "skipped":
+        try:
+            return int(json.loads((Path(r.path) / "_manifest.json").read_text(encoding="utf-8"))["rows"]["out"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
+    return 0
+
+
 def _runner_workers(runner) -> int | None:
     """The number of workers of a Dask task runner's cluster (None when unknown)."""
     try:
@@ -384,7 +416,8 @@ class _Progress:
             self.bar.stop()
 
 
-@flow(name="deidentify", task_runner=ThreadPoolTaskRunner(max_workers=Settings.model_fields["max_workers"].default))
+@flow(name="deidentify", task_runner=ThreadPoolTaskRunner(max_workers=Settings.model_fields["max_workers"].default),
+      timeout_seconds=RUN_TIMEOUT_SECONDS)
 def deidentify_flow(catalog_path: str, release: str, start: date | None = None, end: date | None = None,
                     root: str | None = None, force: bool = False) -> dict:
     """Build, gate and publish ``release`` for event dates ``start..end`` (all dates by default), one task per
@@ -423,6 +456,7 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
         finally:
             progress.close()
         results = sorted((r for f in futures for r in f.result()), key=lambda r: (rel.datasets.index(r.dataset), r.dt))
+        _block_releases_left_empty(results, rel.k_anonymity)
         # All or nothing: a run publishes its partitions only when every one passed its gate.
         if any(r.status == "blocked" for r in results):
             sweep_temporaries(catalog.release_path(release))

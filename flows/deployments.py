@@ -7,6 +7,7 @@ from prefect import serve
 from prefect.schedules import Cron
 
 from flows.nightly import nightly_flow
+from flows.runtime import configured
 from flows.scan import scan_flow
 
 TIMEZONE = "Asia/Shanghai"
@@ -16,11 +17,12 @@ WEEKLY_SCAN_CRON = "0 4 * * 0"
 
 def deployments(catalog_path: str) -> list:
     return [
-        nightly_flow.to_deployment(name="nightly", schedule=Cron(NIGHTLY_CRON, timezone=TIMEZONE),
-                                   parameters={"catalog_path": catalog_path},
-                                   description="purge, scan, then every release"),
-        scan_flow.to_deployment(name="weekly-full-scan", schedule=Cron(WEEKLY_SCAN_CRON, timezone=TIMEZONE),
-                                parameters={"catalog_path": catalog_path}, description="PII inventory"),
+        configured(nightly_flow).to_deployment(name="nightly", schedule=Cron(NIGHTLY_CRON, timezone=TIMEZONE),
+                                               parameters={"catalog_path": catalog_path},
+                                               description="purge, scan, then every release"),
+        configured(scan_flow).to_deployment(name="weekly-full-scan",
+                                            schedule=Cron(WEEKLY_SCAN_CRON, timezone=TIMEZONE),
+                                            parameters={"catalog_path": catalog_path}, description="PII inventory"),
     ]
 
 

@@ -28,6 +28,7 @@ from prefect import flow
 from configs.catalog import Catalog, load_catalog
 from configs.settings import Settings
 from flows.audit import AuditLog
+from flows.runtime import RUN_TIMEOUT_SECONDS
 from flows.storage import (_DT_DIR, exclusive_lock, file_digest, is_hidden, storage_for, sweep_temporaries,
                            write_bytes_atomic)
 from transforms.errors import PolicyError, StorageError
@@ -324,7 +325,7 @@ def run_erase(catalog: Catalog, subjects_file: Path | None, org: str | None, exe
     return result
 
 
-@flow(name="erase")
+@flow(name="erase", timeout_seconds=RUN_TIMEOUT_SECONDS)
 def erase_flow(catalog_path: str, subjects_file: str | None = None, org: str | None = None,
                execute_plan: bool = False, root: str | None = None) -> dict:
     """Plan (default) or execute an erasure request."""

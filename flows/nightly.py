@@ -9,20 +9,21 @@ from configs.settings import Settings
 from flows.deidentify import deidentify_flow
 from flows.purge import purge_flow
 from flows.reports import md_table, publish_artifacts
-from flows.runtime import task_runner_for
+from flows.runtime import RUN_TIMEOUT_SECONDS, configured, task_runner_for
 from flows.scan import scan_flow
 from transforms.errors import ReleaseBlocked
 
 
-@flow(name="nightly")
+@flow(name="nightly", timeout_seconds=RUN_TIMEOUT_SECONDS)
 def nightly_flow(catalog_path: str, root: str | None = None) -> dict:
     """The scheduled job. A release that fails its gate is reported; the others still publish; the run fails
     at the end if any release was blocked."""
     catalog = load_catalog(catalog_path, root=root)
-    purge = purge_flow(catalog_path, execute_plan=True, root=root)
-    scan = scan_flow(catalog_path, root=root)
+    settings = Settings()
+    purge = configured(purge_flow, settings)(catalog_path, execute_plan=True, root=root)
+    scan = configured(scan_flow, settings)(catalog_path, root=root)
     releases, blocked = {}, []
-    deidentify = deidentify_flow.with_options(task_runner=task_runner_for(Settings()))
+    deidentify = configured(deidentify_flow, settings, task_runner=task_runner_for(settings))
     for name in catalog.releases:
         try:
             releases[name] = deidentify(catalog_path, name, root=root)

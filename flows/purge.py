@@ -27,6 +27,7 @@ from configs.catalog import Catalog, LegalHold, load_catalog
 from flows import quarantine
 from flows.audit import AuditLog
 from flows.reports import md_table, publish_artifacts, write_report
+from flows.runtime import RUN_TIMEOUT_SECONDS
 from flows.storage import _DT_DIR, exclusive_lock, file_digest, is_hidden, storage_for, sweep_temporaries
 from transforms.errors import PolicyError, StorageError
 from transforms.operators import to_timestamp
@@ -287,7 +288,7 @@ def vacuum_and_check(catalog: Catalog, moment: datetime, holds, audit: AuditLog,
     return out
 
 
-@flow(name="purge")
+@flow(name="purge", timeout_seconds=RUN_TIMEOUT_SECONDS)
 def purge_flow(catalog_path: str, as_of: date | None = None, execute_plan: bool = False,
                root: str | None = None) -> dict:
     """Plan (default) or execute retention for every dataset and release of the catalog."""

@@ -154,6 +154,27 @@ def analyzer_for(settings: Settings):
     return engine
 
 
+def forget_texts() -> None:
+    """Empty this process's memory of texts already analysed (each engine's findings, jieba's segmentations); the
+    engines stay built. A process is then as one meeting data it has not seen: benchmarks call it on long-lived
+    workers between timed runs, which would otherwise re-analyse nothing."""
+    from transforms.recognizers.base import jieba_words
+
+    for engine in list(_ENGINES.values()):
+        engine.forget_texts()
+    jieba_words.cache_clear()
+
+
+#: The flows' own default run timeout (deployments from ``prefect.yaml``); commands and ``serve`` apply the setting.
+RUN_TIMEOUT_SECONDS: float = Settings.model_fields["run_timeout_seconds"].default
+
+
+def configured(flow_, settings: Settings | None = None, **options):
+    """``flow_`` with the run timeout of ``settings`` (``PIIFLOW_RUN_TIMEOUT_SECONDS``) and any other options."""
+    settings = settings or Settings()
+    return flow_.with_options(timeout_seconds=settings.run_timeout_seconds, **options)
+
+
 def ensure_demo_key(path: Path) -> Path:
     """Create a random local key file (mode 600) if there is none; return its path."""
     if not path.exists():

@@ -12,7 +12,7 @@ from configs.catalog import Catalog, load_catalog
 from configs.settings import Settings
 from flows import quarantine
 from flows.reports import md_table, publish_artifacts, write_report
-from flows.runtime import analyzer_for
+from flows.runtime import RUN_TIMEOUT_SECONDS, analyzer_for
 from flows.storage import storage_for
 from transforms.scan import scan_table
 
@@ -64,7 +64,7 @@ def scan_markdown(result: dict) -> str:
     return "".join(lines)
 
 
-@flow(name="scan", log_prints=False)
+@flow(name="scan", log_prints=False, timeout_seconds=RUN_TIMEOUT_SECONDS)
 def scan_flow(catalog_path: str, dataset: str | None = None, root: str | None = None) -> dict:
     """Sample every dataset (or one), classify its columns, report PII and policy drift."""
     catalog = load_catalog(catalog_path, root=root)

@@ -421,3 +421,90 @@ def test_release_tasks_carry_the_storage_tag_only_when_a_limit_exists(pristine, 
         finally:
             client.delete_concurrency_limit_by_tag(STORAGE_TAG)
     assert storage_tags() == []
+
+
+def test_forget_texts_empties_the_engines_memory_not_the_engine():
+    """Benchmarks make long-lived workers forget the texts they analysed (a backfill meets a month it has not
+    seen); the engine stays built and finds the same."""
+    from configs.settings import Settings
+    from flows import runtime
+    from transforms.recognizers.base import jieba_words
+
+    engine = runtime.analyzer_for(Settings())
+    text = "张伟的手机号是13812345678，住在北京市朝阳区"
+    before = engine.findings(text)
+    assert engine._cached.cache_info().currsize >= 1 and jieba_words.cache_info().currsize >= 1
+    runtime.forget_texts()
+    assert engine._cached.cache_info().currsize == 0 and jieba_words.cache_info().currsize == 0
+    assert runtime.analyzer_for(Settings()) is engine and engine.findings(text) == before
+
+
+def test_a_hung_release_times_out_publishes_nothing_and_frees_the_lock(pristine, tmp_path, prefect_harness,
+                                                                       monkeypatch):
+    """PIIFLOW_RUN_TIMEOUT_SECONDS: a run stuck on storage fails once its time is up. Partitions already being read
+    finish (a thread cannot be interrupted), those still queued never start, nothing is published, and the lake's
+    lock is released, so the next run goes ahead."""
+    import flows.deidentify as d
+    from configs.settings import Settings
+    from flows.runtime import configured
+
+    cat = fresh(pristine, tmp_path)
+    real = d.release_partition
+    started, finished = [], []
+
+    def stuck(*args, **kwargs):
+        started.append(1)
+        time.sleep(3)  # a read hanging on storage
+        try:
+            return real(*args, **kwargs)
+        finally:
+            finished.append(1)
+
+    monkeypatch.setattr(d, "release_partition", stuck)
+    state = configured(d.deidentify_flow, Settings(run_timeout_seconds=1))(str(cat), "crm_research",
+                                                                           return_state=True)
+    assert state.is_failed() and state.name == "TimedOut"
+    assert len(started) < 16  # the partitions still queued when the time was up never started
+    deadline = time.monotonic() + 30
+    while len(finished) < len(started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    monkeypatch.setattr(d, "release_partition", real)
+    releases = cat.parent / "releases" / "crm_research"
+    assert not list(releases.glob("*/dt=*/_manifest.json"))  # staged at most (.tmp-dt=...), never published
+    assert d.deidentify_flow(str(cat), "crm_research")["published"] == 16
+    assert len(list(releases.glob("*/dt=*/_manifest.json"))) == 16 and not list(releases.glob("*/.tmp-*"))
+
+
+def test_commands_and_deployments_carry_the_run_timeout(monkeypatch):
+    from flows.deployments import deployments
+    from flows.runtime import RUN_TIMEOUT_SECONDS, configured
+    from flows.nightly import nightly_flow
+
+    assert nightly_flow.timeout_seconds == RUN_TIMEOUT_SECONDS == 6 * 3600
+    monkeypatch.setenv("PIIFLOW_RUN_TIMEOUT_SECONDS", "600")
+    assert configured(nightly_flow).timeout_seconds == 600
+    assert {d.name: d.job_variables for d in deployments("/etc/piiflow/catalog.yaml")}  # still buildable
+
+
+def test_a_day_with_fewer_rows_than_k_is_released_empty(pristine, tmp_path, prefect_harness):
+    """A day with fewer rows than k (a quiet day, the rest of a day partly past retention) cannot release any row:
+    it is published empty and reported, instead of blocking the whole release; re-done alone, the same. A k that
+    leaves every partition empty still blocks (tests/test_release_gate.py)."""
+    from flows.deidentify import deidentify_flow
+    from flows.storage import storage_for
+
+    cat = fresh(pristine, tmp_path)
+    store = storage_for(load_catalog(cat), "call_records")
+    part = store.list_partitions()[2]
+    store.replace_file(part.paths[0], store.read(part).slice(0, 3))  # 3 rows left; the release's k is 5
+    res = deidentify_flow(str(cat), "crm_research")
+    assert res["blocked"] == 0 and res["published"] == 16
+    tiny = next(p for p in res["partitions"] if p["dataset"] == "call_records" and p["dt"] == part.dt.isoformat())
+    assert (tiny["rows_in"], tiny["rows_out"], tiny["suppressed"]) == (3, 0, 3)
+    manifest = json.loads((Path(tiny["path"]) / "_manifest.json").read_text(encoding="utf-8"))
+    assert manifest["rows"] == {"in": 3, "out": 0, "suppressed": 3} and manifest["gate"]["k_anonymity"][
+        "fewer_rows_than_k"]
+    assert "released empty" in (Path(tiny["path"]) / "_report.md").read_text(encoding="utf-8")
+    store.replace_file(part.paths[0], store.read(part).slice(0, 2))  # only that day changes again
+    again = deidentify_flow(str(cat), "crm_research")
+    assert (again["published"], again["skipped"], again["blocked"]) == (1, 15, 0)

@@ -150,6 +150,10 @@ class PiiflowAnalyzer(AnalyzerEngine):
             self._registry_size = len(self.registry.recognizers)
         return self._cached(text, language if language in self.supported_languages else guess_language(text))
 
+    def forget_texts(self) -> None:
+        """Drop the remembered findings of texts already seen."""
+        self._cached.cache_clear()
+
     def _plan(self, language: str) -> "_Plan":
         plan = self._plans.get(language)
         if plan is None:
