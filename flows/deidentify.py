@@ -38,7 +38,7 @@ from flows.erase import _ledger_path, exclude_erased
 from flows.reports import md_table, publish_artifacts, write_report
 from flows.runtime import RUN_TIMEOUT_SECONDS, analyzer_for, storage_tags, transient_io_error
 from flows.storage import (check_region, exclusive_lock, file_digest, publish_dir, recover_dir, staging_dir,
-                           storage_for, sweep_temporaries)
+                           storage_for, sweep_temporaries, sync_parents, sync_tree)
 from transforms.errors import PolicyError, ReleaseBlocked
 from transforms.operators import derive_key, key_fingerprint, to_timestamp
 from transforms.policy import (apply_policy, columns_to_read, dictionary_columns, generalise_to_k, policy_violations,
@@ -211,6 +211,7 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     if publish:
         publish_dir(stage, target)
     else:
+        sync_tree(stage)  # here, in the task, in parallel: the flow's publishing is then renames only
         res.staged = str(stage)
     return res
 
@@ -461,9 +462,10 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
         if any(r.status == "blocked" for r in results):
             sweep_temporaries(catalog.release_path(release))
         else:
-            for r in results:
-                if r.staged:
-                    publish_dir(Path(r.staged), Path(r.path))
+            staged = [r for r in results if r.staged]
+            for r in staged:
+                publish_dir(Path(r.staged), Path(r.path), synced=True, sync_parent=False)
+            sync_parents([Path(r.path) for r in staged])
     summary = {
         "release": release, "recipient": rel.recipient, "path": str(catalog.release_path(release)),
         "partitions": [r.__dict__ for r in results],

@@ -90,16 +90,25 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         fh.write(data)
 
 
-def publish_dir(staged: Path, target: Path) -> None:
-    """Move a fully written, fsynced folder into place. A previous ``target`` is swapped out and removed.
-
-    The swap is two renames; if a run dies between them, :func:`recover_dir` restores the previous folder.
-    """
-    for f in staged.rglob("*"):
+def sync_tree(folder: Path) -> None:
+    """fsync every file under ``folder`` and the folder itself: its content is on disk before it is renamed."""
+    for f in folder.rglob("*"):
         if f.is_file():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-    _fsync_dir(staged)
+    _fsync_dir(folder)
+
+
+def publish_dir(staged: Path, target: Path, *, synced: bool = False, sync_parent: bool = True) -> None:
+    """Move a fully written folder into place. A previous ``target`` is swapped out and removed.
+
+    ``staged`` is fsynced first unless ``synced`` says its writer did (:func:`sync_tree`, e.g. in a worker, in
+    parallel). ``sync_parent=False`` leaves fsyncing ``target``'s parent to the caller (once per parent when it
+    publishes many folders: :func:`sync_parents`). The swap is two renames; if a run dies between them,
+    :func:`recover_dir` restores the previous folder.
+    """
+    if not synced:
+        sync_tree(staged)
     target.parent.mkdir(parents=True, exist_ok=True)
     old = target.parent / f".old-{target.name}"
     if old.exists():
@@ -107,9 +116,17 @@ def publish_dir(staged: Path, target: Path) -> None:
     if target.exists():
         os.replace(target, old)
     os.replace(staged, target)
-    _fsync_dir(target.parent)
+    if sync_parent:
+        _fsync_dir(target.parent)
     if old.exists():
         shutil.rmtree(old)
+
+
+def sync_parents(targets: list[Path]) -> None:
+    """fsync each distinct parent folder of ``targets`` once (the renames of :func:`publish_dir` with
+    ``sync_parent=False`` are then durable)."""
+    for parent in sorted({t.parent for t in targets}):
+        _fsync_dir(parent)
 
 
 def recover_dir(target: Path) -> None:

@@ -136,3 +136,34 @@ def test_read_columns_selects_and_names_every_column(tmp_path, fmt):
     table, names = store.read_columns(path, ["y", "x", "absent"])
     assert sorted(table.column_names) == ["x", "y"] and [str(v) for v in table.column("x").to_pylist()] == ["1", "2"]
     assert {"x", "secret", "y"} <= set(names)
+
+
+def test_publishing_folders_synced_by_their_writer_only_renames(tmp_path, monkeypatch):
+    """A release's tasks fsync what they stage (in parallel); publishing then renames, and fsyncs each parent
+    folder once rather than once per partition."""
+    import os
+
+    from flows import storage
+
+    staged = []
+    for ds, day in [("a", 1), ("a", 2), ("b", 1)]:
+        target = tmp_path / "rel" / ds / f"dt=2026-01-0{day}"
+        s = staging_dir(target)
+        (s / "part.parquet").write_text(f"{ds}{day}")
+        storage.sync_tree(s)
+        staged.append((s, target))
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(storage.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    for s, target in staged:
+        publish_dir(s, target, synced=True, sync_parent=False)
+    assert synced == []  # renames only
+    storage.sync_parents([t for _, t in staged])
+    assert len(synced) == 2  # rel/a and rel/b, once each
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "rel").glob("*/dt=*/part.parquet")) == [
+        "rel/a/dt=2026-01-01/part.parquet", "rel/a/dt=2026-01-02/part.parquet", "rel/b/dt=2026-01-01/part.parquet"]
+    synced.clear()
+    s = staging_dir(staged[0][1])
+    (s / "part.parquet").write_text("again")
+    publish_dir(s, staged[0][1])  # by default: the staged file and folder, then the parent
+    assert len(synced) == 3
