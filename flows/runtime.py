@@ -80,7 +80,7 @@ def storage_tags() -> list[str]:
     """``[STORAGE_TAG]`` when the Prefect API has a concurrency limit on that tag, else ``[]``; asked once per run.
 
     A task run that carries any tag asks the API for a slot on it before it starts, limit or not, and on the local
-    SQLite server that request waited 1.8-5.7 s behind the other tasks' writes in about one task in five (a Dask
+    SQLite server that request waited 1.8-5.7 s behind the other tasks' writes in about one task in nine (a Dask
     backfill's 2-worker run took 4.0-7.9 s instead of 2.9-3.0 s). So release tasks carry the tag only when there is
     a limit for it to enforce. A limit created while a run is going takes effect from the next run."""
     from prefect.client.orchestration import get_client
