@@ -98,10 +98,19 @@ def _state_digest(catalog: Catalog, dataset: str) -> str:
     return h.hexdigest()
 
 
-def input_fingerprint(catalog: Catalog, dataset: str, paths: list[Path], key: bytes) -> str:
+def input_records(paths: list[Path]) -> list[dict]:
+    """Each input file's path, size and content hash, in path order: what a manifest lists and the fingerprint
+    covers (hashed once per partition, for both)."""
+    return [{"path": str(p), "bytes": p.stat().st_size, "sha256": file_digest(p)} for p in sorted(paths)]
+
+
+def input_fingerprint(catalog: Catalog, dataset: str, paths: list[Path], key: bytes,
+                      inputs: list[dict] | None = None) -> str:
+    """What a release partition depends on: its inputs (``inputs``, from :func:`input_records` when not given), the
+    policy, the key and the state that changes a release."""
     h = hashlib.sha256()
-    for p in sorted(paths):
-        h.update(f"{p}|{p.stat().st_size}|{file_digest(p)}\n".encode())
+    for i in inputs if inputs is not None else input_records(paths):
+        h.update(f"{i['path']}|{i['bytes']}|{i['sha256']}\n".encode())
     h.update(f"policy={catalog.policy_hash}|key={key_fingerprint(key)}|state={_state_digest(catalog, dataset)}"
              .encode())
     return h.hexdigest()
@@ -157,7 +166,8 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     started = time.perf_counter()
     target = catalog.release_path(release, dataset) / f"dt={dt.isoformat()}"
     recover_dir(target)
-    fp = input_fingerprint(catalog, dataset, paths, key)
+    inputs = input_records(paths)
+    fp = input_fingerprint(catalog, dataset, paths, key, inputs)
     if not force and published_fingerprint(target) == fp:
         return PartitionResult(dataset, dt.isoformat(), "skipped", path=str(target))
     seen: set[str] = set()
@@ -184,7 +194,7 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     if not krep.within_budget and krep.rows_in < rel.k_anonymity:
         # Fewer rows than k (a quiet day, what is left of a day partly past retention): no generalisation releases
         # any of them, so the partition is released empty, which the flow allows only while the dataset's release
-        # keeps rows in other partitions (see _release_left_empty).
+        # keeps rows in other partitions (see _block_releases_left_empty).
         res.gate["k_anonymity"]["fewer_rows_than_k"] = True
     elif not krep.within_budget:
         res.reasons.append(f"{dataset}: k={rel.k_anonymity} unreachable: even fully generalised, {krep.suppressed} of "
@@ -200,7 +210,7 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
         "release": release, "recipient": rel.recipient, "purpose": rel.purpose, "dataset": dataset,
         "dt": dt.isoformat(), "created_at": datetime.now(timezone.utc).isoformat(),
         "policy_hash": catalog.policy_hash, "key_fingerprint": key_fingerprint(key), "input_fingerprint": fp,
-        "inputs": [{"path": str(p), "bytes": p.stat().st_size, "sha256": file_digest(p)} for p in sorted(paths)],
+        "inputs": inputs,
         "rows": {"in": res.rows_in, "out": res.rows_out, "suppressed": res.suppressed}, "seconds": res.seconds,
         "gate": res.gate, "outputs": [{"path": "part-00000.parquet",
                                        "sha256": file_digest(stage / "part-00000.parquet")}],
@@ -227,7 +237,7 @@ def partition_markdown(m: dict) -> str:
             f"journalist max {k['journalist_risk_max']}; marketer {k['marketer_risk']}.\n\n"
             f"Rows by equivalence-class size: {k['class_sizes']}\n\n"
             + (f"l-diversity of sensitive columns: {k['l_diversity']}\n\n" if k.get("l_diversity") else "")
-            + (f"Fewer rows than k: every row suppressed, released empty.\n\n" if k.get("fewer_rows_than_k") else "")
+            + ("Fewer rows than k: every row suppressed, released empty.\n\n" if k.get("fewer_rows_than_k") else "")
             + f"Re-scan: {len(m['gate']['rescan_leaks'])} leaks. Undeclared columns dropped: "
             f"{m['gate']['undeclared_columns_dropped'] or 'none'}.\n")
 

@@ -68,7 +68,6 @@ def _lexicon() -> tuple[frozenset[str], dict[str, str], dict[str, int]]:
     return frozenset(Provider.last_names) | frozenset(COMPOUND_SURNAMES), tags, freq
 
 
-
 @functools.lru_cache(maxsize=1)
 def _surname_finder():
     """``search(text, pos)`` for the next compound or single surname: the scan jumps from one to the next."""
