@@ -46,8 +46,8 @@ def child(path: str) -> None:
     import pyarrow.parquet as pq
 
     from transforms.detection import build_analyzer
-    from transforms.operators import derive_key
-    from transforms.policy import apply_policy, columns_to_read, dictionary_columns, generalise_to_k, rescan
+    from transforms.keys import derive_key
+    from transforms.policy import apply_policy, columns_to_read, dictionary_columns, generalize_to_k, rescan
 
     ds = _catalog().datasets["device_events"]
     analyzer = build_analyzer()
@@ -56,7 +56,7 @@ def child(path: str) -> None:
     # as a release reads (nothing quarantined): the columns it needs, distinct-value ones dictionary-encoded
     table = pq.read_table(path, columns=columns_to_read(ds, row_key=False), read_dictionary=dictionary_columns(ds))
     out, _ = apply_policy(table, ds, key=key, analyzer=analyzer)
-    out, krep = generalise_to_k(table, out, ds, 5, 0.05, key=key)
+    out, krep = generalize_to_k(table, out, ds, 5, 0.05, key=key)
     leaks = rescan(out, analyzer, ds)
     seconds = time.perf_counter() - t0
     print(json.dumps({"seconds": seconds, "suppressed": krep.suppressed, "leaks": len(leaks),

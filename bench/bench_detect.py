@@ -36,8 +36,8 @@ def main() -> None:
 
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 
-    from transforms import synth
     from flows.detect import detect_lines
+    from transforms import synth
     from transforms.detection import BlankSpacyNlpEngine, build_analyzer
 
     spec = synth.LakeSpec(seed=8, rows=args.rows, start=date(2026, 10, 1), end=date(2026, 10, 1))

@@ -40,7 +40,7 @@ def main() -> None:
     from flows.purge import run_purge
     from flows.storage import storage_for
     from transforms import synth
-    from transforms.operators import to_timestamp
+    from transforms.times import to_timestamp
 
     first = date(2025, 11, 1)
     days = [first + timedelta(days=i) for i in range(365)]

@@ -12,13 +12,11 @@ import json
 import re
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PlainSerializer,
     ValidationError,
@@ -26,7 +24,9 @@ from pydantic import (
     model_validator,
 )
 
-from transforms.errors import PolicyError
+from configs.errors import PolicyError
+from configs.operators import OPERATOR_NAMES, Keep, Operator, op_shorthand
+from configs.operators import FrozenModel as _Frozen
 
 # --------------------------------------------------------------------------------------------------------------
 # Durations ("180d")
@@ -58,109 +58,9 @@ def format_duration(td: timedelta) -> str:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration)]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Column operators: a union discriminated on ``op``; a bare string is shorthand for ``{op: <name>}``
-# --------------------------------------------------------------------------------------------------------------
-
-
-class Keep(_Frozen):
-    op: Literal["keep"] = "keep"
-
-
-class Drop(_Frozen):
-    op: Literal["drop"] = "drop"
-
-
-class Pseudonymize(_Frozen):
-    """Keyed HMAC-SHA256 token; the key is derived per recipient from the master key."""
-
-    op: Literal["pseudonymize"] = "pseudonymize"
-    length: int = Field(16, ge=8, le=64, description="hex characters kept from the HMAC")
-    prefix: str = ""
-
-
-class Mask(_Frozen):
-    op: Literal["mask"] = "mask"
-    keep_first: int = Field(0, ge=0)
-    keep_last: int = Field(4, ge=0)
-    char: str = Field("*", min_length=1, max_length=1)
-
-
-class GeneralizeIp(_Frozen):
-    op: Literal["generalize_ip"] = "generalize_ip"
-    v4_prefix: int = Field(24, ge=0, le=32)
-    v6_prefix: int = Field(48, ge=0, le=128)
-
-
-class GeneralizeGps(_Frozen):
-    """Snap positions to a grid: ``decimals`` of a degree, or ``grid_km`` kilometres (which wins when given)."""
-
-    op: Literal["generalize_gps"] = "generalize_gps"
-    decimals: int = Field(2, ge=0, le=6)
-    grid_km: float | None = Field(None, gt=0)
-
-
-class BirthYearBand(_Frozen):
-    """Resident ID -> the band of birth years it falls in (``1990-1999``); anything else becomes null."""
-
-    op: Literal["birth_year_band"] = "birth_year_band"
-    width: int = Field(10, ge=1, le=100)
-
-
-class TruncateTime(_Frozen):
-    op: Literal["truncate_time"] = "truncate_time"
-    to: Literal["hour", "day", "week", "month"] = "hour"
-
-
-class GeneralizeDevice(_Frozen):
-    """``level`` 1: model -> brand, OS version -> family and major; 2: everything -> ``*``."""
-
-    op: Literal["generalize_device"] = "generalize_device"
-    level: int = Field(1, ge=1, le=2)
-
-
-class Bucket(_Frozen):
-    op: Literal["bucket"] = "bucket"
-    width: float = Field(gt=0)
-
-
-class RedactEntities(_Frozen):
-    op: Literal["redact_entities"] = "redact_entities"
-    style: Literal["type", "numbered"] = "type"
-
-
-class Suppress(_Frozen):
-    """Not declared by users: the top of every generalisation ladder, the column replaced by ``*``."""
-
-    op: Literal["suppress"] = "suppress"
-
-
-Operator = Annotated[
-    Union[Keep, Drop, Pseudonymize, Mask, GeneralizeIp, GeneralizeGps, TruncateTime, GeneralizeDevice, Bucket,
-          BirthYearBand, RedactEntities],
-    Field(discriminator="op"),
-]
-OPERATOR_NAMES = ("keep", "drop", "pseudonymize", "mask", "generalize_ip", "generalize_gps", "truncate_time",
-                  "generalize_device", "bucket", "birth_year_band", "redact_entities")
-#: Operators whose output can be turned back into the input by whoever holds the key or the mapping.
-REVERSIBLE_OPERATORS = frozenset({"keep"})
-#: Operators acceptable on a column of kind ``direct``.
-DIRECT_SAFE_OPERATORS = frozenset({"drop", "pseudonymize"})
-
-
-def _op_shorthand(value: Any) -> Any:
-    if isinstance(value, str):
-        return {"op": value}
-    return value
-
-
 class ColumnPolicy(_Frozen):
     kind: Literal["direct", "quasi", "free_text", "sensitive", "other"]
-    op: Annotated[Operator, BeforeValidator(_op_shorthand)] = Keep()
+    op: Annotated[Operator, BeforeValidator(op_shorthand)] = Keep()
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from transforms.errors import PolicyError
+from configs.errors import PolicyError
 
 
 class Settings(BaseSettings):

@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from flows.storage import write_bytes_atomic
-from transforms.errors import PiiflowError
 
 GENESIS = "0" * 64
 
@@ -100,7 +99,3 @@ def verify(state_dir: Path) -> Verification:
             return Verification(False, n, f"head records entry {head.get('seq')} but the log ends at {n} "
                                           f"(entries removed from the end)")
     return Verification(True, n)
-
-
-class AuditTampered(PiiflowError):
-    pass

@@ -1,5 +1,7 @@
-"""The ``piiflow`` command line (DESIGN.md's table). Flow modules are imported inside the commands, after
-Prefect's environment defaults are set, so that start-up is offline and quiet."""
+"""The ``piiflow`` command line (DESIGN.md's table): one entry point per command. Each command builds its settings
+once and passes them down; each command that has a flow runs it, with the same parameter names (``-c/--catalog``
+is ``catalog_path``, ``--subjects`` is ``subjects_file``). Flow modules are imported inside the commands, after
+Prefect's environment defaults are set (once, in the app's callback), so that start-up is offline and quiet."""
 
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.runtime import configure_prefect_env
-from transforms.errors import PiiflowError
+from configs.errors import PiiflowError
+from flows.runtime import configure_prefect_env, quiet_domain_errors
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Make a privacy policy true of stored data: scan, de-identify, purge.")
@@ -34,10 +36,11 @@ FLOW_COMMANDS = {"scan", "deidentify", "purge", "erase", "nightly", "demo"}
 
 @app.callback()
 def _session(ctx: typer.Context) -> None:
-    if ctx.invoked_subcommand in FLOW_COMMANDS:  # (detect and generate start without importing Prefect)
-        configure_prefect_env()
+    configure_prefect_env()  # environment defaults only: detect and generate start without importing Prefect
+    if ctx.invoked_subcommand in FLOW_COMMANDS:
         from flows.runtime import direct_run_settings
 
+        quiet_domain_errors()
         ctx.with_resource(direct_run_settings())
 
 
@@ -110,7 +113,7 @@ def detect(threshold: Optional[float] = typer.Option(None, "--threshold", help="
     from flows.detect import detect_lines
     from transforms.detection import build_analyzer
 
-    settings = Settings() if threshold is None else Settings(score_threshold=threshold)
+    settings = Settings(**({} if threshold is None else {"score_threshold": threshold}))
     try:
         analyzer = build_analyzer(settings)
         for chunk in detect_lines(sys.stdin, analyzer, workers=workers, batch_size=batch,
@@ -121,15 +124,16 @@ def detect(threshold: Optional[float] = typer.Option(None, "--threshold", help="
 
 
 @app.command()
-def scan(catalog: Path = CatalogOpt, dataset: Optional[str] = typer.Option(None, "--dataset"),
+def scan(catalog_path: Path = CatalogOpt, dataset: Optional[str] = typer.Option(None, "--dataset"),
          as_json: bool = JsonOpt) -> None:
     """PII inventory per dataset and column; flags PII in columns the policy does not cover."""
-    configure_prefect_env()
+    from configs.settings import Settings
     from flows.runtime import configured
     from flows.scan import scan_flow
 
+    settings = Settings()
     try:
-        result = configured(scan_flow)(str(catalog), dataset)
+        result = configured(scan_flow, settings)(str(catalog_path), dataset, settings=settings)
     except PiiflowError as e:
         _fail(e)
     _emit(result, as_json, _print_scan)
@@ -150,27 +154,28 @@ def _print_scan(result: dict) -> None:
 
 
 @app.command()
-def deidentify(catalog: Path = CatalogOpt, release: str = typer.Option(..., "--release"),
+def deidentify(catalog_path: Path = CatalogOpt, release: str = typer.Option(..., "--release"),
                start: Optional[str] = typer.Option(None, "--start"), end: Optional[str] = typer.Option(None, "--end"),
                force: bool = typer.Option(False, "--force", help="redo partitions whose inputs are unchanged"),
                as_json: bool = JsonOpt) -> None:
     """Build and gate a release; a date range is a backfill. Unchanged partitions are skipped."""
-    configure_prefect_env()
     from configs.settings import Settings
     from flows.deidentify import deidentify_flow
     from flows.runtime import configured, task_runner_for
 
+    settings = Settings()
     try:
-        flow_ = configured(deidentify_flow, task_runner=task_runner_for(Settings()))
-        result = flow_(str(catalog), release, _date(start, "--start"), _date(end, "--end"), force=force)
+        flow_ = configured(deidentify_flow, settings, task_runner=task_runner_for(settings))
+        result = flow_(str(catalog_path), release, _date(start, "--start"), _date(end, "--end"), force=force,
+                       settings=settings)
     except PiiflowError as e:
         _fail(e)
     _emit(result, as_json, _print_release)
 
 
 def _print_release(r: dict) -> None:
-    if "blocked" in r and isinstance(r["blocked"], str):
-        out.print(f"release {r['release']}: BLOCKED: {r['blocked']}")
+    if r["status"] == "blocked":
+        out.print(f"release {r['release']}: BLOCKED: {r.get('error', '')}")
         return
     out.print(f"release {r['release']} -> {r['path']}: {r['published']} partitions published, "
               f"{r['skipped']} unchanged (skipped); {r['rows_out']:,} rows "
@@ -187,16 +192,16 @@ def _date(value: str | None, flag: str) -> date | None:
 
 
 @app.command()
-def purge(catalog: Path = CatalogOpt, as_of: Optional[str] = typer.Option(None, "--as-of"),
+def purge(catalog_path: Path = CatalogOpt, as_of: Optional[str] = typer.Option(None, "--as-of"),
           execute: bool = typer.Option(False, "--execute", help="act on the plan (default: only print it)"),
           as_json: bool = JsonOpt) -> None:
     """Plan (default) or execute retention."""
-    configure_prefect_env()
+    from configs.settings import Settings
     from flows.purge import purge_flow
     from flows.runtime import configured
 
     try:
-        result = configured(purge_flow)(str(catalog), _date(as_of, "--as-of"), execute)
+        result = configured(purge_flow, Settings())(str(catalog_path), _date(as_of, "--as-of"), execute)
     except PiiflowError as e:
         _fail(e)
     _emit(result, as_json, _print_purge)
@@ -229,18 +234,20 @@ def _print_purge(r: dict) -> None:
 
 
 @app.command()
-def erase(catalog: Path = CatalogOpt,
-          subjects: Optional[Path] = typer.Option(None, "--subjects", help="file of subject ids, one a line"),
+def erase(catalog_path: Path = CatalogOpt,
+          subjects_file: Optional[Path] = typer.Option(None, "--subjects", help="file of subject ids, one a line"),
           org: Optional[str] = typer.Option(None, "--org", help="an organisation id"),
           execute: bool = typer.Option(False, "--execute", help="act on the plan (default: only print it)"),
           as_json: bool = JsonOpt) -> None:
     """Plan (default) or execute an erasure request (account cancellation)."""
-    configure_prefect_env()
-    from configs.catalog import load_catalog
-    from flows.erase import run_erase
+    from configs.settings import Settings
+    from flows.erase import erase_flow
+    from flows.runtime import configured
 
+    settings = Settings()
     try:
-        result = run_erase(load_catalog(catalog), subjects, org, execute)
+        result = configured(erase_flow, settings)(str(catalog_path), str(subjects_file) if subjects_file else None,
+                                                  org, execute, settings=settings)
     except PiiflowError as e:
         _fail(e)
     _emit(result, as_json, _print_erase)
@@ -264,13 +271,13 @@ app.add_typer(audit_app, name="audit")
 
 
 @audit_app.command("verify")
-def audit_verify(catalog: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
+def audit_verify(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
     """Check the audit log's hash chain: any edited, removed or reordered entry fails."""
     from configs.catalog import load_catalog
     from flows.audit import verify
 
     try:
-        cat = load_catalog(catalog)
+        cat = load_catalog(catalog_path)
     except PiiflowError as e:
         _fail(e)
     v = verify(cat.state_path)
@@ -282,14 +289,15 @@ def audit_verify(catalog: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
 
 
 @app.command()
-def nightly(catalog: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
+def nightly(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
     """Purge, scan, then every release."""
-    configure_prefect_env()
+    from configs.settings import Settings
     from flows.nightly import nightly_flow
     from flows.runtime import configured
 
+    settings = Settings()
     try:
-        result = configured(nightly_flow)(str(catalog))
+        result = configured(nightly_flow, settings)(str(catalog_path), settings=settings)
     except PiiflowError as e:
         _fail(e)
     _emit(result, as_json, _print_nightly)
@@ -308,20 +316,17 @@ def _print_nightly(r: dict) -> None:
 def demo(rows: int = typer.Option(20_000, "--rows"), dir: Path = typer.Option(Path("demo-lake"), "--dir"),
          as_json: bool = JsonOpt) -> None:
     """Generate a synthetic lake and run the nightly pipeline on it with the embedded Prefect."""
-    import os
+    from configs.catalog import load_catalog
+    from configs.settings import Settings
+    from flows.runtime import ensure_demo_key
 
     if rows < 10_000:
         _fail(ValueError(f"--rows: expected at least 10,000 (fewer leave too few rows per day for the demo "
                          f"releases' k=5), found {rows:,}"))
-    configure_prefect_env()
     root = dir.resolve()
-    key_file = root.parent / f".{root.name}.key"
-    if "PIIFLOW_KEY" not in os.environ and "PIIFLOW_KEY_FILE" not in os.environ:
-        from flows.runtime import ensure_demo_key
-
-        os.environ["PIIFLOW_KEY_FILE"] = str(ensure_demo_key(key_file))
-    from configs.catalog import load_catalog
-
+    settings = Settings()
+    if settings.key is None and settings.key_file is None:  # the demo's own local key, beside the lake
+        settings = Settings(key_file=ensure_demo_key(root.parent / f".{root.name}.key"))
     catalog_path = root / "catalog.yaml"
     end = date.today() - timedelta(days=1)
     try:
@@ -337,7 +342,7 @@ def demo(rows: int = typer.Option(20_000, "--rows"), dir: Path = typer.Option(Pa
         from flows.nightly import nightly_flow
         from flows.runtime import configured
 
-        result = configured(nightly_flow)(str(catalog_path))
+        result = configured(nightly_flow, settings)(str(catalog_path), settings=settings)
     except PiiflowError as e:
         _fail(e)
     result["catalog"] = str(catalog_path)
@@ -347,19 +352,15 @@ def demo(rows: int = typer.Option(20_000, "--rows"), dir: Path = typer.Option(Pa
 
 
 @app.command()
-def serve(catalog: Path = CatalogOpt) -> None:
+def serve(catalog_path: Path = CatalogOpt) -> None:
     """Serve the scheduled deployments (nightly at 02:00 and a weekly full scan, Asia/Shanghai) from this process."""
-    configure_prefect_env()
+    from configs.settings import Settings
     from flows.deployments import serve_all
 
-    serve_all(str(catalog.resolve()))
+    serve_all(str(catalog_path.resolve()), Settings())
 
 
 def main() -> None:
-    from flows.runtime import quiet_domain_errors
-
-    configure_prefect_env()
-    quiet_domain_errors()
     app()
 
 

@@ -18,7 +18,7 @@ from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Iterable, Iterator
 
-from transforms.errors import PolicyError
+from configs.errors import PolicyError
 
 #: (text, language or None) per record of a batch.
 Batch = list[tuple[str, str | None]]
@@ -39,7 +39,7 @@ def _init_worker(threshold: float, ner_model: str | None) -> None:
         _use_engine(build_analyzer(Settings(score_threshold=threshold, ner_model=ner_model)))
 
 
-def _analyse(batch: Batch) -> list[list[tuple[str, int, int, float]]]:
+def _analyze(batch: Batch) -> list[list[tuple[str, int, int, float]]]:
     return [[(f.type, f.start, f.end, f.score) for f in _ENGINE.findings(text, lang)] for text, lang in batch]
 
 
@@ -87,9 +87,9 @@ def detect_lines(lines: Iterable[str], engine, workers: int = 1, batch_size: int
         return
     second = next(batches, None) if workers > 1 else None
     if second is None:  # one batch, or one process: no pool
-        yield _render(first[0], _analyse(first[1]))
+        yield _render(first[0], _analyze(first[1]))
         for ids, batch in batches:
-            yield _render(ids, _analyse(batch))
+            yield _render(ids, _analyze(batch))
         return
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
@@ -108,13 +108,13 @@ def detect_lines(lines: Iterable[str], engine, workers: int = 1, batch_size: int
 
         def submit(ids: list, batch: Batch) -> None:
             sent = [item for item in dict.fromkeys(batch) if item not in known]
-            pending.append((ids, batch, sent, pool.submit(_analyse, sent)))
+            pending.append((ids, batch, sent, pool.submit(_analyze, sent)))
 
         rest = itertools.chain([second], batches)
         # The workers start on the next batches while this process analyses the first one itself.
         for ids, batch in itertools.islice(rest, 2 * workers):
             submit(ids, batch)
-        first_found = _analyse(first[1])
+        first_found = _analyze(first[1])
         known.update(zip(first[1], first_found))
         yield _render(first[0], first_found)
         for ids, batch in rest:

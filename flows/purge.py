@@ -15,7 +15,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -24,14 +24,16 @@ import pyarrow.compute as pc
 from prefect import flow, get_run_logger
 
 from configs.catalog import Catalog, LegalHold, load_catalog
+from configs.errors import StorageError
 from flows import quarantine
 from flows.audit import AuditLog
-from flows.reports import md_table, publish_artifacts, write_report
+from flows.reports import publish_artifacts, write_report
+from flows.requests import read_subjects_file
 from flows.runtime import RUN_TIMEOUT_SECONDS
 from flows.storage import _DT_DIR, exclusive_lock, file_digest, is_hidden, storage_for, sweep_temporaries
-from transforms.errors import PolicyError, StorageError
-from transforms.operators import to_timestamp
-from transforms.retention import cutoff, decide_rows, partition_status
+from transforms.reporting import purge_markdown
+from transforms.retention import cutoff, decide_rows, partition_status, resolve_as_of
+from transforms.times import to_timestamp
 
 
 @dataclass
@@ -65,36 +67,6 @@ class PurgePlan:
                 "rows": sum(max(a.deleted, 0) for a in self.actions), "bytes": sum(a.bytes for a in self.actions),
                 "held_rows": sum(a.held for a in self.actions),
                 "quarantined": sum(a.quarantined for a in self.actions)}
-
-
-def resolve_as_of(as_of: date | datetime | None, tz: str, now: datetime | None = None) -> datetime:
-    """``as_of`` as an aware instant in ``tz`` (a date means its midnight). Refuses a moment in the future."""
-    zone = ZoneInfo(tz)
-    now = now or datetime.now(zone)
-    if as_of is None:
-        return now
-    moment = as_of if isinstance(as_of, datetime) else datetime.combine(as_of, time(), zone)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    if moment > now:
-        raise PolicyError(f"--as-of {as_of} is in the future; retention is only enforced up to now")
-    return moment
-
-
-def read_subjects_file(path: Path) -> list[str]:
-    """Subject ids, one a line (a ``subject_id`` header line is skipped). Raises PolicyError on a bad file."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise PolicyError(f"{path}: cannot read the subjects file ({type(e).__name__})") from e
-    ids = [ln.strip().split(",")[0].strip() for ln in text.splitlines() if ln.strip()]
-    if ids and ids[0].lower() in ("subject_id", "user_id", "id"):
-        ids = ids[1:]
-    bad = [i for i, v in enumerate(ids, 1) if not v.isprintable() or " " in v or len(v) > 128]
-    if bad:
-        raise PolicyError(f"{path}: line {bad[0]}: expected one subject id per line (no spaces, at most 128 "
-                          f"characters)")
-    return ids
 
 
 def active_holds(catalog: Catalog, as_of: datetime) -> list[tuple[LegalHold, frozenset[str]]]:
@@ -233,7 +205,7 @@ def execute_action(catalog: Catalog, a: FileAction, as_of: datetime, holds, audi
 def run_purge(catalog: Catalog, as_of: date | datetime | None = None, execute: bool = False,
               progress=None) -> dict:
     """Plan, and with ``execute`` carry out, retention for the whole catalog. Plain Python (no Prefect)."""
-    moment = resolve_as_of(as_of, catalog.lake.timezone)
+    moment = resolve_as_of(as_of, catalog.lake.timezone, datetime.now(ZoneInfo(catalog.lake.timezone)))
     if execute:
         with exclusive_lock(catalog.state_path, "purge"):
             for name in catalog.datasets:
@@ -289,19 +261,14 @@ def vacuum_and_check(catalog: Catalog, moment: datetime, holds, audit: AuditLog,
 
 
 @flow(name="purge", timeout_seconds=RUN_TIMEOUT_SECONDS)
-def purge_flow(catalog_path: str, as_of: date | None = None, execute_plan: bool = False,
-               root: str | None = None) -> dict:
-    """Plan (default) or execute retention for every dataset and release of the catalog."""
+def purge_flow(catalog_path: str, as_of: date | None = None, execute: bool = False, root: str | None = None) -> dict:
+    """Plan (default) or, with ``execute``, carry out retention for every dataset and release of the catalog as of
+    ``as_of`` (a date means its midnight in the lake's time zone; default now)."""
     catalog = load_catalog(catalog_path, root=root)
-    result = run_purge(catalog, as_of, execute_plan)
-    md = (f"# Purge {'executed' if execute_plan else 'plan'} as of {result['as_of']}\n\n"
-          + (f"Held datasets: {result['held_datasets']}\n\n" if result["held_datasets"] else "")
-          + (f"Rows with a missing event time (kept or quarantined, never deleted): {result['missing_time']}\n\n"
-             if result["missing_time"] else "")
-          + md_table(result["actions"], ["target", "partition", "action", "deleted", "held", "quarantined",
-                                         "missing_time", "reason"]))
+    result = run_purge(catalog, as_of, execute)
+    md = purge_markdown(result)
     result["report"] = str(write_report(catalog.state_path, "purge", result, md))
     publish_artifacts("purge", md)
-    get_run_logger().info("purge (%s): %d actions, %d rows", "execute" if execute_plan else "plan",
+    get_run_logger().info("purge (%s): %d actions, %d rows", "execute" if execute else "plan",
                           len(result["actions"]), result["rows"])
     return result

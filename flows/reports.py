@@ -32,10 +32,3 @@ def publish_artifacts(key: str, markdown: str, table: list[dict] | None = None) 
             create_table_artifact(table=table, key=f"{key}-table")
     except ImportError:  # pragma: no cover - prefect is a hard dependency
         return
-
-
-def md_table(rows: list[dict], columns: list[str]) -> str:
-    if not rows:
-        return "_(none)_\n"
-    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    return head + "".join("| " + " | ".join(str(r.get(c, "")) for c in columns) + " |\n" for r in rows)

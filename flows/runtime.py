@@ -12,6 +12,7 @@ from pathlib import Path
 
 from configs.settings import Settings
 
+
 def configure_prefect_env(home: Path | None = None) -> None:
     """Offline, quiet defaults for Prefect; values the user has set win. Must run before ``import prefect``.
     Prefect's local database goes to ``home``, by default ``./.prefect`` under the working directory."""
@@ -43,7 +44,7 @@ class _QuietDomainErrors(logging.Filter):
     one-line reason the CLI prints itself. Other exceptions keep their traceback; deployed flows keep it all."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from transforms.errors import PiiflowError
+        from configs.errors import PiiflowError
 
         exc = record.exc_info[1] if record.exc_info else None
         return not isinstance(exc, PiiflowError)
@@ -59,7 +60,7 @@ def quiet_domain_errors() -> None:
 def transient_io_error(task, task_run, state) -> bool:
     """Prefect retry condition: retry only what can fail transiently (I/O errors that are not piiflow's own
     verdicts: a blocked gate or a bad catalog never improves on retry)."""
-    from transforms.errors import PiiflowError
+    from configs.errors import PiiflowError
 
     try:
         state.result()
@@ -169,9 +170,8 @@ def forget_texts() -> None:
 RUN_TIMEOUT_SECONDS: float = Settings.model_fields["run_timeout_seconds"].default
 
 
-def configured(flow_, settings: Settings | None = None, **options):
+def configured(flow_, settings: Settings, **options):
     """``flow_`` with the run timeout of ``settings`` (``PIIFLOW_RUN_TIMEOUT_SECONDS``) and any other options."""
-    settings = settings or Settings()
     return flow_.with_options(timeout_seconds=settings.run_timeout_seconds, **options)
 
 

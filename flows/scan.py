@@ -11,9 +11,10 @@ from prefect.cache_policies import NONE
 from configs.catalog import Catalog, load_catalog
 from configs.settings import Settings
 from flows import quarantine
-from flows.reports import md_table, publish_artifacts, write_report
+from flows.reports import publish_artifacts, write_report
 from flows.runtime import RUN_TIMEOUT_SECONDS, analyzer_for
 from flows.storage import storage_for
+from transforms.reporting import scan_markdown
 from transforms.scan import scan_table
 
 #: At most this many partitions are read per dataset; they are spread evenly over its history.
@@ -53,22 +54,12 @@ def scan_dataset_task(catalog: Catalog, name: str, settings: Settings) -> dict:
     return scan_dataset(catalog, name, settings)
 
 
-def scan_markdown(result: dict) -> str:
-    lines = ["# PII inventory\n"]
-    for ds in result["datasets"]:
-        lines.append(f"\n## {ds['dataset']} ({ds['sampled_rows']} sampled rows)\n\n")
-        rows = [{**c, "entities": ", ".join(f"{k}:{v}" for k, v in c["entities"].items()),
-                 "drift": "DRIFT" if c["drift"] else ""} for c in ds["columns"] if c["entities"]]
-        lines.append(md_table(rows, ["column", "entities", "hit_rate", "confidence", "declared_kind", "declared_op",
-                                     "evidence", "drift"]))
-    return "".join(lines)
-
-
 @flow(name="scan", log_prints=False, timeout_seconds=RUN_TIMEOUT_SECONDS)
-def scan_flow(catalog_path: str, dataset: str | None = None, root: str | None = None) -> dict:
+def scan_flow(catalog_path: str, dataset: str | None = None, root: str | None = None,
+              settings: Settings | None = None) -> dict:
     """Sample every dataset (or one), classify its columns, report PII and policy drift."""
     catalog = load_catalog(catalog_path, root=root)
-    settings = Settings()
+    settings = settings or Settings()
     names = [dataset] if dataset else list(catalog.datasets)
     futures = [scan_dataset_task.submit(catalog, n, settings) for n in names]
     result = {"catalog": str(catalog.source), "policy_hash": catalog.policy_hash,

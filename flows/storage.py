@@ -1,9 +1,8 @@
 """Storage adapters: the only code that reads or writes dataset files.
 
 One small interface (``list_partitions``, ``read``, ``write_partition``, ``read_file``, ``replace_file``,
-``delete_file``, ``delete_partition``) with
-Parquet (Hive-partitioned ``dt=YYYY-MM-DD``) and text (JSONL or CSV, plain or gzip, any encoding) implementations,
-chosen from the validated catalog in :func:`storage_for`.
+``delete_file``) with Parquet (Hive-partitioned ``dt=YYYY-MM-DD``), text (JSONL or CSV, plain or gzip, any
+encoding) and Delta Lake implementations, chosen from the validated catalog in :func:`storage_for`.
 
 Every write is atomic: data goes to a hidden temporary file in the target folder, is fsynced, then renamed into
 place, and the folder is fsynced. Readers skip hidden (``.``) and private (``_``) names, so a reader never sees half
@@ -30,7 +29,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from configs.catalog import Catalog, Dataset, region_allowed
-from transforms.errors import StorageError
+from configs.errors import StorageError
 
 _DT_DIR = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
 
@@ -215,10 +214,6 @@ class Partition:
     paths: tuple[Path, ...]
 
     @property
-    def bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.paths if p.exists())
-
-    @property
     def label(self) -> str:
         if self.dt is not None:
             return f"dt={self.dt.isoformat()}"
@@ -269,16 +264,6 @@ class Storage:
             parent.rmdir()
         if parent.exists():
             _fsync_dir(parent)
-
-    def delete_partition(self, part: Partition) -> None:
-        for p in part.paths:
-            if p.exists():
-                p.unlink()
-        parent = part.paths[0].parent if part.paths else None
-        if parent is not None and parent != self.path and parent.exists() and not any(parent.iterdir()):
-            parent.rmdir()
-        if self.path.exists():
-            _fsync_dir(self.path)
 
     def _check_write(self) -> None:
         check_region(self.region, self.allowed, f"dataset {self.name!r}")
@@ -566,11 +551,6 @@ class DeltaStorage(Storage):
 
     def delete_file(self, path):
         self.replace_file(path, self.read_file(path).slice(0, 0))
-
-    def delete_partition(self, part):
-        self._check_write()
-        if part.dt is not None:
-            self._table().delete(f"{self.PARTITION} = '{part.dt.isoformat()}'")
 
     def vacuum(self) -> int:
         """Remove every file no current version needs (no retention window): returns how many."""

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from configs.catalog import catalog_from_dict, load_catalog, parse_duration
-from transforms.errors import PolicyError
+from configs.errors import PolicyError
 
 DEMO = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 RAW = yaml.safe_load(DEMO.read_text(encoding="utf-8"))

@@ -225,8 +225,8 @@ def test_detect_lines_in_order_across_worker_processes(analyzer):
     ('{"id": 1, "text": 13812345678}', "stdin line 2: expected text to be a string, found int"),
 ])
 def test_detect_lines_names_the_bad_line(analyzer, line, reason):
+    from configs.errors import PolicyError
     from flows.detect import detect_lines
-    from transforms.errors import PolicyError
 
     with pytest.raises(PolicyError) as e:
         list(detect_lines(['{"id": 0, "text": "ok"}', line], analyzer))

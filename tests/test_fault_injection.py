@@ -11,17 +11,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from configs.catalog import load_catalog
 from flows.audit import verify
 from flows.storage import storage_for
-from tests.conftest import ROOT, make_lake
-from tests.test_purge_erase import AS_OF, END, START, short_retention
+from tests.helpers import AS_OF, END, ROOT, START, make_lake, short_retention
 
 KILLS = 20
 
@@ -62,8 +59,9 @@ def _purge(cat_path):
 
 
 def _erase(cat_path, subjects):
+    from configs.settings import Settings
     from flows.erase import run_erase
-    run_erase(load_catalog(cat_path), subjects, None, execute=True)
+    run_erase(load_catalog(cat_path), subjects, None, execute=True, settings=Settings())
 
 
 def _child(kind: str, *args) -> subprocess.Popen:

@@ -15,7 +15,7 @@ import pytest
 
 from configs.catalog import load_catalog
 from flows.storage import storage_for
-from tests.conftest import ROOT, make_lake
+from tests.helpers import ROOT, make_lake
 
 #: Planted identifier types the detection engine covers today (names and addresses in free text: issue 3).
 CHECKED = {"CN_MOBILE", "CN_LANDLINE", "EMAIL_ADDRESS", "CN_RESIDENT_ID", "BANK_CARD", "IMEI", "DEVICE_ID",
@@ -117,8 +117,8 @@ def test_policy_drift_is_flagged(tmp_path, prefect_harness):
 
 
 def test_gate_blocks_a_direct_column_left_in_clear_and_keeps_previous_release(tmp_path, prefect_harness):
+    from configs.errors import ReleaseBlocked
     from flows.deidentify import deidentify_flow
-    from transforms.errors import ReleaseBlocked
 
     cat_path, gen = make_lake(tmp_path / "l", rows=300, start=date(2026, 10, 1), end=date(2026, 10, 2))
     deidentify_flow(str(cat_path), "crm_research")

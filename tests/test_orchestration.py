@@ -14,7 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from configs.catalog import load_catalog
-from tests.conftest import ROOT, make_lake
+from configs.settings import Settings
+from tests.helpers import ROOT, make_lake
+from transforms.planning import MIN_TASK_SECONDS, plan_tasks
 
 START, END = date(2026, 8, 1), date(2026, 8, 8)
 
@@ -67,8 +69,8 @@ def test_changed_input_or_policy_reruns_only_what_changed(pristine, tmp_path, pr
 
 
 def test_backfill_range_and_bad_range(pristine, tmp_path, prefect_harness):
+    from configs.errors import PolicyError
     from flows.deidentify import deidentify_flow
-    from transforms.errors import PolicyError
     cat = fresh(pristine, tmp_path)
     res = deidentify_flow(str(cat), "crm_research", start=date(2026, 8, 3), end=date(2026, 8, 4))
     assert sorted({p["dt"] for p in res["partitions"]}) == ["2026-08-03", "2026-08-04"]
@@ -112,11 +114,13 @@ def test_killed_backfill_resumes_where_it_stopped(pristine, tmp_path, prefect_ha
 
 
 def test_erasure_re_releases_only_with_the_subject_gone(pristine, tmp_path, prefect_harness):
+    import pyarrow as pa
+
+    from configs.settings import Settings
     from flows.deidentify import deidentify_flow
     from flows.erase import run_erase
-    from transforms.operators import derive_key, pseudonymize
-    from configs.settings import Settings
-    import pyarrow as pa
+    from transforms.keys import derive_key
+    from transforms.operators import pseudonymize
     cat = fresh(pristine, tmp_path)
     deidentify_flow(str(cat), "crm_research")
     catalog = load_catalog(cat)
@@ -127,7 +131,7 @@ def test_erasure_re_releases_only_with_the_subject_gone(pristine, tmp_path, pref
     assert any(token in json.dumps(rows, default=str) for rows in release_content(cat.parent, "crm_research").values())
     subjects = tmp_path / "s.txt"
     subjects.write_text(victim + "\n")
-    run_erase(catalog, subjects, None, execute=True)
+    run_erase(catalog, subjects, None, execute=True, settings=Settings())
     res = deidentify_flow(str(cat), "crm_research")
     assert res["published"] == 16  # the ledger changed: every partition is checked again
     assert not any(token in json.dumps(rows, default=str) for rows in release_content(cat.parent, "crm_research").values())
@@ -161,10 +165,11 @@ def test_dask_runner_matches_threads(pristine, tmp_path, prefect_harness, monkey
 
 
 def test_task_runner_comes_from_settings():
-    from configs.settings import Settings
-    from flows.runtime import task_runner_for
     from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
     from prefect_dask import DaskTaskRunner
+
+    from configs.settings import Settings
+    from flows.runtime import task_runner_for
     assert isinstance(task_runner_for(Settings()), ThreadPoolTaskRunner)
     assert isinstance(task_runner_for(Settings(task_runner="processes")), ProcessPoolTaskRunner)
     assert isinstance(task_runner_for(Settings(task_runner="dask", dask_address="tcp://127.0.0.1:8786")),
@@ -173,7 +178,7 @@ def test_task_runner_comes_from_settings():
 
 def test_deployments_are_scheduled_in_shanghai_time():
     from flows.deployments import deployments
-    deps = {d.name: d for d in deployments("/etc/piiflow/catalog.yaml")}
+    deps = {d.name: d for d in deployments("/etc/piiflow/catalog.yaml", Settings())}
     assert set(deps) == {"nightly", "weekly-full-scan"}
     sched = deps["nightly"].schedules[0].schedule
     assert sched.cron == "0 2 * * *" and sched.timezone == "Asia/Shanghai"
@@ -234,6 +239,10 @@ def _planned(tmp_path, sizes: dict[str, list[int]]):
     return planned
 
 
+def _sizes(planned) -> dict:
+    return {p: p.stat().st_size for dated in planned.values() for _, paths in dated for p in paths}
+
+
 def _covers_each_partition_once(tasks, planned) -> bool:
     seen = [(ds, d) for chunk in tasks for ds, d, _ in chunk]
     return sorted(seen) == sorted((ds, d) for ds, dated in planned.items() for d, _ in dated)
@@ -247,23 +256,17 @@ def _consecutive(tasks, planned) -> bool:
 
 
 def test_plan_tasks_threads_one_partition_per_task_largest_first(tmp_path):
-    from configs.settings import Settings
-    from flows.deidentify import plan_tasks
-
     planned = _planned(tmp_path, {"a": [10, 30, 20], "b": [50]})
-    tasks = plan_tasks(planned, Settings(max_workers=8), threaded=True)
+    tasks = plan_tasks(planned, sizes=_sizes(planned), threaded=True, workers=8)
     assert [len(chunk) for chunk in tasks] == [1, 1, 1, 1]
     assert [chunk[0][2][0].stat().st_size for chunk in tasks] == [50, 30, 20, 10]
     assert _covers_each_partition_once(tasks, planned)
 
 
 def test_plan_tasks_setting_wins(tmp_path):
-    from configs.settings import Settings
-    from flows.deidentify import plan_tasks
-
     planned = _planned(tmp_path, {"a": [10] * 12, "b": [10] * 5})
     for threaded in (True, False):
-        tasks = plan_tasks(planned, Settings(partitions_per_task=5, max_workers=8), threaded)
+        tasks = plan_tasks(planned, sizes=_sizes(planned), threaded=threaded, workers=8, per_task=5)
         assert sorted(len(chunk) for chunk in tasks) == [2, 5, 5, 5]
         assert _covers_each_partition_once(tasks, planned) and _consecutive(tasks, planned)
 
@@ -271,12 +274,9 @@ def test_plan_tasks_setting_wins(tmp_path):
 def test_plan_tasks_on_workers_balances_estimated_cost(tmp_path):
     """Processes or Dask: up to four tasks per worker of equal estimated cost (bytes x the dataset's seconds per
     byte), each a run of consecutive partitions, costliest first."""
-    from configs.settings import Settings
-    from flows.deidentify import plan_tasks
-
     planned = _planned(tmp_path, {"parquet": [300] * 30, "jsonl": [100] * 30})
     cost = {"parquet": 1e-3, "jsonl": 6e-3}  # seconds per byte: a parquet date 0.3 s, a jsonl date 0.6 s; 27 s
-    tasks = plan_tasks(planned, Settings(max_workers=8), threaded=False, workers=2, cost=cost)
+    tasks = plan_tasks(planned, sizes=_sizes(planned), threaded=False, workers=2, cost=cost)
     assert len(tasks) == 8  # 4 per worker
     assert _covers_each_partition_once(tasks, planned) and _consecutive(tasks, planned)
     loads = [sum(0.3 if ds == "parquet" else 0.6 for ds, _, _ in chunk) for chunk in tasks]
@@ -288,15 +288,12 @@ def test_plan_tasks_on_workers_balances_estimated_cost(tmp_path):
 def test_plan_tasks_keeps_small_backfills_in_few_tasks(tmp_path):
     """Tasks carry at least MIN_TASK_SECONDS of estimated work (their orchestration costs a few tenths of a
     second), one per worker at the least, so a small backfill is not mostly orchestration."""
-    from configs.settings import Settings
-    from flows.deidentify import MIN_TASK_SECONDS, plan_tasks
-
     planned = _planned(tmp_path, {"a": [100] * 30, "b": [100] * 30, "c": [100] * 30})
     second = MIN_TASK_SECONDS / 100  # seconds per byte that make each partition one MIN_TASK_SECONDS
     for per_partition, workers, expected in [(0.01, 2, 2), (0.04, 2, 2), (0.05, 2, 4), (0.05, 1, 4),
                                              (0.01, 1, 1), (0.03, 2, 2), (1.0, 3, 12)]:
         cost = {ds: second * per_partition for ds in planned}  # 90 partitions of per_partition x the minimum
-        tasks = plan_tasks(planned, Settings(max_workers=8), threaded=False, workers=workers, cost=cost)
+        tasks = plan_tasks(planned, sizes=_sizes(planned), threaded=False, workers=workers, cost=cost)
         assert len(tasks) == expected, (per_partition, workers)
         assert _covers_each_partition_once(tasks, planned) and _consecutive(tasks, planned)
         sizes = sorted(len(c) for c in tasks)
@@ -304,7 +301,8 @@ def test_plan_tasks_keeps_small_backfills_in_few_tasks(tmp_path):
 
 
 def test_seconds_per_byte_reads_the_last_runs_manifests(tmp_path, prefect_harness):
-    from flows.deidentify import deidentify_flow, seconds_per_byte
+    from flows.deidentify import deidentify_flow
+    from flows.task_planning import seconds_per_byte
 
     cat_path, _ = make_lake(tmp_path / "lake", rows=1500)
     catalog = load_catalog(cat_path)
@@ -317,7 +315,10 @@ def test_seconds_per_byte_reads_the_last_runs_manifests(tmp_path, prefect_harnes
 def test_estimate_costs_measured_else_by_format(tmp_path, prefect_harness):
     """A first backfill prices a byte by its storage format (a gzip JSON-lines byte ~4 Parquet bytes); after a run,
     by the seconds the manifests recorded; a dataset without timings is scaled like the ones with."""
-    from flows.deidentify import deidentify_flow, estimate_costs, format_cost, seconds_per_byte
+    from flows.deidentify import deidentify_flow
+    from flows.task_planning import dataset_costs as estimate_costs
+    from flows.task_planning import seconds_per_byte
+    from transforms.planning import format_cost
 
     cat_path, _ = make_lake(tmp_path / "lake", rows=1500)
     catalog = load_catalog(cat_path)
@@ -338,7 +339,7 @@ def test_estimate_costs_measured_else_by_format(tmp_path, prefect_harness):
 
 def test_format_cost_tells_gzip_text_from_plain():
     from configs.catalog import Dataset
-    from flows.deidentify import format_cost
+    from transforms.planning import format_cost
 
     def ds(fmt, files=None):
         return Dataset.model_validate({"category": "log", "location": "x", "format": fmt, "files": files,
@@ -386,6 +387,7 @@ def test_direct_runs_send_no_heartbeats(prefect_harness):
     assert FLOW_COMMANDS <= {c.name or c.callback.__name__ for c in app.registered_commands}
 
 
+@pytest.mark.slow
 def test_release_tasks_carry_the_storage_tag_only_when_a_limit_exists(pristine, tmp_path, prefect_harness):
     """Without a concurrency limit on ``piiflow-storage`` the release tasks are untagged (a tagged task asks the API
     for a slot before it starts, limit or not); with one, every release task carries the tag, so the limit holds."""
@@ -477,13 +479,14 @@ def test_a_hung_release_times_out_publishes_nothing_and_frees_the_lock(pristine,
 
 def test_commands_and_deployments_carry_the_run_timeout(monkeypatch):
     from flows.deployments import deployments
-    from flows.runtime import RUN_TIMEOUT_SECONDS, configured
     from flows.nightly import nightly_flow
+    from flows.runtime import RUN_TIMEOUT_SECONDS, configured
 
     assert nightly_flow.timeout_seconds == RUN_TIMEOUT_SECONDS == 6 * 3600
     monkeypatch.setenv("PIIFLOW_RUN_TIMEOUT_SECONDS", "600")
-    assert configured(nightly_flow).timeout_seconds == 600
-    assert {d.name: d.job_variables for d in deployments("/etc/piiflow/catalog.yaml")}  # still buildable
+    assert configured(nightly_flow, Settings()).timeout_seconds == 600
+    deps = deployments("/etc/piiflow/catalog.yaml", Settings())
+    assert {d.name: d.job_variables for d in deps}  # still buildable
 
 
 def test_a_day_with_fewer_rows_than_k_is_released_empty(pristine, tmp_path, prefect_harness):

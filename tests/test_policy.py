@@ -80,6 +80,7 @@ def test_rescan_checks_pseudonym_columns_by_token_shape(analyzer):
 def test_l_diversity_matches_pycanon():
     anonymity = pytest.importorskip("pycanon.anonymity")
     import random
+
     from transforms.policy import l_diversity
     rng = random.Random(5)
     t = pa.table({"g": [rng.choice("MF") for _ in range(200)], "z": [rng.choice("abcd") for _ in range(200)],
@@ -106,12 +107,12 @@ def test_combine_groups_exactly_whatever_the_code_ranges():
     assert len(set(first_id.values())) == len(first_id)  # different tuples, different ids
 
 
-def test_generalise_to_k_report_matches_an_independent_recount():
+def test_generalize_to_k_report_matches_an_independent_recount():
     """The classes carried from the ladder search to the suppression step are those of the released columns."""
     import collections
     import random
 
-    from transforms.policy import generalise_to_k
+    from transforms.policy import generalize_to_k
 
     rng = random.Random(3)
     n = 3000
@@ -125,7 +126,7 @@ def test_generalise_to_k_report_matches_an_independent_recount():
         "gps": {"kind": "quasi", "op": {"op": "generalize_gps", "decimals": 2}},
         "carrier": {"kind": "quasi", "op": "keep"}}})
     out, _ = apply_policy(raw, ds, key=b"k" * 32, analyzer=None)
-    released, rep = generalise_to_k(raw, out, ds, 5, 0.1, key=b"k" * 32)
+    released, rep = generalize_to_k(raw, out, ds, 5, 0.1, key=b"k" * 32)
     sizes = collections.Counter(zip(*(released.column(c).to_pylist() for c in ("ip", "gps", "carrier"))))
     assert min(sizes.values()) == rep.k_reached >= 5
     assert rep.classes == len(sizes) and released.num_rows == n - rep.suppressed

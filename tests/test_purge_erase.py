@@ -1,35 +1,21 @@
 """Retention and erasure on generated lakes: every format, legal holds, immutable quarantine, missing event times,
 erasure in delete and anonymise modes, ledger idempotency, audit tampering, and bad input that changes nothing."""
 
-import json
 import shutil
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
 from configs.catalog import load_catalog
+from configs.errors import PolicyError
 from configs.settings import Settings
 from flows.audit import AuditLog, verify
 from flows.erase import run_erase
 from flows.purge import run_purge
 from flows.storage import storage_for
-from tests.conftest import make_lake
-from transforms.errors import PolicyError
-
-SH = ZoneInfo("Asia/Shanghai")
-START, END = date(2026, 9, 1), date(2026, 9, 10)
-AS_OF = datetime(2026, 9, 12, 13, 0, tzinfo=SH)  # 5d retention: cutoff 2026-09-07 13:00, mid-day
-
-
-def short_retention(cat_path, extra: str = ""):
-    text = cat_path.read_text(encoding="utf-8")
-    for r in ("180d", "365d", "30d              # access logs: 30 days"):
-        text = text.replace(f"retention: {r}", "retention: 5d")
-    cat_path.write_text(text + extra, encoding="utf-8")
-    return load_catalog(cat_path)
+from tests.helpers import AS_OF, END, START, make_lake, release_inputs, short_retention
 
 
 @pytest.fixture()
@@ -49,7 +35,7 @@ def rows_of(catalog, name):
 
 
 def times(catalog, name):
-    from transforms.operators import to_timestamp
+    from transforms.times import to_timestamp
     ds = catalog.datasets[name]
     return to_timestamp(rows_of(catalog, name).column(ds.event_time), "Asia/Shanghai")
 
@@ -113,8 +99,7 @@ def test_immutable_dataset_is_quarantined_not_rewritten(lake, prefect_harness):
     assert q and {a["action"] for a in q} == {"quarantine"} and sum(a["quarantined"] for a in q) > 0
     assert {p: p.read_bytes() for p in files} == files  # not a byte rewritten
     # quarantined rows are out of every read path: a release built now has none of them
-    from flows.deidentify import read_inputs
-    kept = sum(t.num_rows for _, t, _ in read_inputs(cat, "usage_events", None, None))
+    kept = sum(t.num_rows for _, t in release_inputs(cat, "usage_events"))
     assert kept == rows_of(cat, "usage_events").num_rows - sum(a["quarantined"] for a in q)
     again = run_purge(cat, AS_OF, execute=False)
     assert not [a for a in again["actions"] if a["target"] == "usage_events"]  # nothing new to quarantine
@@ -168,14 +153,14 @@ def test_erasure_deletes_everywhere_and_is_idempotent(lake, tmp_path, prefect_ha
     deidentify_flow(str(lake), "crm_research")
     victim = rows_of(cat, "call_records").column("user_id")[0].as_py()
     f = _subjects_file(tmp_path, [victim])
-    plan = run_erase(cat, f, None, execute=False)
+    plan = run_erase(cat, f, None, execute=False, settings=Settings())
     assert plan["planned"]["call_records"] > 0 and plan["planned"]["crm_research/call_records"] > 0
-    res = run_erase(cat, f, None, execute=True)
+    res = run_erase(cat, f, None, execute=True, settings=Settings())
     assert res["receipt"]["rows"] == plan["planned"]
     for name, ds in cat.datasets.items():
         if ds.subject_key:
             assert victim not in rows_of(cat, name).column(ds.subject_key).to_pylist()
-    again = run_erase(cat, f, None, execute=True)
+    again = run_erase(cat, f, None, execute=True, settings=Settings())
     assert again["already_processed"] and not again["executed"]
     ledger = (cat.state_path / "erasure" / "ledger.jsonl").read_text()
     assert victim not in ledger and len(ledger.splitlines()) == 1
@@ -186,17 +171,14 @@ def test_erasure_deletes_everywhere_and_is_idempotent(lake, tmp_path, prefect_ha
 def test_erased_subjects_stay_out_of_later_releases(lake, tmp_path):
     cat = load_catalog(lake)
     victim = rows_of(cat, "chat_messages").column("user_id")[0].as_py()
-    run_erase(cat, _subjects_file(tmp_path, [victim]), None, execute=True)
+    run_erase(cat, _subjects_file(tmp_path, [victim]), None, execute=True, settings=Settings())
     # late-arriving data for the erased subject
     store = storage_for(cat, "chat_messages")
     part = store.list_partitions()[-1]
     t = store.read(part)
     late = t.slice(0, 1).set_column(t.column_names.index("user_id"), "user_id", pa.array([victim]))
     store.replace_file(part.paths[0], pa.concat_tables([t, late]))
-    from flows.deidentify import read_inputs
-    s = Settings()
-    seen = [v for _, tab, _ in read_inputs(cat, "chat_messages", None, None, s.master_key())
-            for v in tab.column("user_id").to_pylist()]
+    seen = [v for _, tab in release_inputs(cat, "chat_messages") for v in tab.column("user_id").to_pylist()]
     assert victim not in seen and seen
 
 
@@ -206,7 +188,7 @@ def test_anonymise_mode_keeps_rows_without_identity(lake, tmp_path):
     cat = load_catalog(lake)
     before = rows_of(cat, "enterprise_contacts")
     victim = before.column("employee_id")[0].as_py()
-    run_erase(cat, _subjects_file(tmp_path, [victim]), None, execute=True)
+    run_erase(cat, _subjects_file(tmp_path, [victim]), None, execute=True, settings=Settings())
     after = rows_of(cat, "enterprise_contacts")
     assert after.num_rows == before.num_rows
     row = [r for r in after.to_pylist() if r["employee_id"].startswith("erased-")]
@@ -219,7 +201,7 @@ def test_org_erasure_reaches_members(lake):
     ec = rows_of(cat, "enterprise_contacts")
     org = ec.column("org_id")[0].as_py()
     members = set(ec.filter(pc.equal(ec.column("org_id"), org)).column("employee_id").to_pylist())
-    res = run_erase(cat, None, org, execute=True)
+    res = run_erase(cat, None, org, execute=True, settings=Settings())
     assert res["members_added"] > 0 and res["receipt"]["rows"]["registration"] > 0
     reg = set(rows_of(cat, "registration").column("user_id").to_pylist())
     assert not members & reg
@@ -235,13 +217,13 @@ def test_bad_subjects_file_changes_nothing(lake, tmp_path, content, message):
     if content is not None:
         f.write_text(content, encoding="utf-8")
     with pytest.raises(PolicyError, match=message):
-        run_erase(cat, f, None, execute=True)
+        run_erase(cat, f, None, execute=True, settings=Settings())
     assert not (cat.state_path / "erasure").exists()
 
 
 def test_unknown_org_is_refused(lake):
     with pytest.raises(PolicyError, match="unknown organisation"):
-        run_erase(load_catalog(lake), None, "org-nope", execute=True)
+        run_erase(load_catalog(lake), None, "org-nope", execute=True, settings=Settings())
 
 
 @pytest.mark.parametrize("tamper, problem", [

@@ -6,12 +6,14 @@ from datetime import date
 
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from configs.catalog import Dataset, GeneralizeIp, TruncateTime
-from tests.conftest import make_lake
+from configs.catalog import Dataset
+from configs.operators import GeneralizeIp, TruncateTime
+from tests.helpers import make_lake
 from transforms import operators as ops
-from transforms.policy import apply_policy, generalise_to_k, ladder
+from transforms.policy import apply_policy, generalize_to_k
 from transforms.synth import make_resident_id
 
 KEY = b"k" * 32
@@ -22,13 +24,13 @@ def _ds(columns):
 
 
 def test_ladders_end_in_suppress_and_start_with_the_declared_operator():
-    assert [o.to for o in ladder(TruncateTime(to="day"))[:-1]] == ["day", "week", "month"]
-    assert ladder(TruncateTime(to="day"))[-1].op == "suppress"
-    ips = ladder(GeneralizeIp(v4_prefix=24, v6_prefix=48))
+    assert [o.to for o in TruncateTime(to="day").ladder()[:-1]] == ["day", "week", "month"]
+    assert TruncateTime(to="day").ladder()[-1].op == "suppress"
+    ips = GeneralizeIp(v4_prefix=24, v6_prefix=48).ladder()
     assert [o.v4_prefix for o in ips[:-1]] == [24, 16, 8, 0]
 
 
-def test_generalise_to_k_walks_the_ladder_before_suppressing():
+def test_generalize_to_k_walks_the_ladder_before_suppressing():
     rng = __import__("random").Random(1)
     n = 400
     raw = pa.table({"ip": [f"36.{rng.randint(0, 3)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}" for _ in range(n)],
@@ -36,7 +38,7 @@ def test_generalise_to_k_walks_the_ladder_before_suppressing():
     ds = _ds({"ip": {"kind": "quasi", "op": {"op": "generalize_ip", "v4_prefix": 24}},
               "carrier": {"kind": "quasi", "op": "keep"}})
     out, _ = apply_policy(raw, ds, key=KEY, analyzer=None)
-    released, rep = generalise_to_k(raw, out, ds, 5, 0.02, key=KEY)
+    released, rep = generalize_to_k(raw, out, ds, 5, 0.02, key=KEY)
     assert rep.generalisation["ip"] == "generalize_ip(v4_prefix=16, v6_prefix=32)"  # /24 was not enough
     assert rep.generalisation["carrier"] == "keep"
     assert rep.k_reached >= 5 and rep.within_budget and rep.suppressed <= 0.02 * n
@@ -47,7 +49,7 @@ def test_unreachable_k_is_reported_out_of_budget():
     raw = pa.table({"a": ["x", "y", "z"]})
     ds = _ds({"a": {"kind": "quasi", "op": "keep"}})
     out, _ = apply_policy(raw, ds, key=KEY, analyzer=None)
-    _, rep = generalise_to_k(raw, out, ds, 5, 0.0, key=KEY)
+    _, rep = generalize_to_k(raw, out, ds, 5, 0.0, key=KEY)
     assert not rep.within_budget and rep.suppressed == 3
 
 
@@ -74,6 +76,7 @@ def test_gps_grid_in_kilometres():
 def test_presidio_anonymizer_uses_piiflow_operators():
     from presidio_anonymizer import AnonymizerEngine
     from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+
     from transforms.presidio_operators import register_operators
 
     engine = AnonymizerEngine()
@@ -107,8 +110,8 @@ def _snapshot(root):
     (("recipient: crm-research", "recipient: crm-research\n    max_suppression: 0.0"), None),
 ])
 def test_gate_blocks_and_previous_release_stays_byte_identical(released_lake, tmp_path, edit, message):
+    from configs.errors import ReleaseBlocked
     from flows.deidentify import deidentify_flow
-    from transforms.errors import ReleaseBlocked
     work = tmp_path / "lake"
     shutil.copytree(released_lake, work)
     cat = work / "catalog.yaml"

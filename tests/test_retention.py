@@ -4,9 +4,8 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pytest
 
-from flows.purge import resolve_as_of
-from transforms.errors import PolicyError
-from transforms.retention import cutoff, expired_mask, partition_status
+from configs.errors import PolicyError
+from transforms.retention import cutoff, expired_mask, partition_status, resolve_as_of
 
 SH = ZoneInfo("Asia/Shanghai")
 

@@ -7,9 +7,9 @@ import pyarrow as pa
 import pytest
 
 from configs.catalog import catalog_from_dict
+from configs.errors import StorageError
 from flows import storage
 from flows.storage import atomic_file, publish_dir, recover_dir, staging_dir, storage_for, write_bytes_atomic
-from transforms.errors import StorageError
 
 
 def _catalog(root: Path, fmt="jsonl", files="app-{dt}.jsonl.gz", region=None):
@@ -76,7 +76,7 @@ def test_parquet_partitions_by_date_and_range(tmp_path):
     assert [p.label for p in store.list_partitions()] == ["dt=2026-01-01", "dt=2026-01-02", "dt=2026-01-03"]
     assert [p.dt.day for p in store.list_partitions(date(2026, 1, 2), date(2026, 1, 2))] == [2]
     part = store.list_partitions()[0]
-    store.delete_partition(part)
+    store.delete_file(part.paths[0])
     assert not (tmp_path / "raw" / "d" / "dt=2026-01-01").exists()
 
 

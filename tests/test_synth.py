@@ -8,7 +8,7 @@ import pytest
 
 from configs.catalog import load_catalog
 from flows.storage import storage_for
-from tests.conftest import make_lake
+from tests.helpers import make_lake
 from transforms import synth
 from transforms.checksums import luhn_ok, resident_id_ok
 

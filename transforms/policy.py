@@ -17,14 +17,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from presidio_analyzer import AnalyzerEngine
 
-from configs.catalog import (DIRECT_SAFE_OPERATORS, BirthYearBand, Bucket, Dataset, GeneralizeGps, GeneralizeIp,
-                             Suppress, TruncateTime)
+from configs.catalog import Dataset
+from configs.operators import DIRECT_SAFE_OPERATORS, FREE_TEXT_SAFE_OPERATORS, OperatorSpec
 from transforms import operators as ops
 from transforms.detection import DIRECT_ENTITIES, detect, mask_value
-from transforms.redaction import redact_entities
-
-#: Entities an operator's output may still look like by design (a /8 network still parses as an address).
-_GENERALISED = {"generalize_ip": {"IP_ADDRESS"}, "generalize_gps": {"GPS_COORDINATE"}}
+from transforms.operators import IMPLEMENTATIONS, apply_operator
 
 
 def policy_violations(name: str, dataset: Dataset, *, anonymised: bool) -> list[str]:
@@ -35,54 +32,17 @@ def policy_violations(name: str, dataset: Dataset, *, anonymised: bool) -> list[
         if pol.kind == "direct" and pol.op.op not in DIRECT_SAFE_OPERATORS:
             problems.append(f"{name}.{col}: direct identifier with operator {pol.op.op!r}; expected drop or "
                             f"pseudonymize")
-        if pol.kind == "free_text" and pol.op.op not in ("drop", "redact_entities"):
+        if pol.kind == "free_text" and pol.op.op not in FREE_TEXT_SAFE_OPERATORS:
             problems.append(f"{name}.{col}: free text with operator {pol.op.op!r}; expected drop or redact_entities")
         if anonymised and pol.kind == "sensitive" and pol.op.op == "keep":
             problems.append(f"{name}.{col}: reversible operator 'keep' in a release marked anonymised")
     return problems
 
 
-def apply_column(op, values: pa.Array, *, key: bytes, analyzer: AnalyzerEngine | None,
-                 tz: str = "Asia/Shanghai") -> pa.Array | None:
-    """One operator on one column; None for ``drop``."""
-    kind = op.op
-    if kind == "drop":
-        return None
-    if kind == "keep":
-        return values
-    if kind == "pseudonymize":
-        return ops.pseudonymize(values, key=key, length=op.length, prefix=op.prefix)
-    if kind == "mask":
-        return ops.mask(values, keep_first=op.keep_first, keep_last=op.keep_last, char=op.char)
-    if kind == "generalize_ip":
-        return ops.generalize_ip(values, v4_prefix=op.v4_prefix, v6_prefix=op.v6_prefix)
-    if kind == "generalize_gps":
-        return ops.generalize_gps(values, decimals=op.decimals, grid_km=op.grid_km)
-    if kind == "truncate_time":
-        return ops.truncate_time(values, to=op.to, tz=tz)
-    if kind == "generalize_device":
-        return ops.generalize_device(values, level=op.level)
-    if kind == "bucket":
-        return ops.bucket(values, width=op.width)
-    if kind == "birth_year_band":
-        return ops.birth_year_band(values, width=op.width)
-    if kind == "suppress":
-        return ops.suppress(values)
-    if kind == "redact_entities":
-        if analyzer is None:
-            raise ValueError("redact_entities needs a detection engine")
-        return redact_entities(values, analyzer=analyzer, style=op.style)
-    raise ValueError(f"operator {kind!r} has no implementation")  # pragma: no cover - the model admits no other
-
-
-#: Operators that work once per distinct value: their columns are best read dictionary-encoded.
-DISTINCT_OPERATORS = frozenset({"pseudonymize", "mask", "generalize_ip", "generalize_device", "birth_year_band"})
-
-
 def dictionary_columns(dataset: Dataset) -> list[str]:
     """Columns whose operator works on distinct values: read them dictionary-encoded (from Parquet that costs
     nothing: the file stores them so) and the distinct values come for free."""
-    return [c for c, pol in dataset.columns.items() if pol.op.op in DISTINCT_OPERATORS]
+    return [c for c, pol in dataset.columns.items() if IMPLEMENTATIONS[pol.op.op].distinct]
 
 
 def columns_to_read(dataset: Dataset, row_key: bool = True) -> list[str]:
@@ -105,7 +65,7 @@ def apply_policy(table: pa.Table, dataset: Dataset, *, key: bytes, analyzer: Ana
     todo = [n for n in table.column_names if n in dataset.columns and dataset.columns[n].op.op != "drop"]
 
     def one(name: str) -> pa.Array:
-        return apply_column(dataset.columns[name].op, table.column(name), key=key, analyzer=analyzer, tz=tz)
+        return apply_operator(dataset.columns[name].op, table.column(name), key=key, analyzer=analyzer, tz=tz)
 
     return pa.table(dict(zip(todo, _map_columns(one, todo, table.num_rows)))), undeclared
 
@@ -120,34 +80,6 @@ def _map_columns(fn, names: list[str], rows: int) -> list:
         return [fn(n) for n in names]
     with ThreadPoolExecutor(max_workers=min(len(names), os.cpu_count() or 1, 4)) as pool:
         return list(pool.map(fn, names))
-
-
-_TIME_STEPS = ["hour", "day", "week", "month"]
-
-
-def ladder(op) -> list:
-    """The generalisation ladder of a quasi-identifier's operator: the declared operator first, then ever coarser
-    ones, ending with ``suppress`` (the column replaced by ``*``). Coarser never splits what finer grouped."""
-    kind = op.op
-    if kind == "truncate_time":
-        steps = [TruncateTime(to=t) for t in _TIME_STEPS[_TIME_STEPS.index(op.to):]]
-    elif kind == "generalize_ip":
-        pairs = [(op.v4_prefix, op.v6_prefix)] + [(v4, v6) for v4, v6 in ((16, 32), (8, 16), (0, 0))
-                                                  if v4 < op.v4_prefix and v6 <= op.v6_prefix]
-        steps = [GeneralizeIp(v4_prefix=a, v6_prefix=b) for a, b in pairs]
-    elif kind == "generalize_gps":
-        steps = [op] + [GeneralizeGps(decimals=d) for d in range(op.decimals - 1, -1, -1) if op.grid_km is None]
-    elif kind == "generalize_device":
-        steps = [op]  # its level 2 is ``*``: the same as suppress
-    elif kind == "bucket":
-        steps = [Bucket(width=op.width * m) for m in (1, 2, 5, 10)]
-    elif kind == "birth_year_band":
-        steps = [BirthYearBand(width=w) for w in sorted({op.width, 20, 50}) if w >= op.width]
-    elif kind in ("keep", "mask"):
-        steps = [op]
-    else:
-        return [op]  # drop, pseudonymize, redaction: nothing to walk
-    return steps + ([Suppress()] if steps[-1].op != "suppress" else [])
 
 
 def _codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
@@ -182,7 +114,7 @@ def _below_weighted(columns: list[np.ndarray], weights: np.ndarray, k: int) -> t
     return int(weights[sizes[ids] < k].sum()), len(sizes)
 
 
-def generalise_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_suppression: float, *,
+def generalize_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_suppression: float, *,
                     key: bytes, tz: str = "Asia/Shanghai") -> tuple[pa.Table, "KReport"]:
     """Walk the quasi-identifiers' ladders until at most ``max_suppression`` of the rows would need suppressing,
     then suppress those (:func:`k_anonymize`). Each step is the one that leaves fewest rows below k, preferring a
@@ -193,7 +125,7 @@ def generalise_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_
     value from a representative raw value. Only the chosen levels are applied to the full columns at the end.
     """
     quasi = [c for c in dataset.columns_of_kind("quasi") if c in out.column_names and c in raw.column_names]
-    ladders = {c: ladder(dataset.columns[c].op) for c in quasi}
+    ladders: dict[str, list[OperatorSpec]] = {c: dataset.columns[c].op.ladder() for c in quasi}
     level = {c: 0 for c in quasi}
     budget = max_suppression * out.num_rows
     class_ids = None
@@ -212,7 +144,7 @@ def generalise_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_
             rep_raw = raw.column(c).take(pa.array(reps))
             maps[c] = [np.arange(int(codes0.max(initial=0)) + 1)]
             for op in ladders[c][1:]:
-                lvl_codes = _codes(apply_column(op, rep_raw, key=key, analyzer=None, tz=tz))[0]
+                lvl_codes = _codes(apply_operator(op, rep_raw, key=key, tz=tz))[0]
                 m = np.zeros(int(codes0.max(initial=0)) + 1, dtype=np.int64)
                 m[codes0[reps]] = lvl_codes
                 maps[c].append(m)
@@ -236,21 +168,16 @@ def generalise_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_
             level[c] += 1
         for c in quasi:
             if level[c]:
-                col = apply_column(ladders[c][level[c]], raw.column(c), key=key, analyzer=None, tz=tz)
+                col = apply_operator(ladders[c][level[c]], raw.column(c), key=key, tz=tz)
                 out = out.set_column(out.column_names.index(c), c, col)
         # the rows' classes at the chosen levels: classes of the distinct tuples, spread to their rows
         class_ids = _combine([current[c] for c in quasi])[tuple_ids]
     out, rep = k_anonymize(out, quasi, k, class_ids)
-    rep.generalisation = {c: _describe_op(ladders[c][level[c]]) for c in quasi}
+    rep.generalisation = {c: ladders[c][level[c]].describe() for c in quasi}
     rep.within_budget = rep.suppressed <= budget
     rep.l_diversity = {c: l_diversity(out, quasi, c) for c in dataset.columns_of_kind("sensitive")
                        if c in out.column_names}
     return out, rep
-
-
-def _describe_op(op) -> str:
-    params = {k: v for k, v in op.model_dump().items() if k != "op" and v is not None}
-    return op.op + (f"({', '.join(f'{k}={v}' for k, v in params.items())})" if params else "")
 
 
 @dataclass
@@ -359,7 +286,7 @@ def rescan(table: pa.Table, analyzer: AnalyzerEngine, dataset: Dataset) -> list[
             bad = pc.invert(pc.match_substring_regex(col, pattern)).combine_chunks().fill_null(False)
             n_bad = pc.sum(bad.cast(pa.int64())).as_py() or 0
             return [Leak(name, "NOT_A_PSEUDONYM", mask_value(col.filter(bad)[0].as_py()), n_bad)] if n_bad else []
-        allowed = _GENERALISED.get(pol.op.op, set()) if pol is not None else set()
+        allowed = IMPLEMENTATIONS[pol.op.op].leaves if pol is not None else frozenset()
         distinct = pc.unique(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col).drop_null()
         found: dict[str, Leak] = {}
         for value in distinct.to_pylist():

@@ -9,6 +9,22 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from configs.errors import PolicyError
+
+
+def resolve_as_of(as_of: date | datetime | None, tz: str, now: datetime) -> datetime:
+    """``as_of`` as an aware instant in ``tz`` (a date means its midnight; None means ``now``). Refuses a moment
+    after ``now``: retention is only enforced up to the present."""
+    zone = ZoneInfo(tz)
+    if as_of is None:
+        return now
+    moment = as_of if isinstance(as_of, datetime) else datetime.combine(as_of, time(), zone)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    if moment > now:
+        raise PolicyError(f"--as-of {as_of} is in the future; retention is only enforced up to now")
+    return moment
+
 
 def cutoff(as_of: datetime, retention: timedelta) -> datetime:
     """Rows whose event time is strictly before this instant are expired."""

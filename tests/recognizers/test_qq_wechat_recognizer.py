@@ -2,8 +2,6 @@
 
 import pytest
 
-from tests.recognizers._table import found
-
 CASES = [
     ('加我微信wxid_abc123def，细聊', [('WECHAT_ID', 'wxid_abc123def')]),  # wxid anywhere
     ('微信：zhang_san88', [('WECHAT_ID', 'zhang_san88')]),  # after a cue

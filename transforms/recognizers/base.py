@@ -10,6 +10,8 @@ import regex
 from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.pattern_recognizer import REGEX_TIMEOUT_SECONDS
 
+from configs.registry import Registry
+
 #: ``\b`` does not separate a Chinese character from a digit (both are word characters), so boundaries are
 #: spelled out: no ASCII letter, digit or underscore may touch the match on either side, nor ``_-`` before it
 #: (``blk_-4980916519894289629`` is a block id, not a card number).
@@ -18,17 +20,12 @@ R = r"(?![0-9A-Za-z_])"
 #: Languages every recognizer is built for.
 LANGUAGES = ("zh", "en")
 
-RECOGNIZERS: dict[str, type["PiiflowRecognizer"]] = {}
+RECOGNIZERS: Registry[type["PiiflowRecognizer"]] = Registry("recognizer")
 
 
 def register(cls: type["PiiflowRecognizer"]) -> type["PiiflowRecognizer"]:
-    """Class decorator adding a recognizer to the registry; a name that is taken raises at import time."""
-    name = cls.__name__
-    if name in RECOGNIZERS:
-        raise ValueError(f"recognizer {name!r} is registered twice ({RECOGNIZERS[name].__module__} and "
-                         f"{cls.__module__}); recognizer class names must be unique")
-    RECOGNIZERS[name] = cls
-    return cls
+    """Class decorator adding a recognizer to the registry; a class name that is taken raises at import time."""
+    return RECOGNIZERS.add(cls.__name__, cls, cls.__module__)
 
 
 class PiiflowRecognizer(PatternRecognizer):

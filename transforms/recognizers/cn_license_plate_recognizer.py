@@ -1,6 +1,6 @@
 import re
 
-from transforms.recognizers.base import L, R, PiiflowRecognizer, register
+from transforms.recognizers.base import L, PiiflowRecognizer, R, register
 
 #: Province (and embassy, consulate) characters that begin a mainland plate.
 PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼使领"

@@ -1,5 +1,5 @@
 from transforms.checksums import resident_id_ok
-from transforms.recognizers.base import L, R, PiiflowRecognizer, register
+from transforms.recognizers.base import L, PiiflowRecognizer, R, register
 
 _DATE = r"(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
 

@@ -1,5 +1,5 @@
 from transforms.checksums import resident_id_ok, uscc_ok
-from transforms.recognizers.base import L, R, PiiflowRecognizer, register
+from transforms.recognizers.base import L, PiiflowRecognizer, R, register
 
 #: GB 32100 characters: digits and capitals without I, O, S, V, Z.
 _C = "[0-9A-HJ-NP-RTUWXY]"

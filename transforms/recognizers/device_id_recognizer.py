@@ -1,4 +1,4 @@
-from transforms.recognizers.base import L, R, PiiflowRecognizer, register
+from transforms.recognizers.base import L, PiiflowRecognizer, R, register
 
 
 @register

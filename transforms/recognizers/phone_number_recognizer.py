@@ -1,6 +1,5 @@
 import re
 
-import phonenumbers
 from phonenumbers import Leniency, PhoneNumberMatcher
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 

@@ -1,12 +1,16 @@
-"""Free-text redaction with the detection engine: every finding is replaced by ``<TYPE>`` or ``<TYPE_n>``."""
+"""``redact_entities``: free text with every finding of the detection engine replaced by ``<TYPE>`` or
+``<TYPE_n>``."""
 
 from __future__ import annotations
 
-import pyarrow as pa
-from presidio_analyzer import AnalyzerEngine
+from typing import TYPE_CHECKING
 
-from transforms.detection import detect
-from transforms.operators import map_distinct
+import pyarrow as pa
+
+from transforms.operators.base import implements, map_distinct
+
+if TYPE_CHECKING:  # the engine is imported by whoever builds it: operators load without spaCy and Presidio
+    from presidio_analyzer import AnalyzerEngine
 
 
 def redact_text(analyzer: AnalyzerEngine, text: str, *, style: str = "type", entities: frozenset[str] | None = None
@@ -26,6 +30,8 @@ def redact_text(analyzer: AnalyzerEngine, text: str, *, style: str = "type", ent
 
 
 def _redact_once(analyzer: AnalyzerEngine, text: str, style: str, entities: frozenset[str] | None) -> str:
+    from transforms.detection import detect
+
     findings = [f for f in detect(analyzer, text) if entities is None or f.type in entities]
     if not findings:
         return text
@@ -44,6 +50,9 @@ def _redact_once(analyzer: AnalyzerEngine, text: str, style: str, entities: froz
     return "".join(out)
 
 
+@implements("redact_entities", needs=("analyzer",))
 def redact_entities(values: pa.Array, *, analyzer: AnalyzerEngine, style: str = "type") -> pa.Array:
     """Redact every distinct text once; nulls pass through."""
+    if analyzer is None:
+        raise ValueError("redact_entities needs a detection engine")
     return map_distinct(values, lambda v: redact_text(analyzer, v, style=style))

@@ -1,0 +1,56 @@
+"""Helpers shared by the tests (fixtures live in ``conftest.py``): generated lakes, a short-retention catalog for
+purge and erasure tests, and a release's inputs read the way ``deidentify`` reads them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_CATALOG = ROOT / "configs" / "demo.yaml"
+
+SH = ZoneInfo("Asia/Shanghai")
+#: The window of the purge and erasure tests' lakes, and the moment they are purged at: with 5-day retention
+#: (:func:`short_retention`) the cutoff is 2026-09-07 13:00, mid-day.
+START, END = date(2026, 9, 1), date(2026, 9, 10)
+AS_OF = datetime(2026, 9, 12, 13, 0, tzinfo=SH)
+
+
+def make_lake(root: Path, *, rows: int = 1500, start=date(2026, 10, 1), end=date(2026, 10, 6), seed: int = 11):
+    """Generate a small demo lake at ``root``; return (catalog path, generate result)."""
+    from configs.catalog import load_catalog
+    from flows.generate import generate_lake
+    from transforms.synth import LakeSpec
+
+    text = DEMO_CATALOG.read_text(encoding="utf-8").replace("root: ../demo-lake", "root: .")
+    root.mkdir(parents=True, exist_ok=True)
+    cat_path = root / "catalog.yaml"
+    cat_path.write_text(text, encoding="utf-8")
+    catalog = load_catalog(cat_path)
+    res = generate_lake(catalog, LakeSpec(seed=seed, rows=rows, start=start, end=end))
+    return cat_path, res
+
+
+def short_retention(cat_path: Path, extra: str = ""):
+    """Every retention of the catalog at ``cat_path`` cut to 5 days (and ``extra`` YAML appended); the catalog."""
+    from configs.catalog import load_catalog
+
+    text = cat_path.read_text(encoding="utf-8")
+    for r in ("180d", "365d", "30d              # access logs: 30 days"):
+        text = text.replace(f"retention: {r}", "retention: 5d")
+    cat_path.write_text(text + extra, encoding="utf-8")
+    return load_catalog(cat_path)
+
+
+def release_inputs(catalog, dataset: str) -> list[tuple[date, pa.Table]]:
+    """Every release date's rows of ``dataset`` as a release would read them (quarantined rows and erased subjects
+    left out)."""
+    from configs.settings import Settings
+    from flows.deidentify import load_date, plan_dates
+
+    master = Settings().master_key()
+    return [(d, load_date(catalog, dataset, d, paths, master))
+            for d, paths in plan_dates(catalog, dataset, None, None).items()]

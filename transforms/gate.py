@@ -1,0 +1,99 @@
+"""The release gate's verdicts (DESIGN.md, clause 6.5): whether a de-identified partition may be published, what
+its manifest records, and what a release run amounts to. Pure: the evidence comes in (policy problems, re-scan
+leaks, the k-anonymity report), records and reasons go out; ``flows.deidentify`` reads, writes and publishes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from configs.catalog import Release
+from transforms.policy import KReport, Leak
+
+
+@dataclass
+class PartitionResult:
+    dataset: str
+    dt: str
+    status: str  # published (possibly with every row suppressed) | skipped (unchanged) | blocked
+    rows_in: int = 0
+    rows_out: int = 0
+    suppressed: int = 0
+    path: str = ""
+    reasons: list[str] = field(default_factory=list)
+    gate: dict = field(default_factory=dict)
+    staged: str = ""  # a gated partition written but not yet moved into place (see deidentify_flow)
+    seconds: float = 0.0  # time spent on it, recorded in the manifest to balance the next run's tasks
+
+
+def judge(dataset: str, rel: Release, policy: list[str], undeclared: list[str], leaks: list[Leak],
+          krep: KReport) -> tuple[dict, list[str]]:
+    """The gate's record of one partition (for its manifest) and the reasons it is blocked (none: publish).
+
+    Blocked: a policy problem, a re-scan leak, k not reached, or more rows suppressed than ``max_suppression``
+    allows. A partition with fewer rows than k (a quiet day, what is left of a day partly past retention) is not
+    blocked for that: no generalisation releases any of its rows, so it is released empty and the record says
+    ``fewer_rows_than_k``; :func:`block_releases_left_empty` then allows it only while the dataset's release keeps
+    rows in other partitions."""
+    gate = {"policy": policy, "undeclared_columns_dropped": undeclared,
+            "rescan_leaks": [leak.__dict__ for leak in leaks], "k_anonymity": krep.as_dict()}
+    reasons = list(policy) + [f"{dataset}.{leak.column}: re-scan found {leak.count} {leak.entity_type} value(s), "
+                              f"e.g. {leak.evidence}" for leak in leaks]
+    if krep.rows_in - krep.suppressed and (krep.k_reached or 0) < rel.k_anonymity:
+        reasons.append(f"{dataset}: k={krep.k_reached} below the release's k={rel.k_anonymity}")
+    if not krep.within_budget and krep.rows_in < rel.k_anonymity:
+        gate["k_anonymity"]["fewer_rows_than_k"] = True
+    elif not krep.within_budget:
+        reasons.append(f"{dataset}: k={rel.k_anonymity} unreachable: even fully generalised, {krep.suppressed} of "
+                       f"{krep.rows_in} rows would be suppressed (max_suppression {rel.max_suppression:.0%})")
+    return gate, reasons
+
+
+def block_releases_left_empty(results: list[PartitionResult], k: int, kept_rows: dict[tuple[str, str], int]) -> None:
+    """Partitions with fewer rows than k are released empty, but not when that leaves a dataset's whole release
+    empty (every partition processed in this run too small, and none kept from earlier runs with rows: skipped
+    partitions' rows are ``kept_rows[(dataset, dt)]``): that is a k the data cannot reach, and those partitions are
+    blocked."""
+    def rows_after(r: PartitionResult) -> int:
+        if r.status == "published":
+            return r.rows_out
+        return kept_rows.get((r.dataset, r.dt), 0) if r.status == "skipped" else 0
+
+    for ds in {r.dataset for r in results}:
+        mine = [r for r in results if r.dataset == ds]
+        small = [r for r in mine if r.status == "published" and r.gate.get("k_anonymity", {}).get("fewer_rows_than_k")]
+        if small and not any(rows_after(r) for r in mine if r not in small):
+            for r in small:
+                r.status = "blocked"
+                r.reasons.append(f"{ds}: k={k} unreachable: every partition has fewer than {k} rows, the release "
+                                 f"would be empty")
+
+
+def partition_manifest(*, release: str, rel: Release, result: PartitionResult, policy_hash: str,
+                       key_fingerprint: str, input_fingerprint: str, inputs: list[dict], outputs: list[dict],
+                       created_at: str) -> dict:
+    """What a published partition's ``_manifest.json`` says: where it came from (inputs and their content hashes,
+    the policy, the key's fingerprint), what was done (counts, time) and the gate's evidence."""
+    return {
+        "release": release, "recipient": rel.recipient, "purpose": rel.purpose, "dataset": result.dataset,
+        "dt": result.dt, "created_at": created_at, "policy_hash": policy_hash, "key_fingerprint": key_fingerprint,
+        "input_fingerprint": input_fingerprint, "inputs": inputs,
+        "rows": {"in": result.rows_in, "out": result.rows_out, "suppressed": result.suppressed},
+        "seconds": result.seconds, "gate": result.gate, "outputs": outputs,
+    }
+
+
+def release_summary(release: str, rel: Release, path: str, results: list[PartitionResult]) -> dict:
+    """A release run in figures. ``status`` is ``blocked`` when any partition was (nothing was published), else
+    ``published``; ``blocked`` always counts partitions."""
+    blocked = sum(r.status == "blocked" for r in results)
+    return {
+        "release": release, "recipient": rel.recipient, "path": path,
+        "status": "blocked" if blocked else "published",
+        "partitions": [r.__dict__ for r in results],
+        "published": sum(r.status == "published" for r in results),
+        "skipped": sum(r.status == "skipped" for r in results),
+        "blocked": blocked,
+        "rows_in": sum(r.rows_in for r in results), "rows_out": sum(r.rows_out for r in results),
+        "suppressed": sum(r.suppressed for r in results),
+    }

@@ -1,0 +1,26 @@
+"""``truncate_time``: event times to the start of their hour, day, week or month, in local time."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+
+from transforms.operators.base import implements
+from transforms.times import to_timestamp
+
+
+@implements("truncate_time", needs=("tz",))
+def truncate_time(values: pa.Array, *, to: str = "hour", tz: str = "Asia/Shanghai") -> pa.Array:
+    """Event times truncated in local time (``tz``) to the start of their hour, day, week (Monday) or month."""
+    ts = pd.Series(to_timestamp(values, tz).to_pandas())
+    if to == "hour":
+        out = ts.dt.floor("h", ambiguous="NaT", nonexistent="NaT")
+    elif to == "day":
+        out = ts.dt.normalize()
+    elif to == "week":
+        out = (ts - pd.to_timedelta(ts.dt.weekday, unit="D")).dt.normalize()
+    elif to == "month":
+        out = ts.dt.normalize() - pd.to_timedelta(ts.dt.day - 1, unit="D")
+    else:
+        raise ValueError(f"truncate_time: expected to = hour, day, week or month, found {to!r}")
+    return pa.array(out.dt.as_unit("ms"), type=pa.timestamp("ms", tz=tz), from_pandas=True)

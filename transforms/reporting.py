@@ -1,0 +1,91 @@
+"""Reports as Markdown: what runs and release partitions say to people. Pure: records in, text out (they hold
+counts, names and masked evidence only; ``flows.reports`` writes them and publishes them as Prefect artifacts)."""
+
+from __future__ import annotations
+
+
+def md_table(rows: list[dict], columns: list[str]) -> str:
+    if not rows:
+        return "_(none)_\n"
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    return head + "".join("| " + " | ".join(str(r.get(c, "")) for c in columns) + " |\n" for r in rows)
+
+
+def partition_markdown(m: dict) -> str:
+    """A release partition's ``_report.md``, from its manifest."""
+    k = m["gate"]["k_anonymity"]
+    return (f"# {m['release']} / {m['dataset']} / dt={m['dt']}\n\n"
+            f"Recipient: {m['recipient']}. Policy {m['policy_hash'][:12]}, key {m['key_fingerprint']}.\n\n"
+            f"Rows in {m['rows']['in']}, out {m['rows']['out']}, suppressed {m['rows']['suppressed']}.\n\n"
+            f"k required {k['k']}, reached {k['k_reached']} over {', '.join(k['quasi_identifiers']) or '(none)'}; "
+            f"{k['classes']} equivalence classes. Generalisation reached: {k.get('generalisation') or 'none'}.\n\n"
+            f"Re-identification risk: prosecutor max {k['prosecutor_risk_max']}, avg {k['prosecutor_risk_avg']}; "
+            f"journalist max {k['journalist_risk_max']}; marketer {k['marketer_risk']}.\n\n"
+            f"Rows by equivalence-class size: {k['class_sizes']}\n\n"
+            + (f"l-diversity of sensitive columns: {k['l_diversity']}\n\n" if k.get("l_diversity") else "")
+            + ("Fewer rows than k: every row suppressed, released empty.\n\n" if k.get("fewer_rows_than_k") else "")
+            + f"Re-scan: {len(m['gate']['rescan_leaks'])} leaks. Undeclared columns dropped: "
+            f"{m['gate']['undeclared_columns_dropped'] or 'none'}.\n")
+
+
+def release_markdown(summary: dict) -> str:
+    """A release run's report: its figures and every partition that was not skipped, with the reasons."""
+    return (f"# Release {summary['release']}\n\n{summary['published']} partitions published, {summary['skipped']} "
+            f"unchanged and skipped, {summary['blocked']} blocked; rows in {summary['rows_in']}, out "
+            f"{summary['rows_out']}, suppressed {summary['suppressed']}.\n\n"
+            + md_table([{k: v for k, v in p.items() if k != "gate"} | {"reasons": "; ".join(p["reasons"])}
+                        for p in summary["partitions"] if p["status"] != "skipped"],
+                       ["dataset", "dt", "status", "rows_in", "rows_out", "suppressed", "reasons"]))
+
+
+def purge_markdown(result: dict) -> str:
+    """A purge's report: held datasets, rows without a usable time, and every file action."""
+    return (f"# Purge {'executed' if result['executed'] else 'plan'} as of {result['as_of']}\n\n"
+            + (f"Held datasets: {result['held_datasets']}\n\n" if result["held_datasets"] else "")
+            + (f"Rows with a missing event time (kept or quarantined, never deleted): {result['missing_time']}\n\n"
+               if result["missing_time"] else "")
+            + md_table(result["actions"], ["target", "partition", "action", "deleted", "held", "quarantined",
+                                           "missing_time", "reason"]))
+
+
+def nightly_summary(result: dict) -> dict:
+    """The figures of one nightly run (purge, scan, releases), aggregated: counts only, no value."""
+    found: dict[str, int] = {}
+    for d in result["scan"]["datasets"]:
+        for c in d["columns"]:
+            for ent, n in c["entities"].items():
+                found[ent] = found.get(ent, 0) + n
+    rels = [r for r in result["releases"].values() if r["status"] != "blocked"]  # a blocked release published nothing
+    return {
+        "rows_scanned": sum(d["sampled_rows"] for d in result["scan"]["datasets"]),
+        "pii_found": ", ".join(f"{k}:{v}" for k, v in sorted(found.items(), key=lambda x: -x[1])),
+        "drift": len(result["scan"]["drift"]),
+        "released_rows": sum(r["rows_out"] for r in rels),
+        "suppressed_rows": sum(r["suppressed"] for r in rels),
+        "partitions_published": sum(r["published"] for r in rels),
+        "partitions_skipped": sum(r["skipped"] for r in rels),
+        "releases_blocked": sum(r["status"] == "blocked" for r in result["releases"].values()),
+        "purged_rows": result["purge"]["rows"],
+    }
+
+
+def scan_markdown(result: dict) -> str:
+    """The PII inventory: per dataset, every column with findings, its declaration, masked evidence and drift."""
+    lines = ["# PII inventory\n"]
+    for ds in result["datasets"]:
+        lines.append(f"\n## {ds['dataset']} ({ds['sampled_rows']} sampled rows)\n\n")
+        rows = [{**c, "entities": ", ".join(f"{k}:{v}" for k, v in c["entities"].items()),
+                 "drift": "DRIFT" if c["drift"] else ""} for c in ds["columns"] if c["entities"]]
+        lines.append(md_table(rows, ["column", "entities", "hit_rate", "confidence", "declared_kind", "declared_op",
+                                     "evidence", "drift"]))
+    return "".join(lines)
+
+
+def erasure_markdown(result: dict) -> str:
+    """The run's report: counts per dataset or release, keyed hashes only."""
+    rows = (result.get("receipt") or {}).get("rows") if result["executed"] else result["planned"]
+    head = (f"# Erasure request {result['request_id']}\n\n{result['subjects']} subject(s), "
+            f"{result['members_added']} found through the organisation; "
+            + ("already processed: nothing to do" if result["already_processed"]
+               else ("executed" if result["executed"] else "plan only")) + ".\n\n")
+    return head + md_table([{"target": t, "rows": n} for t, n in (rows or {}).items()], ["target", "rows"])
