@@ -37,6 +37,7 @@ def main() -> None:
     import pyarrow.parquet as pq
 
     from configs.catalog import catalog_from_dict
+    from configs.settings import Settings
     from flows.purge import run_purge
     from flows.storage import storage_for
     from transforms import synth
@@ -61,7 +62,7 @@ def main() -> None:
     as_of = datetime.combine(days[0] + timedelta(days=366), datetime.min.time(), ZoneInfo("Asia/Shanghai"))
 
     t0 = time.perf_counter()
-    res = run_purge(cat, as_of, execute=True)
+    res = run_purge(cat, as_of, execute=True, settings=Settings())
     piiflow_s = time.perf_counter() - t0
 
     cut = as_of - timedelta(days=365)

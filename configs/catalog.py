@@ -11,8 +11,9 @@ import hashlib
 import json
 import re
 from datetime import date, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -24,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from configs import strict_yaml
 from configs.errors import PolicyError
 from configs.operators import OPERATOR_NAMES, Keep, Operator, op_shorthand
 from configs.operators import FrozenModel as _Frozen
@@ -58,9 +60,58 @@ def format_duration(td: timedelta) -> str:
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration)]
 
 
+# --------------------------------------------------------------------------------------------------------------
+# Names that become paths, artifact keys and log lines: checked against documented safe patterns when the file loads
+# --------------------------------------------------------------------------------------------------------------
+
+#: Dataset and release names: lower_snake_case, at most 63 characters (a folder name, a Prefect artifact key).
+NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+#: Recipients: lower case, digits, ``-`` and ``_``, at most 63 characters.
+RECIPIENT = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+#: One part of a location or a file name: starts with a letter or digit (``.`` and ``_`` names are hidden from
+#: readers), then letters, digits, ``.``, ``_``, ``-``; never ``..``.
+_PART = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+PATH_PART = re.compile(_PART)
+#: A text dataset's file name pattern: one file name (no folder), ``{dt}`` at most once.
+FILE_PATTERN = re.compile(rf"(?:{_PART})?(?:\{{dt\}}[A-Za-z0-9._-]*)?")
+#: Top-level folders of a lake that belong to piiflow: a dataset may live anywhere else inside the lake.
+RESERVED_ZONES = ("releases", "state", "_truth")
+
+
+def _check_name(value: str, pattern: re.Pattern, what: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ValueError(f"expected {what} matching {pattern.pattern}, found {value!r}")
+    return value
+
+
+def _check_location(value: str) -> str:
+    """A dataset's location: a relative path inside the lake, outside piiflow's own zones."""
+    parts = PurePosixPath(value).parts if isinstance(value, str) else ()
+    if (not parts or PurePosixPath(value).is_absolute() or "\\" in value
+            or not all(PATH_PART.fullmatch(p) and ".." not in p for p in parts)):
+        raise ValueError(f"expected a relative path inside the lake such as raw/app_logs (parts of letters, digits, "
+                         f"'.', '_', '-', none starting with '.' or '_', no '..'), found {value!r}")
+    if parts[0] in RESERVED_ZONES:
+        raise ValueError(f"expected a location outside piiflow's zones ({', '.join(RESERVED_ZONES)}), found {value!r}")
+    return str(PurePosixPath(*parts))
+
+
+def _check_files(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or ".." in value or not FILE_PATTERN.fullmatch(value) \
+            or value.count("{dt}") > 1:
+        raise ValueError(f"expected one file name pattern such as 'app-{{dt}}.jsonl.gz' (no folder, no '..', "
+                         f"starting with a letter or digit, {{dt}} at most once), found {value!r}")
+    return value
+
+
 class ColumnPolicy(_Frozen):
     kind: Literal["direct", "quasi", "free_text", "sensitive", "other"]
     op: Annotated[Operator, BeforeValidator(op_shorthand)] = Keep()
+    #: The kind of personal identifier the column holds (``phone``, ``email``...): an erasure finds a subject's own
+    #: identifiers in their rows and erases them wherever a column declares the same kind, in anybody's rows.
+    identifier: Annotated[str, BeforeValidator(lambda v: _check_name(v, NAME, "an identifier kind"))] | None = None
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -73,6 +124,15 @@ class Lake(_Frozen):
     region: str
     allowed_regions: tuple[str, ...] = ("cn-*",)
     timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"expected an IANA time zone such as 'Asia/Shanghai', found {v!r}") from e
+        return v
 
     @model_validator(mode="after")
     def _region_allowed(self) -> "Lake":
@@ -107,6 +167,9 @@ class Dataset(_Frozen):
     on_missing_time: Literal["keep", "quarantine"] = "keep"
     on_erase: Literal["delete", "anonymise"] = "delete"
     columns: dict[str, ColumnPolicy]
+
+    _location = field_validator("location")(lambda v: _check_location(v))
+    _files = field_validator("files")(lambda v: _check_files(v))
 
     @model_validator(mode="after")
     def _keys_are_columns(self) -> "Dataset":
@@ -148,7 +211,7 @@ class LegalHold(_Frozen):
 
 
 class Release(_Frozen):
-    recipient: str
+    recipient: Annotated[str, BeforeValidator(lambda v: _check_name(v, RECIPIENT, "a recipient"))]
     purpose: str = ""
     datasets: tuple[str, ...]
     k_anonymity: int = Field(5, ge=1)
@@ -168,16 +231,24 @@ class Catalog(_Frozen):
     source: Path | None = None
     policy_hash: str = ""
 
-    @field_validator("datasets")
+    @field_validator("datasets", "releases")
     @classmethod
-    def _names(cls, v: dict[str, Dataset]) -> dict[str, Dataset]:
+    def _names(cls, v: dict, info) -> dict:
         for name in v:
-            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
-                raise ValueError(f"expected dataset names in lower_snake_case, found {name!r}")
+            _check_name(name, NAME, f"{info.field_name[:-1]} names in lower_snake_case")
         return v
 
     @model_validator(mode="after")
     def _cross_refs(self) -> "Catalog":
+        seen: dict[tuple[str, ...], str] = {}
+        for name, ds in sorted(self.datasets.items(), key=lambda kv: len(PurePosixPath(kv[1].location).parts)):
+            parts = PurePosixPath(ds.location).parts
+            for other_parts, other in seen.items():
+                if parts[:len(other_parts)] == other_parts:
+                    raise ValueError(f"datasets.{name}.location: expected a folder of its own, found {ds.location!r}, "
+                                     f"{'the location' if parts == other_parts else 'inside the location'} of "
+                                     f"dataset {other!r}")
+            seen[parts] = name
         for name, ds in self.datasets.items():
             region = ds.region or self.lake.region
             if not region_allowed(region, self.lake.allowed_regions):
@@ -201,8 +272,7 @@ class Catalog(_Frozen):
     # -- paths -------------------------------------------------------------------------------------------------
 
     def dataset_path(self, name: str) -> Path:
-        loc = Path(self.datasets[name].location)
-        return loc if loc.is_absolute() else self.lake.root / loc
+        return self.lake.root / self.datasets[name].location
 
     def dataset_region(self, name: str) -> str:
         return self.datasets[name].region or self.lake.region
@@ -286,7 +356,9 @@ def load_catalog(path: str | Path, *, root: str | Path | None = None) -> Catalog
     except OSError as e:
         raise PolicyError(f"{path}: cannot read the catalog ({e.strerror})") from e
     try:
-        raw = yaml.safe_load(text)
+        raw = strict_yaml.load(text)
+    except strict_yaml.StrictYamlError as e:
+        raise PolicyError(f"{path}: {e}") from e
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -299,9 +371,14 @@ def load_catalog(path: str | Path, *, root: str | Path | None = None) -> Catalog
 def catalog_from_dict(raw: dict, *, source: Path | None = None, root: str | Path | None = None) -> Catalog:
     name = str(source) if source else "<catalog>"
     data = dict(raw)
-    lake = dict(data.get("lake") or {})
+    lake = dict(data.get("lake") or {}) if isinstance(data.get("lake"), dict) else data.get("lake")
+    if not isinstance(lake, dict):
+        raise PolicyError(f"{name}: lake: expected a mapping with root and region, found {type(lake).__name__}")
     if root is not None:
         lake["root"] = str(root)
+    elif "root" in lake and (not isinstance(lake["root"], str) or not lake["root"].strip()):
+        raise PolicyError(f"{name}: lake.root: expected the lake's folder (a path, relative to the catalog file or "
+                          f"absolute), found {lake['root']!r}")
     elif source is not None and "root" in lake and not Path(str(lake["root"])).is_absolute():
         lake["root"] = str((source.parent / str(lake["root"])).resolve())
     data["lake"] = lake

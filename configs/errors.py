@@ -19,3 +19,18 @@ class ReleaseBlocked(PiiflowError):
 
 class StorageError(PiiflowError):
     """Reading or writing a dataset failed, or a write would leave the allowed regions."""
+
+
+class RunIncomplete(PiiflowError):
+    """A run did everything it safely could, but refused or could not handle some things (a link, a file that
+    cannot be read, a folder that is no partition). ``result`` is what it did; its ``problems`` say the rest."""
+
+    def __init__(self, message: str, result: dict | None = None):
+        super().__init__(message)
+        self.result = result or {}
+
+
+def incomplete(what: str, problems: list, result: dict) -> RunIncomplete:
+    """The error a run raises at its end when ``problems`` is not empty: one line, the first problem, the count."""
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return RunIncomplete(f"{what}: done except for {len(problems)} problem(s): {problems[0]}{more}", result)

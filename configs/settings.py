@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -40,6 +41,16 @@ class Settings(BaseSettings):
     #: stuck on storage then fails, publishes nothing and frees the lake's lock, instead of overlapping the next
     #: night's. Prefect enforces it with an alarm signal on the flow's thread, which interrupts blocking I/O.
     run_timeout_seconds: float = Field(6 * 3600, gt=0)
+    #: A folder outside every lake where the audit log's anchors are kept (one small file per lake: the last
+    #: entry's number and hash), out of reach of whoever can write to the lake. Default:
+    #: ``$XDG_STATE_HOME/piiflow/anchors`` (``~/.local/state/piiflow/anchors``).
+    audit_anchor_dir: Path | None = None
+
+    def audit_anchor_folder(self) -> Path:
+        if self.audit_anchor_dir is not None:
+            return self.audit_anchor_dir
+        state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        return Path(state) / "piiflow" / "anchors"
 
     def master_key(self) -> bytes:
         """The master key bytes. Raises PolicyError if none is configured or it is too short."""
@@ -53,8 +64,10 @@ class Settings(BaseSettings):
                 raise PolicyError(f"PIIFLOW_KEY_FILE: cannot read {self.key_file} ({e.strerror})") from e
             origin = f"PIIFLOW_KEY_FILE ({self.key_file})"
         else:
-            raise PolicyError("no pseudonymisation key: set PIIFLOW_KEY or PIIFLOW_KEY_FILE "
-                              "(`piiflow demo` makes a local one for the demo lake)")
+            demo = sorted(Path.cwd().glob(".*.key"))
+            hint = (f"; the demo's key is {demo[0].name}: PIIFLOW_KEY_FILE={demo[0].name}" if demo
+                    else " (`piiflow demo` makes a local one for the demo lake)")
+            raise PolicyError(f"no pseudonymisation key: set PIIFLOW_KEY or PIIFLOW_KEY_FILE{hint}")
         if len(raw) < 32:
             raise PolicyError(f"{origin}: expected a key of at least 32 characters, found {len(raw)}")
         return raw.encode("utf-8")

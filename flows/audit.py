@@ -1,39 +1,77 @@
-"""The audit log: append-only JSONL in ``state/audit.jsonl``, each entry carrying the hash of the previous one.
+"""The audit log: append-only JSONL in ``state/audit.jsonl``, each entry chained to the previous one under a key.
 
-An entry is ``{"seq", "ts", "prev", "event", ..., "hash"}`` where ``hash = sha256(prev + canonical JSON of the
-entry without "hash")``. ``state/audit.head`` holds the last sequence number and hash, replaced atomically after
-each append, so that removing entries from the end is detected too. Subject ids appear only as keyed hashes and
-never a raw value: callers pass counts, paths, content hashes and keyed hashes.
+An entry is ``{"v": 2, "seq", "ts", "prev", "event", ..., "hash"}`` where ``hash`` is HMAC-SHA256, under the audit
+key derived from the master key, of ``prev`` and the canonical JSON of the entry without ``hash``: whoever can
+write to the lake but does not hold the key can neither edit an entry nor re-chain an edited log nor forge one.
+
+Removing entries from the end, or the whole log, is caught by anchors: ``state/audit.head`` in the lake, and an
+anchor outside it (``PIIFLOW_AUDIT_ANCHOR_DIR``, one file per lake) that records the last entry's sequence number
+and hash after every append, out of reach of whoever can write to the lake. Each run also reports its head (Prefect
+artifact ``audit-head``). Subject ids appear only as keyed hashes and never a raw value: callers pass counts,
+lake-relative paths, content hashes and keyed hashes.
+
+Entries written before the chain was keyed (no ``"v"``, plain SHA-256) are verified as they were written and
+counted as unkeyed; they may only precede keyed ones.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from flows.storage import write_bytes_atomic
+from configs.catalog import Catalog
+from configs.errors import StorageError
+from configs.settings import Settings
+from flows.storage import LakeFS, lake_fs
+from transforms.keys import audit_key
 
 GENESIS = "0" * 64
+VERSION = 2
 
 
-def _digest(prev: str, body: dict) -> str:
-    return hashlib.sha256((prev + json.dumps(body, sort_keys=True, ensure_ascii=False, default=str)).encode()).hexdigest()
+def _canonical(body: dict) -> bytes:
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode()
+
+
+def _mac(key: bytes, prev: str, body: dict) -> str:
+    return hmac.new(key, prev.encode() + _canonical(body), "sha256").hexdigest()
+
+
+def _legacy_digest(prev: str, body: dict) -> str:
+    return hashlib.sha256(prev.encode() + _canonical(body)).hexdigest()
+
+
+def anchor_path(catalog: Catalog, settings: Settings) -> Path:
+    """This lake's anchor outside the lake: one file per lake (named by its real path) in the anchor folder."""
+    lake_id = hashlib.sha256(os.path.realpath(catalog.lake.root).encode()).hexdigest()[:16]
+    return settings.audit_anchor_folder() / f"{lake_id}.json"
 
 
 class AuditLog:
-    def __init__(self, state_dir: Path):
+    def __init__(self, fs: LakeFS, state_dir: Path, key: bytes, anchor: Path | None = None):
+        self.fs, self.key, self.anchor = fs, key, anchor
         self.path = state_dir / "audit.jsonl"
         self.head = state_dir / "audit.head"
 
+    @classmethod
+    def of(cls, catalog: Catalog, settings: Settings) -> "AuditLog":
+        """The catalog's audit log, keyed and anchored as ``settings`` say."""
+        anchor = anchor_path(catalog, settings)
+        if os.path.realpath(anchor).startswith(os.path.realpath(catalog.lake.root).rstrip(os.sep) + os.sep):
+            raise StorageError("PIIFLOW_AUDIT_ANCHOR_DIR is inside the lake; the anchor must be out of the reach of "
+                               "whoever can write to the lake")
+        return cls(lake_fs(catalog), catalog.state_path, audit_key(settings.master_key()), anchor)
+
     def _tail(self) -> tuple[int, str]:
         """(last seq, last hash), after dropping a torn final line a killed writer may have left."""
-        if not self.path.exists():
+        if not self.fs.exists(self.path):
             return 0, GENESIS
-        with open(self.path, "rb+") as fh:
+        with open(self.fs.safe(self.path), "rb+") as fh:
             data = fh.read()
             if data and not data.endswith(b"\n"):
                 cut = data.rfind(b"\n") + 1
@@ -46,20 +84,34 @@ class AuditLog:
         return last["seq"], last["hash"]
 
     def append(self, event: str, **fields) -> dict:
-        """Append one entry (fsynced) and move the head; returns the entry."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Append one entry (fsynced) and move both heads; returns the entry."""
         seq, prev = self._tail()
-        body = {"seq": seq + 1, "ts": datetime.now(timezone.utc).isoformat(), "prev": prev, "event": event, **fields}
-        entry = {**body, "hash": _digest(prev, body)}
-        line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8")
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        write_bytes_atomic(self.head, json.dumps({"seq": entry["seq"], "hash": entry["hash"]}).encode())
+        body = {"v": VERSION, "seq": seq + 1, "ts": datetime.now(timezone.utc).isoformat(), "prev": prev,
+                "event": event, **fields}
+        entry = {**body, "hash": _mac(self.key, prev, body)}
+        self.fs.append_line(self.path, json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+        head = json.dumps({"seq": entry["seq"], "hash": entry["hash"]}).encode()
+        self.fs.write_bytes(self.head, head)
+        if self.anchor is not None:
+            _write_outside(self.anchor, head)
         return entry
+
+    def last(self) -> dict:
+        seq, h = self._tail()
+        return {"seq": seq, "hash": h}
+
+
+def _write_outside(path: Path, data: bytes) -> None:
+    """Atomically replace the anchor file (outside the lake, in a folder the operator chose)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
 
 
 @dataclass
@@ -67,15 +119,26 @@ class Verification:
     ok: bool
     entries: int
     problem: str = ""
+    #: Entries from before the chain was keyed (plain SHA-256: anyone could have re-chained them).
+    unkeyed: int = 0
+    #: Whether an anchor outside the lake vouched for the log's end.
+    anchored: bool = False
+    notes: list[str] = field(default_factory=list)
 
 
-def verify(state_dir: Path) -> Verification:
-    """Check every entry's hash, the chain of ``prev`` hashes, consecutive sequence numbers, and the head."""
-    log = AuditLog(state_dir)
-    if not log.path.exists():
-        return Verification(True, 0)
-    prev, n, before_last = GENESIS, 0, GENESIS
-    with open(log.path, encoding="utf-8") as fh:
+def verify(fs: LakeFS, state_dir: Path, key: bytes, anchor: Path | None = None) -> Verification:
+    """Check every entry's keyed hash, the chain of ``prev`` hashes, consecutive sequence numbers, the head in the
+    lake and the anchor outside it: an edited, forged, re-chained, reordered, removed or truncated log fails."""
+    log = AuditLog(fs, state_dir, key, anchor)
+    outside = _read_anchor(anchor)
+    if not fs.exists(log.path):
+        if outside and outside.get("seq"):
+            return Verification(False, 0, f"the audit log is missing, but the anchor outside the lake records "
+                                          f"{outside['seq']} entries (log removed)")
+        return Verification(True, 0, notes=["no audit log yet"])
+    prev, n, before_last, unkeyed, keyed_seen = GENESIS, 0, GENESIS, 0, False
+    hashes: dict[int, str] = {}
+    with open(fs.safe(log.path), encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.endswith("\n"):
                 return Verification(False, n, f"line {lineno}: torn entry (no newline)")
@@ -89,13 +152,58 @@ def verify(state_dir: Path) -> Verification:
                                               f"(an entry was removed or reordered)")
             if entry.get("prev") != prev:
                 return Verification(False, n, f"line {lineno}: previous-hash link broken (entry removed or reordered)")
-            if _digest(prev, body) != entry.get("hash"):
-                return Verification(False, n, f"line {lineno}: content does not match its hash (entry edited)")
+            if entry.get("v") == VERSION:
+                keyed_seen = True
+                if not hmac.compare_digest(_mac(key, prev, body), str(entry.get("hash"))):
+                    return Verification(False, n, f"line {lineno}: content does not match its keyed hash (entry "
+                                                  f"edited or forged, or a different master key)")
+            else:
+                if keyed_seen:
+                    return Verification(False, n, f"line {lineno}: an unkeyed entry after keyed ones (forged)")
+                if _legacy_digest(prev, body) != entry.get("hash"):
+                    return Verification(False, n, f"line {lineno}: content does not match its hash (entry edited)")
+                unkeyed += 1
             before_last, prev, n = prev, entry["hash"], n + 1
-    if log.head.exists():
-        head = json.loads(log.head.read_text())
+            hashes[n] = prev
+    v = Verification(True, n, unkeyed=unkeyed)
+    if fs.exists(log.head):
+        head = json.loads(fs.read_bytes(log.head))
         crashed_before_head = head.get("seq") == n - 1 and head.get("hash") == before_last  # appended, head not moved
         if (head.get("seq") != n or head.get("hash") != prev) and not crashed_before_head:
             return Verification(False, n, f"head records entry {head.get('seq')} but the log ends at {n} "
                                           f"(entries removed from the end)")
-    return Verification(True, n)
+    elif n:
+        v.notes.append("state/audit.head is missing")
+    if outside:
+        seq = outside.get("seq", 0)
+        if seq > n:
+            return Verification(False, n, f"the anchor outside the lake records entry {seq} but the log ends at {n} "
+                                          f"(entries removed from the end)")
+        if seq and hashes.get(seq) != outside.get("hash"):
+            return Verification(False, n, f"entry {seq} differs from the one the anchor outside the lake recorded "
+                                          f"(the log was rewritten)")
+        v.anchored = True
+        if seq < n:
+            v.notes.append(f"{n - seq} entries after the anchor's (written where the anchor was not)")
+    elif n:
+        v.notes.append("no anchor outside the lake for this log (PIIFLOW_AUDIT_ANCHOR_DIR)")
+    if unkeyed:
+        v.notes.append(f"{unkeyed} unkeyed entries from before the chain was keyed")
+    return v
+
+
+def _read_anchor(anchor: Path | None) -> dict | None:
+    if anchor is None:
+        return None
+    try:
+        return json.loads(anchor.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise StorageError(f"cannot read the audit anchor {anchor} ({type(e).__name__})") from e
+
+
+def verify_catalog(catalog: Catalog, settings: Settings) -> Verification:
+    """:func:`verify` for a catalog's lake, with the master key and anchor of ``settings``."""
+    return verify(lake_fs(catalog), catalog.state_path, audit_key(settings.master_key()),
+                  anchor_path(catalog, settings))

@@ -61,6 +61,51 @@ def _fail(e: BaseException) -> None:
     raise typer.Exit(1)
 
 
+def _guard(check):
+    """``check()``'s value; a PiiflowError or an OS error becomes the one-line failure."""
+    try:
+        return check()
+    except PiiflowError as e:
+        _fail(e)
+    except OSError as e:
+        _fail(OSError(f"{e.strerror or type(e).__name__}" + (f": {e.filename}" if e.filename else "")))
+
+
+def _preflight(catalog_path: Path, key: bool = True):
+    """(settings, catalog), validated before Prefect starts: a bad catalog or a missing key fails in a second."""
+    from configs.catalog import load_catalog
+    from configs.settings import Settings
+
+    settings = _guard(Settings)
+    catalog = _guard(lambda: load_catalog(catalog_path))
+    if key:
+        _guard(settings.master_key)
+    return settings, catalog
+
+
+def _flow(flow_, settings, **options):
+    from flows.runtime import configured
+
+    return configured(flow_, settings, **options)
+
+
+def _run(call, as_json: bool, human) -> None:
+    """Run a flow command: print its result; a run that finished with problems prints what it did, then fails in
+    one line; any other failure is one line too."""
+    from configs.errors import RunIncomplete
+
+    try:
+        result = call()
+    except RunIncomplete as e:
+        _emit(e.result, as_json, human)
+        _fail(e)
+    except PiiflowError as e:
+        _fail(e)
+    except OSError as e:
+        _fail(OSError(f"{e.strerror or type(e).__name__}" + (f": {e.filename}" if e.filename else "")))
+    _emit(result, as_json, human)
+
+
 @app.command()
 def generate(dir: Path = typer.Option(..., "--dir", help="lake root to write"),
              rows: int = typer.Option(20_000, "--rows", help="device events in all; other datasets in proportion"),
@@ -127,16 +172,11 @@ def detect(threshold: Optional[float] = typer.Option(None, "--threshold", help="
 def scan(catalog_path: Path = CatalogOpt, dataset: Optional[str] = typer.Option(None, "--dataset"),
          as_json: bool = JsonOpt) -> None:
     """PII inventory per dataset and column; flags PII in columns the policy does not cover."""
-    from configs.settings import Settings
-    from flows.runtime import configured
-    from flows.scan import scan_flow
+    from flows.scan import check_dataset, scan_flow
 
-    settings = Settings()
-    try:
-        result = configured(scan_flow, settings)(str(catalog_path), dataset, settings=settings)
-    except PiiflowError as e:
-        _fail(e)
-    _emit(result, as_json, _print_scan)
+    settings, catalog = _preflight(catalog_path, key=False)
+    _guard(lambda: check_dataset(catalog, dataset))
+    _run(lambda: _flow(scan_flow, settings)(str(catalog_path), dataset, settings=settings), as_json, _print_scan)
 
 
 def _print_scan(result: dict) -> None:
@@ -151,6 +191,7 @@ def _print_scan(result: dict) -> None:
                           "[red]DRIFT[/red]" if c["drift"] else "")
     out.print(t)
     out.print(f"report: {result['report']}")
+    _print_problems(result)
 
 
 @app.command()
@@ -159,18 +200,14 @@ def deidentify(catalog_path: Path = CatalogOpt, release: str = typer.Option(...,
                force: bool = typer.Option(False, "--force", help="redo partitions whose inputs are unchanged"),
                as_json: bool = JsonOpt) -> None:
     """Build and gate a release; a date range is a backfill. Unchanged partitions are skipped."""
-    from configs.settings import Settings
-    from flows.deidentify import deidentify_flow
-    from flows.runtime import configured, task_runner_for
+    from flows.deidentify import check_release_request, deidentify_flow
+    from flows.runtime import task_runner_for
 
-    settings = Settings()
-    try:
-        flow_ = configured(deidentify_flow, settings, task_runner=task_runner_for(settings))
-        result = flow_(str(catalog_path), release, _date(start, "--start"), _date(end, "--end"), force=force,
-                       settings=settings)
-    except PiiflowError as e:
-        _fail(e)
-    _emit(result, as_json, _print_release)
+    settings, catalog = _preflight(catalog_path)
+    first, last = _date(start, "--start"), _date(end, "--end")
+    _guard(lambda: check_release_request(catalog, release, first, last))
+    _run(lambda: _flow(deidentify_flow, settings, task_runner=task_runner_for(settings))(
+        str(catalog_path), release, first, last, force=force, settings=settings), as_json, _print_release)
 
 
 def _print_release(r: dict) -> None:
@@ -180,6 +217,7 @@ def _print_release(r: dict) -> None:
     out.print(f"release {r['release']} -> {r['path']}: {r['published']} partitions published, "
               f"{r['skipped']} unchanged (skipped); {r['rows_out']:,} rows "
               f"({r['suppressed']:,} suppressed for k-anonymity)")
+    _print_problems(r)
 
 
 def _date(value: str | None, flag: str) -> date | None:
@@ -196,15 +234,18 @@ def purge(catalog_path: Path = CatalogOpt, as_of: Optional[str] = typer.Option(N
           execute: bool = typer.Option(False, "--execute", help="act on the plan (default: only print it)"),
           as_json: bool = JsonOpt) -> None:
     """Plan (default) or execute retention."""
-    from configs.settings import Settings
-    from flows.purge import purge_flow
-    from flows.runtime import configured
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
 
-    try:
-        result = configured(purge_flow, Settings())(str(catalog_path), _date(as_of, "--as-of"), execute)
-    except PiiflowError as e:
-        _fail(e)
-    _emit(result, as_json, _print_purge)
+    from flows.purge import purge_flow
+    from transforms.retention import resolve_as_of
+
+    settings, catalog = _preflight(catalog_path, key=execute)
+    moment = _date(as_of, "--as-of")
+    tz = catalog.lake.timezone
+    _guard(lambda: resolve_as_of(moment, tz, datetime.now(ZoneInfo(tz))))
+    _run(lambda: _flow(purge_flow, settings)(str(catalog_path), moment, execute, settings=settings), as_json,
+         _print_purge)
 
 
 def _print_purge(r: dict) -> None:
@@ -231,6 +272,7 @@ def _print_purge(r: dict) -> None:
         out.print(f"  {ds}: whole dataset under legal hold: {why}")
     for ds, n in r["missing_time"].items():
         out.print(f"  {ds}: {n:,} rows without a usable event time (never deleted)")
+    _print_problems(r)
 
 
 @app.command()
@@ -238,32 +280,42 @@ def erase(catalog_path: Path = CatalogOpt,
           subjects_file: Optional[Path] = typer.Option(None, "--subjects", help="file of subject ids, one a line"),
           org: Optional[str] = typer.Option(None, "--org", help="an organisation id"),
           execute: bool = typer.Option(False, "--execute", help="act on the plan (default: only print it)"),
+          ledger: bool = typer.Option(False, "--ledger", help="apply every processed request again to what arrived "
+                                                              "since (what the nightly does)"),
           as_json: bool = JsonOpt) -> None:
     """Plan (default) or execute an erasure request (account cancellation)."""
-    from configs.settings import Settings
     from flows.erase import erase_flow
-    from flows.runtime import configured
+    from flows.requests import read_subjects_file
 
-    settings = Settings()
-    try:
-        result = configured(erase_flow, settings)(str(catalog_path), str(subjects_file) if subjects_file else None,
-                                                  org, execute, settings=settings)
-    except PiiflowError as e:
-        _fail(e)
-    _emit(result, as_json, _print_erase)
+    settings, _ = _preflight(catalog_path)
+    if subjects_file is not None:
+        _guard(lambda: read_subjects_file(subjects_file))
+    _run(lambda: _flow(erase_flow, settings)(str(catalog_path), str(subjects_file) if subjects_file else None, org,
+                                             execute, ledger, settings=settings), as_json, _print_erase)
 
 
 def _print_erase(r: dict) -> None:
-    if r["already_processed"]:
-        out.print(f"erasure request {r['request_id']} was already processed: nothing to do")
-        return
-    verb = "erased" if r["executed"] else "would erase"
     rows = r["receipt"]["rows"] if r["executed"] else r["planned"]
-    out.print(f"erasure request {r['request_id']}: {r['subjects']} subject(s)"
-              + (f" ({r['members_added']} found through the organisation)" if r["members_added"] else "")
-              + f"; {verb} {sum(rows.values()):,} rows" + ("" if r["executed"] else " (plan only; --execute to act)"))
-    for target, n in rows.items():
-        out.print(f"  {target}: {n:,} rows")
+    if r["already_processed"] and not r["files"]:
+        out.print(f"erasure request {r['request_id']} was already processed and nothing of it arrived since: "
+                  f"nothing to do")
+    else:
+        verb = "erased" if r["executed"] else "would erase"
+        what = "what arrived since of " if r["already_processed"] else ""
+        out.print(f"erasure request {r['request_id']}: {verb} {what}{r['subjects']} subject(s)"
+                  + (f" ({r['members_added']} found through the organisation)" if r["members_added"] else "")
+                  + f": {sum(rows.values()):,} rows in {r['files']} file(s)"
+                  + ("" if r["executed"] else " (plan only; --execute to act)"))
+        for target, n in rows.items():
+            out.print(f"  {target}: {n:,} rows")
+    if r.get("not_found"):
+        out.print(f"  not found: {r['not_found']} requested subject(s) appear in no dataset")
+    _print_problems(r)
+
+
+def _print_problems(r: dict) -> None:
+    for p in r.get("problems", []):
+        out.print(f"  [red]problem[/red]: {p}", markup=True, highlight=False)
 
 
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
@@ -272,17 +324,15 @@ app.add_typer(audit_app, name="audit")
 
 @audit_app.command("verify")
 def audit_verify(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
-    """Check the audit log's hash chain: any edited, removed or reordered entry fails."""
-    from configs.catalog import load_catalog
-    from flows.audit import verify
+    """Check the audit log's keyed hash chain and its anchors: an edited, forged, removed, reordered or truncated
+    log fails."""
+    from flows.audit import verify_catalog
 
-    try:
-        cat = load_catalog(catalog_path)
-    except PiiflowError as e:
-        _fail(e)
-    v = verify(cat.state_path)
-    _emit(v.__dict__, as_json, lambda r: out.print(f"audit log: {r['entries']} entries, chain intact"
-                                                   if r["ok"] else ""))
+    settings, catalog = _preflight(catalog_path)
+    v = _guard(lambda: verify_catalog(catalog, settings))
+    _emit(v.__dict__, as_json, lambda r: out.print(
+        f"audit log: {r['entries']} entries, chain intact" + (", anchored outside the lake" if r["anchored"] else "")
+        + "".join(f"\n  note: {n}" for n in r["notes"])) if r["ok"] else None)
     if not v.ok:
         sys.stderr.write(f"piiflow: error: audit log: {v.problem}\n")
         raise typer.Exit(1)
@@ -290,24 +340,21 @@ def audit_verify(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> No
 
 @app.command()
 def nightly(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
-    """Purge, scan, then every release."""
-    from configs.settings import Settings
+    """Purge, erase late arrivals of processed erasures, scan, then every release."""
     from flows.nightly import nightly_flow
-    from flows.runtime import configured
 
-    settings = Settings()
-    try:
-        result = configured(nightly_flow, settings)(str(catalog_path), settings=settings)
-    except PiiflowError as e:
-        _fail(e)
-    _emit(result, as_json, _print_nightly)
+    settings, _ = _preflight(catalog_path)
+    _run(lambda: _flow(nightly_flow, settings)(str(catalog_path), settings=settings), as_json, _print_nightly)
 
 
 def _print_nightly(r: dict) -> None:
     _print_purge(r["purge"])
+    if r["erasures"].get("files"):
+        _print_erase(r["erasures"])
     drift = r["scan"]["drift"]
     out.print(f"scan: {len(r['scan']['datasets'])} datasets; policy drift in {drift or 'no column'}; "
               f"report {r['scan']['report']}")
+    _print_problems(r["scan"])
     for rel in r["releases"].values():
         _print_release(rel)
 
@@ -324,12 +371,19 @@ def demo(rows: int = typer.Option(20_000, "--rows"), dir: Path = typer.Option(Pa
         _fail(ValueError(f"--rows: expected at least 10,000 (fewer leave too few rows per day for the demo "
                          f"releases' k=5), found {rows:,}"))
     root = dir.resolve()
-    settings = Settings()
+    settings = _guard(Settings)
+    demo_own = {}
     if settings.key is None and settings.key_file is None:  # the demo's own local key, beside the lake
-        settings = Settings(key_file=ensure_demo_key(root.parent / f".{root.name}.key"))
+        demo_own["key_file"] = ensure_demo_key(root.parent / f".{root.name}.key")
+    if settings.audit_anchor_dir is None:  # and its audit anchor, beside the key: outside the lake
+        demo_own["audit_anchor_dir"] = root.parent / f".{root.name}.anchors"
+    settings = settings.model_copy(update=demo_own) if demo_own else settings
     catalog_path = root / "catalog.yaml"
     end = date.today() - timedelta(days=1)
-    try:
+
+    def run() -> dict:
+        from flows.nightly import nightly_flow
+
         if not (root / "_truth" / "identifiers.parquet").exists():
             # Five weeks: past the 30-day retention of the access logs, so the nightly purge has work to do.
             gen = _generate(root, rows, 42, (end - timedelta(days=34)).isoformat(), end.isoformat(), None,
@@ -339,16 +393,13 @@ def demo(rows: int = typer.Option(20_000, "--rows"), dir: Path = typer.Option(Pa
         text = demo_catalog_path().read_text(encoding="utf-8").replace("root: ../demo-lake", "root: .")
         catalog_path.write_text(text, encoding="utf-8")
         load_catalog(catalog_path)
-        from flows.nightly import nightly_flow
-        from flows.runtime import configured
+        return {**_flow(nightly_flow, settings)(str(catalog_path), settings=settings), "catalog": str(catalog_path)}
 
-        result = configured(nightly_flow, settings)(str(catalog_path), settings=settings)
-    except PiiflowError as e:
-        _fail(e)
-    result["catalog"] = str(catalog_path)
-    _emit(result, as_json, _print_nightly)
-    if not as_json:
+    def human(r: dict) -> None:
+        _print_nightly(r)
         out.print(f"catalog: {catalog_path}\nreleases: {root / 'releases'}\nreports: {root / 'state' / 'reports'}")
+
+    _run(run, as_json, human)
 
 
 @app.command()
@@ -361,7 +412,16 @@ def serve(catalog_path: Path = CatalogOpt) -> None:
 
 
 def main() -> None:
-    app()
+    """The console script. piiflow's own errors print one line where they happen; anything else is a bug, said in
+    one line too (its message could carry a value from the data), with ``PIIFLOW_DEBUG=1`` for the traceback."""
+    try:
+        app()
+    except Exception as e:  # noqa: BLE001
+        if os.environ.get("PIIFLOW_DEBUG"):
+            raise
+        sys.stderr.write(f"piiflow: error: unexpected {type(e).__name__}; nothing after it ran (PIIFLOW_DEBUG=1 shows "
+                         f"the traceback)\n")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

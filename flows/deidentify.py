@@ -30,24 +30,14 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from configs.catalog import Catalog, load_catalog
-from configs.errors import PolicyError, ReleaseBlocked
+from configs.errors import PolicyError, ReleaseBlocked, StorageError, incomplete
 from configs.settings import Settings
 from flows import ledger, quarantine
+from flows.audit import AuditLog
 from flows.progress import Progress
-from flows.reports import publish_artifacts, write_report
+from flows.reports import publish_artifacts, report_audit_head, write_report
 from flows.runtime import RUN_TIMEOUT_SECONDS, analyzer_for, storage_tags, transient_io_error
-from flows.storage import (
-    check_region,
-    exclusive_lock,
-    file_digest,
-    publish_dir,
-    recover_dir,
-    staging_dir,
-    storage_for,
-    sweep_temporaries,
-    sync_parents,
-    sync_tree,
-)
+from flows.storage import check_region, concat, lake_fs, release_store, storage_for, survey
 from flows.task_planning import plan_release_tasks
 from transforms.erasure import exclude_erased
 from transforms.gate import PartitionResult, block_releases_left_empty, judge, partition_manifest, release_summary
@@ -96,16 +86,18 @@ def plan_dates(catalog: Catalog, dataset: str, start: date | None, end: date | N
 
 def _state_digest(catalog: Catalog, dataset: str) -> str:
     """What of ``state/`` changes a release: the erasure ledger and the dataset's quarantine list."""
+    fs = lake_fs(catalog)
     h = hashlib.sha256()
     for p in (ledger.ledger_path(catalog), quarantine.quarantine_path(catalog, dataset)):
-        h.update(file_digest(p).encode() if p.exists() else b"-")
+        h.update(fs.digest(p).encode() if fs.exists(p) else b"-")
     return h.hexdigest()
 
 
-def input_records(paths: list[Path]) -> list[dict]:
+def input_records(catalog: Catalog, paths: list[Path]) -> list[dict]:
     """Each input file's path, size and content hash, in path order: what a manifest lists and the fingerprint
     covers (hashed once per partition, for both)."""
-    return [{"path": str(p), "bytes": p.stat().st_size, "sha256": file_digest(p)} for p in sorted(paths)]
+    fs = lake_fs(catalog)
+    return [{"path": str(p), "bytes": fs.size(p), "sha256": fs.digest(p)} for p in sorted(paths)]
 
 
 def input_fingerprint(catalog: Catalog, dataset: str, paths: list[Path], key: bytes,
@@ -113,19 +105,11 @@ def input_fingerprint(catalog: Catalog, dataset: str, paths: list[Path], key: by
     """What a release partition depends on: its inputs (``inputs``, from :func:`input_records` when not given), the
     policy, the key and the state that changes a release."""
     h = hashlib.sha256()
-    for i in inputs if inputs is not None else input_records(paths):
+    for i in inputs if inputs is not None else input_records(catalog, paths):
         h.update(f"{i['path']}|{i['bytes']}|{i['sha256']}\n".encode())
     h.update(f"policy={catalog.policy_hash}|key={key_fingerprint(key)}|state={_state_digest(catalog, dataset)}"
              .encode())
     return h.hexdigest()
-
-
-def published_manifest(target: Path) -> dict | None:
-    """The manifest of the partition published at ``target`` (None when there is none, or it is unreadable)."""
-    try:
-        return json.loads((target / "_manifest.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
 
 
 def load_date(catalog: Catalog, dataset: str, dt: date, paths: list[Path], master: bytes,
@@ -145,8 +129,8 @@ def load_date(catalog: Catalog, dataset: str, dt: date, paths: list[Path], maste
             dates = _event_dates(t, ds.event_time, catalog.lake.timezone)
             t = t.filter(pc.fill_null(pc.equal(dates, pa.scalar(dt, pa.date32())), False))
         tables.append(t)
-    table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
-    return exclude_erased(quarantine.exclude(catalog, dataset, table), ds, *ledger.erased(catalog), state_key(master))
+    table = concat(tables) if len(tables) > 1 else tables[0]
+    return exclude_erased(quarantine.exclude(catalog, dataset, table), ds, ledger.erased(catalog, state_key(master)))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -160,15 +144,20 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     With ``publish=False`` a partition that passes is left staged (``result.staged``) for the caller to publish."""
     rel = catalog.releases[release]
     ds = catalog.datasets[dataset]
+    fs, store = lake_fs(catalog), release_store(catalog, release, dataset)
     started = time.perf_counter()
-    target = catalog.release_path(release, dataset) / f"dt={dt.isoformat()}"
-    recover_dir(target)
-    inputs = input_records(paths)
-    fp = input_fingerprint(catalog, dataset, paths, key, inputs)
-    if not force and (published_manifest(target) or {}).get("input_fingerprint") == fp:
-        return PartitionResult(dataset, dt.isoformat(), "skipped", path=str(target))
-    seen: set[str] = set()
-    table = load_date(catalog, dataset, dt, paths, settings.master_key(), columns_seen=seen)
+    target = store.target(dt)
+    try:
+        inputs = input_records(catalog, paths)
+        fp = input_fingerprint(catalog, dataset, paths, key, inputs)
+        if not force and (store.manifest(target) or {}).get("input_fingerprint") == fp:
+            return PartitionResult(dataset, dt.isoformat(), "skipped", path=str(target))
+        seen: set[str] = set()
+        table = load_date(catalog, dataset, dt, paths, settings.master_key(), columns_seen=seen)
+    except (StorageError, pa.ArrowException) as e:  # this partition only; the previous release of it stays
+        why = str(e) if isinstance(e, StorageError) else f"cannot read its input ({type(e).__name__})"
+        return PartitionResult(dataset, dt.isoformat(), "unreadable", path=str(target),
+                               reasons=[f"{dataset} dt={dt}: {why}"])
     analyzer = analyzer_for(settings)
     out, _ = apply_policy(table, ds, key=key, analyzer=analyzer, tz=catalog.lake.timezone)
     out, krep = generalize_to_k(table, out, ds, rel.k_anonymity, rel.max_suppression, key=key,
@@ -181,19 +170,19 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
         res.status = "blocked"
         return res
     check_region(rel.region or catalog.lake.region, catalog.lake.allowed_regions, f"release {release!r}")
-    stage = staging_dir(target)
+    stage = fs.staging_dir(target)
     pq.write_table(out, stage / "part-00000.parquet", compression="zstd")
     res.seconds = round(time.perf_counter() - started, 4)
     manifest = partition_manifest(
         release=release, rel=rel, result=res, policy_hash=catalog.policy_hash, key_fingerprint=key_fingerprint(key),
         input_fingerprint=fp, inputs=inputs, created_at=datetime.now(timezone.utc).isoformat(),
-        outputs=[{"path": "part-00000.parquet", "sha256": file_digest(stage / "part-00000.parquet")}])
+        outputs=[{"path": "part-00000.parquet", "sha256": fs.digest(stage / "part-00000.parquet")}])
     (stage / "_manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     (stage / "_report.md").write_text(partition_markdown(manifest), encoding="utf-8")
     if publish:
-        publish_dir(stage, target)
+        fs.publish_dir(stage, target)
     else:
-        sync_tree(stage)  # here, in the task, in parallel: the flow's publishing is then renames only
+        fs.sync_tree(stage)  # here, in the task, in parallel: the flow's publishing is then renames only
         res.staged = str(stage)
     return res
 
@@ -245,19 +234,26 @@ def run_release_tasks(catalog: Catalog, release: str, chunks: list[list[Part]], 
     return sorted((r for f in futures for r in f.result()), key=lambda r: (rel.datasets.index(r.dataset), r.dt))
 
 
-def settle(catalog: Catalog, release: str, results: list[PartitionResult]) -> None:
+def settle(catalog: Catalog, release: str, results: list[PartitionResult], audit: AuditLog) -> None:
     """All or nothing: publish the staged partitions when every one passed its gate, else discard them all (the
-    previous release stays as it was)."""
-    kept = {(r.dataset, r.dt): int(((published_manifest(Path(r.path)) or {}).get("rows") or {}).get("out") or 0)
+    previous release stays as it was). A partition whose input could not be read is not published (its previous
+    version, if any, stays) and does not hold the others back. What was published is audited."""
+    fs = lake_fs(catalog)
+    kept = {(r.dataset, r.dt): int(((release_store(catalog, release, r.dataset).manifest(Path(r.path)) or {})
+                                    .get("rows") or {}).get("out") or 0)
             for r in results if r.status == "skipped"}
     block_releases_left_empty(results, catalog.releases[release].k_anonymity, kept)
     if any(r.status == "blocked" for r in results):
-        sweep_temporaries(catalog.release_path(release))
+        fs.recover(catalog.release_path(release))
         return
     staged = [r for r in results if r.staged]
     for r in staged:
-        publish_dir(Path(r.staged), Path(r.path), synced=True, sync_parent=False)
-    sync_parents([Path(r.path) for r in staged])
+        fs.publish_dir(Path(r.staged), Path(r.path), synced=True, sync_parent=False)
+    fs.sync_parents([Path(r.path) for r in staged])
+    if staged:
+        audit.append("release.publish", release=release, policy_hash=catalog.policy_hash, partitions=[
+            {"dataset": r.dataset, "dt": r.dt, "rows": r.rows_out,
+             "manifest_sha256": fs.digest(Path(r.path) / "_manifest.json")} for r in staged])
 
 
 def report_release(catalog: Catalog, summary: dict) -> None:
@@ -265,7 +261,7 @@ def report_release(catalog: Catalog, summary: dict) -> None:
     partition was blocked."""
     release = summary["release"]
     md = release_markdown(summary)
-    summary["report"] = str(write_report(catalog.state_path, f"release-{release}", summary, md))
+    summary["report"] = str(write_report(catalog, f"release-{release}", summary, md))
     publish_artifacts(f"release-{release.replace('_', '-')}", md, [
         {k: p[k] for k in ("dataset", "dt", "status", "rows_out", "suppressed")}
         for p in summary["partitions"] if p["status"] != "skipped"])
@@ -275,6 +271,8 @@ def report_release(catalog: Catalog, summary: dict) -> None:
         first = next(p for p in summary["partitions"] if p["status"] == "blocked")
         raise ReleaseBlocked(f"release {release!r}: {summary['blocked']} partition(s) blocked, e.g. "
                              f"{first['dataset']} dt={first['dt']}: {first['reasons'][0]}", summary)
+    if summary["problems"]:
+        raise incomplete(f"release {release!r}", summary["problems"], summary)
 
 
 @flow(name="deidentify", task_runner=ThreadPoolTaskRunner(max_workers=Settings.model_fields["max_workers"].default),
@@ -287,14 +285,16 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
     catalog = load_catalog(catalog_path, root=root)
     check_release_request(catalog, release, start, end)
     settings = settings or Settings()
-    rel = catalog.releases[release]
-    key = release_key(settings, rel.recipient)
-    with exclusive_lock(catalog.state_path, f"deidentify {release}"):
-        sweep_temporaries(catalog.release_path(release))
+    rel, fs = catalog.releases[release], lake_fs(catalog)
+    key, audit = release_key(settings, rel.recipient), AuditLog.of(catalog, settings)
+    problems = survey(catalog, datasets=list(rel.datasets), releases=[release])
+    with fs.exclusive_lock(catalog.state_path, f"deidentify {release}"):
+        fs.recover(catalog.release_path(release))
         planned = {ds: list(plan_dates(catalog, ds, start, end).items()) for ds in rel.datasets}
         chunks = plan_release_tasks(catalog, release, planned, settings)
         results = run_release_tasks(catalog, release, chunks, key, settings, force)
-        settle(catalog, release, results)
-    summary = release_summary(release, rel, str(catalog.release_path(release)), results)
+        settle(catalog, release, results, audit)
+    summary = release_summary(release, rel, str(catalog.release_path(release)), results, problems)
     report_release(catalog, summary)
+    report_audit_head(catalog, settings, bool(summary["published"]))
     return summary

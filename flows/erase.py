@@ -3,11 +3,16 @@
 A request names subject ids and/or an organisation. An organisation stands for its own rows (``org_key``) and for
 its members (subjects found beside it in any dataset that has both keys). Raw rows are deleted, or anonymised
 where the dataset says ``on_erase: anonymise`` (subject key replaced by an irreversible random token, direct
-identifiers nulled). Release rows are found through that release's pseudonym of the subject and deleted.
+identifiers nulled). The subjects' own identifiers (their phone number, in a column the catalog declares
+``identifier: phone``) are erased wherever else they appear too: the cell is nulled in other users' rows (a call
+record of somebody who phoned them). Release rows are found through that release's pseudonyms and deleted, or the
+identifier cell nulled.
 
-Work is per file with atomic replaces, so a killed run re-run ends as one uninterrupted run. The request then gets
-a receipt and a line in the erasure ledger (``state/erasure/``), which holds keyed hashes only; a request already
-in the ledger does nothing new, and later releases leave its subjects out.
+Work is per file with atomic replaces (kept lines of text files stay byte for byte), so a killed run re-run ends as
+one uninterrupted run. The request then gets a receipt and a line in the erasure ledger (``state/erasure/``), which
+holds keyed hashes only. Re-running a processed request erases what arrived since and records nothing new; with
+``ledger``, every processed request is applied again to what arrived since (the nightly does this), by matching
+keyed hashes: an erased subject's late rows never survive.
 """
 
 from __future__ import annotations
@@ -19,222 +24,270 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from prefect import flow, get_run_logger
 
 from configs.catalog import Catalog, load_catalog
-from configs.errors import PolicyError, StorageError
+from configs.errors import PolicyError, StorageError, incomplete
 from configs.settings import Settings
 from flows import ledger
 from flows.audit import AuditLog
-from flows.reports import publish_artifacts
+from flows.reports import publish_artifacts, report_audit_head
 from flows.requests import read_subjects_file
 from flows.runtime import RUN_TIMEOUT_SECONDS
-from flows.storage import (
-    _DT_DIR,
-    atomic_file,
-    exclusive_lock,
-    file_digest,
-    is_hidden,
-    storage_for,
-    sweep_temporaries,
-    write_bytes_atomic,
-)
+from flows.storage import Problem, lake_fs, release_store, storage_for, survey
 from transforms.erasure import (
+    Erased,
     ErasurePlan,
     ErasureTarget,
-    anonymize_rows,
+    anonymizing_changes,
     as_text,
-    matching_rows,
-    raw_keys,
-    release_keys,
+    collect_identifiers,
+    identifier_cells,
+    identifier_columns,
+    ledger_erased,
+    own_rows,
+    release_erased,
     request_id,
 )
 from transforms.keys import derive_key, state_key, subject_hash
 from transforms.reporting import erasure_markdown
 
 
-def _org_members(catalog: Catalog, org: str) -> tuple[bool, set[str]]:
-    """Whether ``org`` appears anywhere, and the subjects seen beside it."""
-    found, members = False, set()
+def _count(mask: pa.Array) -> int:
+    return int(pc.sum(pc.fill_null(mask, False).cast(pa.int64())).as_py() or 0)
+
+
+def _key_columns(ds) -> list[str]:
+    return list(dict.fromkeys(c for c in (ds.subject_key, ds.org_key, *identifier_columns(ds)) if c))
+
+
+def _each_raw_file(catalog: Catalog, problems: list[Problem]):
+    """(dataset name, dataset, store, path, table of its key and identifier columns) for every readable raw file;
+    a file that cannot be read is reported in ``problems``."""
     for name, ds in catalog.datasets.items():
-        if ds.org_key is None:
+        cols = _key_columns(ds)
+        if not cols:
             continue
         store = storage_for(catalog, name)
-        cols = [ds.org_key] + ([ds.subject_key] if ds.subject_key else [])
         for part in store.list_partitions():
             for path in part.paths:
-                t = store.read_file(path, columns=cols)
-                hit = matching_rows(t, {ds.org_key: pa.array([org], pa.string())})
-                if pc.any(hit).as_py():
-                    found = True
-                    if ds.subject_key:
-                        members.update(v for v in as_text(t.column(ds.subject_key)).filter(hit).to_pylist() if v)
-    return found, members
+                try:
+                    t = store.read_file(path)
+                    yield name, ds, store, path, t.select([c for c in cols if c in t.column_names])
+                except (StorageError, pa.ArrowException) as e:
+                    problems.append(Problem(store.fs.rel(path), f"cannot be read ({type(e).__name__}); not erased"))
+        problems += store.problems
 
 
-def _release_files(catalog: Catalog, release: str, dataset: str) -> list[Path]:
-    folder = catalog.release_path(release, dataset)
-    if not folder.exists():
-        return []
-    return sorted(f for d in folder.iterdir() if _DT_DIR.match(d.name) and not is_hidden(d.name)
-                  for f in d.glob("*.parquet") if not is_hidden(f.name))
-
-
-def _recipient_key(catalog: Catalog, release: str, master: bytes) -> bytes:
-    return derive_key(master, catalog.releases[release].recipient)
-
-
-def _count(mask: pa.Array) -> int:
-    return int(pc.sum(mask.cast(pa.int64())).as_py() or 0)
+def _who(catalog: Catalog, subjects: list[str], org: str | None, skey: bytes,
+         problems: list[Problem]) -> tuple[Erased, set[str]]:
+    """The request as found in the data: its subjects with the organisation's members, their own identifiers, and
+    which of the requested subjects appear anywhere."""
+    members, found, idents = set(), set(), {}
+    org_set = frozenset([org]) if org is not None else frozenset()
+    for _, ds, _, _, t in (_each_raw_file(catalog, problems) if org is not None else ()):
+        if ds.org_key in t.column_names and ds.subject_key in t.column_names:
+            hit = Erased(orgs=org_set).isin(t.column(ds.org_key), org_set)
+            members.update(v for v in as_text(t.column(ds.subject_key)).filter(hit).to_pylist() if v)
+    wanted = Erased(frozenset(subjects) | members, org_set)
+    org_seen = False
+    for _, ds, _, _, t in _each_raw_file(catalog, [] if org is not None else problems):
+        rows = own_rows(t, ds, wanted)
+        if ds.subject_key in t.column_names:
+            found.update(v for v in as_text(t.column(ds.subject_key)).filter(rows).to_pylist() if v)
+        org_seen = org_seen or (ds.org_key in t.column_names and org is not None and _count(
+            wanted.isin(t.column(ds.org_key), org_set)) > 0)
+        for label, values in collect_identifiers(t, ds, rows).items():
+            idents.setdefault(label, set()).update(values)
+    if org is not None and not org_seen:
+        raise PolicyError(f"erase: unknown organisation (hash {subject_hash(skey, org)[:12]}): it appears in no "
+                          f"dataset's org_key column")
+    return Erased(wanted.subjects, wanted.orgs, {k: frozenset(v) for k, v in idents.items()}), found
 
 
 def plan_erasure(catalog: Catalog, subjects: list[str], org: str | None, settings: Settings) -> ErasurePlan:
-    """The files an erasure request reaches, with the rows it matches in each (nothing is changed)."""
+    """The files an erasure request reaches, with the rows and identifier cells it matches in each (nothing is
+    changed). A request none of whose subjects appears anywhere is refused (nothing to erase, nothing recorded)."""
     if not subjects and org is None:
         raise PolicyError("erase: expected subject ids (--subjects FILE) or an organisation (--org ID), found neither")
-    master = settings.master_key()
-    skey = state_key(master)
-    members: set[str] = set()
-    if org is not None:
-        found, members = _org_members(catalog, org)
-        if not found:
-            raise PolicyError(f"erase: unknown organisation (hash {subject_hash(skey, org)[:12]}): it appears in no "
-                              f"dataset's org_key column")
-    everyone = sorted(set(subjects) | members)
-    hashes = sorted(subject_hash(skey, s) for s in everyone)
+    skey = state_key(settings.master_key())
+    problems: list[Problem] = []
+    erased, found = _who(catalog, subjects, org, skey, problems)
+    hashed = erased.hashed(skey)
+    everyone = sorted(erased.subjects)
     org_hash = subject_hash(skey, org) if org is not None else None
-    plan = ErasurePlan(request_id(hashes, org_hash), hashes, org_hash, len(members - set(subjects)),
-                       subjects=everyone, org=org)
+    plan = ErasurePlan(request_id(sorted(hashed.subjects), org_hash), sorted(hashed.subjects), org_hash,
+                       len(set(everyone) - set(subjects)), subjects=everyone, org=org)
+    plan.erased, plan.problems = erased, problems
+    plan.not_found = len(set(subjects) - found)
     plan.already_processed = any(e["request_id"] == plan.request_id for e in ledger.entries(catalog))
-    if not plan.already_processed:
-        plan.targets = _raw_targets(catalog, plan) + _release_targets(catalog, plan, master)
+    if not found and org is None and not plan.already_processed:
+        raise PolicyError(f"erase: none of the {len(set(subjects))} subject(s) appears in any dataset: nothing to "
+                          f"erase, nothing recorded (a wrong file?)")
+    plan.targets = _raw_targets(catalog, erased, problems) + _release_targets(catalog, erased, settings)
     return plan
 
 
-def _raw_targets(catalog: Catalog, plan: ErasurePlan) -> list[ErasureTarget]:
+def _raw_targets(catalog: Catalog, erased: Erased, problems: list[Problem]) -> list[ErasureTarget]:
     targets = []
-    for name, ds in catalog.datasets.items():
-        if not ds.subject_key and not ds.org_key:
-            continue
-        store = storage_for(catalog, name)
-        cols = [c for c in (ds.subject_key, ds.org_key) if c]
-        for part in store.list_partitions():
-            for path in part.paths:
-                t = store.read_file(path, columns=cols)
-                n = _count(matching_rows(t, raw_keys(ds, plan.subjects, plan.org)))
-                if n:
-                    targets.append(ErasureTarget(name, str(path), t.num_rows, n, ds.on_erase))
+    for name, ds, store, path, t in _each_raw_file(catalog, problems):
+        own = own_rows(t, ds, erased)
+        cells = identifier_cells(t, ds, erased)
+        n, c = _count(own), sum(_count(pc.and_(m, pc.invert(own))) for m in cells.values())
+        if n or c:
+            targets.append(ErasureTarget(name, store.fs.rel(path), t.num_rows, n, ds.on_erase, cells=c))
     return targets
 
 
-def _release_targets(catalog: Catalog, plan: ErasurePlan, master: bytes) -> list[ErasureTarget]:
+def _release_targets(catalog: Catalog, erased: Erased, settings: Settings) -> list[ErasureTarget]:
     targets = []
     for rname, rel in catalog.releases.items():
-        key = _recipient_key(catalog, rname, master)
+        key = derive_key(settings.master_key(), rel.recipient)
         for dname in rel.datasets:
-            wanted = release_keys(catalog.datasets[dname], plan.subjects, plan.org, key)
-            for path in _release_files(catalog, rname, dname):
-                t = pq.read_table(path)
-                n = _count(matching_rows(t, wanted))
-                if n:
-                    targets.append(ErasureTarget(f"{rname}/{dname}", str(path), t.num_rows, n, "delete"))
+            ds = catalog.datasets[dname]
+            looked_for = release_erased(ds, erased, key)
+            store = release_store(catalog, rname, dname)
+            for path in store.all_files():
+                t = store.read_file(path)
+                own, cells = own_rows(t, ds, looked_for), identifier_cells(t, ds, looked_for)
+                n, c = _count(own), sum(_count(pc.and_(m, pc.invert(own))) for m in cells.values())
+                if n or c:
+                    targets.append(ErasureTarget(f"{rname}/{dname}", store.fs.rel(path), t.num_rows, n, "delete",
+                                                 cells=c))
     return targets
 
 
-def _erase_release_file(catalog: Catalog, target: ErasureTarget, plan: ErasurePlan, master: bytes) -> int:
-    rname, dname = target.target.split("/", 1)
-    path = Path(target.path)
-    table = pq.read_table(path)
-    mask = matching_rows(table, release_keys(catalog.datasets[dname], plan.subjects, plan.org,
-                                             _recipient_key(catalog, rname, master)))
-    n = _count(mask)
-    if n:
-        with atomic_file(path) as tmp:
-            pq.write_table(table.filter(pc.invert(mask)), tmp, compression="zstd")
-    return n
-
-
-def _erase_raw_file(catalog: Catalog, target: ErasureTarget, plan: ErasurePlan) -> int:
-    """Re-decided from the file as it is now, so a re-run after a crash is exact."""
+def _erase_raw_file(catalog: Catalog, target: ErasureTarget, erased: Erased) -> tuple[int, int]:
+    """(rows erased, other cells erased) in one raw file, re-decided from the file as it is now (a re-run after a
+    crash is exact). Kept rows and cells stay exactly as they were."""
     ds = catalog.datasets[target.target]
     store = storage_for(catalog, target.target)
-    path = Path(target.path)
+    path = catalog.lake.root / target.path
     table = store.read_file(path)
-    mask = matching_rows(table, raw_keys(ds, plan.subjects, plan.org))
-    n = _count(mask)
-    if n and ds.on_erase == "anonymise":
-        store.replace_file(path, anonymize_rows(table, ds, mask))
-    elif n and n == table.num_rows:
+    own, cells = own_rows(table, ds, erased), identifier_cells(table, ds, erased)
+    n = _count(own)
+    anonymise = ds.on_erase == "anonymise"
+    changes = anonymizing_changes(table, ds, own, cells, anonymise=anonymise)
+    c = sum(_count(pc.and_(m, pc.invert(own))) for m in cells.values())
+    if n and n == table.num_rows and not anonymise:
         store.delete_file(path)
-    elif n:
-        store.replace_file(path, table.filter(pc.invert(mask)))
-    return n
+        return n, 0
+    if changes:
+        store.update_rows(path, changes)
+    if n and not anonymise:
+        store.delete_rows(path, own)
+    return n, c
 
 
-def _vacuum_delta(catalog: Catalog, plan: ErasurePlan, audit: AuditLog, run_id: str) -> None:
+def _erase_release_file(catalog: Catalog, target: ErasureTarget, erased: Erased, settings: Settings) -> tuple[int, int]:
+    rname, dname = target.target.split("/", 1)
+    ds = catalog.datasets[dname]
+    store = release_store(catalog, rname, dname)
+    path = catalog.lake.root / target.path
+    table = store.read_file(path)
+    looked_for = release_erased(ds, erased, derive_key(settings.master_key(), catalog.releases[rname].recipient))
+    own, cells = own_rows(table, ds, looked_for), identifier_cells(table, ds, looked_for)
+    c = sum(_count(pc.and_(m, pc.invert(own))) for m in cells.values())
+    for col, hit in cells.items():
+        i = table.column_names.index(col)
+        old = table.column(i).combine_chunks()
+        table = table.set_column(i, col, pc.if_else(hit, pa.nulls(len(old), old.type), old))
+    store.replace_file(path, table.filter(pc.invert(own)))
+    return _count(own), c
+
+
+def _vacuum_delta(catalog: Catalog, erased: Erased, audit: AuditLog, run_id: str) -> None:
     """Old Delta versions must not keep the erased rows readable: vacuum, then check by time travel."""
     for name, ds in catalog.datasets.items():
         if ds.format == "delta":
             store = storage_for(catalog, name)
             store.vacuum()
-            bad = store.history_holds(lambda t, ds=ds: matching_rows(t, raw_keys(ds, plan.subjects, plan.org)))
+            bad = store.history_holds(lambda t, ds=ds: own_rows(t, ds, erased))
             audit.append("erase.delta_vacuum", run_id=run_id, dataset=name, old_versions_with_rows=bad)
             if bad:
                 raise StorageError(f"{name}: Delta versions {bad} still hold erased rows after vacuum")
 
 
 def execute_erasure(catalog: Catalog, plan: ErasurePlan, settings: Settings) -> dict:
-    """Carry out a plan, file by file (each replace atomic), then record the receipt and the ledger line."""
-    audit = AuditLog(catalog.state_path)
+    """Carry out a plan, file by file (each replace atomic), then record the receipt and, for a new request, the
+    ledger line (keyed hashes of its subjects, organisation and identifiers)."""
+    fs = lake_fs(catalog)
+    audit = AuditLog.of(catalog, settings)
     run_id = uuid.uuid4().hex[:12]
-    master = settings.master_key()
-    audit.append("erase.start", run_id=run_id, request_id=plan.request_id, subjects=len(plan.subject_hashes),
+    event = "erase.late" if plan.already_processed else "erase"
+    audit.append(f"{event}.start", run_id=run_id, request_id=plan.request_id, subjects=len(plan.subject_hashes),
                  org_hash=plan.org_hash, policy_hash=catalog.policy_hash)
     done: dict[str, int] = {}
     for t in plan.targets:
-        path = Path(t.path)
-        if not path.exists():
+        path = catalog.lake.root / t.path
+        if not fs.exists(path):
             continue
-        before = file_digest(path)
-        n = _erase_release_file(catalog, t, plan, master) if "/" in t.target else _erase_raw_file(catalog, t, plan)
-        if n:
+        before = fs.digest(path)
+        try:
+            n, c = (_erase_release_file(catalog, t, plan.erased, settings) if "/" in t.target
+                    else _erase_raw_file(catalog, t, plan.erased))
+        except StorageError as e:
+            plan.problems.append(Problem(t.path, f"not erased: {str(e).split(': ', 1)[-1]}"))
+            continue
+        if n or c:
             done[t.target] = done.get(t.target, 0) + n
-            audit.append("erase.file", run_id=run_id, request_id=plan.request_id, target=t.target, path=str(path),
-                         mode=t.mode, rows=n, sha256_before=before,
-                         sha256_after=file_digest(path) if path.exists() else None)
-    _vacuum_delta(catalog, plan, audit, run_id)
+            audit.append("erase.file", run_id=run_id, request_id=plan.request_id, target=t.target, path=t.path,
+                         mode=t.mode, rows=n, identifier_cells=c, sha256_before=before,
+                         sha256_after=fs.digest(path) if fs.exists(path) else None)
+    _vacuum_delta(catalog, plan.erased, audit, run_id)
     receipt = {"request_id": plan.request_id, "run_id": run_id, "completed_at": datetime.now(timezone.utc).isoformat(),
-               "subjects": len(plan.subject_hashes), "org_hash": plan.org_hash, "members_added": plan.members_added,
-               "planned": plan.counts(), "rows": done, "policy_hash": catalog.policy_hash}
-    write_bytes_atomic(catalog.state_path / "erasure" / "receipts" / f"{plan.request_id}.json",
-                       json.dumps(receipt, indent=2).encode())
-    ledger.append(catalog, {"request_id": plan.request_id, "subject_hashes": plan.subject_hashes,
-                            "org_hash": plan.org_hash, "completed_at": receipt["completed_at"], "run_id": run_id})
-    audit.append("erase.end", run_id=run_id, request_id=plan.request_id, rows=sum(done.values()))
+               "subjects": len(plan.subject_hashes), "not_found": plan.not_found, "org_hash": plan.org_hash,
+               "members_added": plan.members_added, "planned": plan.counts(), "rows": done,
+               "late_arrivals": plan.already_processed, "policy_hash": catalog.policy_hash}
+    receipt_path = catalog.state_path / "erasure" / "receipts" / f"{plan.request_id}-{run_id}.json"
+    fs.write_bytes(receipt_path, json.dumps(receipt, indent=2).encode())
+    if not plan.already_processed:
+        hashed = plan.erased.hashed(state_key(settings.master_key()))
+        ledger.append(catalog, {"request_id": plan.request_id, "subject_hashes": plan.subject_hashes,
+                                "org_hash": plan.org_hash, "completed_at": receipt["completed_at"], "run_id": run_id,
+                                "identifier_hashes": {k: sorted(v) for k, v in hashed.identifiers.items()}})
+    audit.append(f"{event}.end", run_id=run_id, request_id=plan.request_id, rows=sum(done.values()))
     return receipt
 
 
+def plan_ledger_sweep(catalog: Catalog, settings: Settings) -> ErasurePlan:
+    """Every processed request applied again to the raw data, by keyed hashes: the rows and identifier cells of
+    erased subjects that arrived after their erasure (releases leave them out by themselves)."""
+    erased = ledger_erased(ledger.entries(catalog), state_key(settings.master_key()))
+    plan = ErasurePlan("ledger", [], None, 0, already_processed=True)
+    plan.erased, plan.problems = erased, []
+    if erased:
+        plan.targets = _raw_targets(catalog, erased, plan.problems)
+    return plan
+
+
 def run_erase(catalog: Catalog, subjects_file: Path | None, org: str | None, execute: bool,
-              settings: Settings) -> dict:
-    """Plan, and with ``execute`` carry out, one erasure request. Plain Python (no Prefect): :func:`erase_flow`
-    runs it as a flow."""
+              settings: Settings, sweep_ledger: bool = False) -> dict:
+    """Plan, and with ``execute`` carry out, one erasure request (or, with ``sweep_ledger``, every processed one
+    again). Plain Python (no Prefect): :func:`erase_flow` runs it as a flow."""
     subjects = read_subjects_file(subjects_file) if subjects_file else []
+    fs = lake_fs(catalog)
+    surveyed = survey(catalog)
     receipt = None
+
+    def plan_now() -> ErasurePlan:
+        return plan_ledger_sweep(catalog, settings) if sweep_ledger else plan_erasure(catalog, subjects, org,
+                                                                                        settings)
+
     if execute:
-        with exclusive_lock(catalog.state_path, "erase"):  # plan under the lock that the execution holds
-            for name in catalog.datasets:
-                sweep_temporaries(catalog.dataset_path(name))
-            sweep_temporaries(catalog.lake.root / "releases")
-            sweep_temporaries(catalog.state_path)
-            plan = plan_erasure(catalog, subjects, org, settings)
-            if not plan.already_processed:
+        with fs.exclusive_lock(catalog.state_path, "erase"):  # plan under the lock that the execution holds
+            for folder in [catalog.dataset_path(n) for n in catalog.datasets] + [catalog.lake.root / "releases",
+                                                                                  catalog.state_path]:
+                fs.recover(folder)
+            plan = plan_now()
+            if plan.targets or not plan.already_processed:
                 receipt = execute_erasure(catalog, plan, settings)
     else:
-        plan = plan_erasure(catalog, subjects, org, settings)
-    result = {"request_id": plan.request_id, "subjects": len(plan.subject_hashes), "members_added": plan.members_added,
-              "already_processed": plan.already_processed, "executed": receipt is not None, "planned": plan.counts(),
-              "files": len(plan.targets)}
+        plan = plan_now()
+    result = {"request_id": plan.request_id, "subjects": len(plan.subject_hashes), "not_found": plan.not_found,
+              "members_added": plan.members_added, "already_processed": plan.already_processed,
+              "executed": receipt is not None, "planned": plan.counts(), "files": len(plan.targets),
+              "problems": [str(p) for p in dict.fromkeys(surveyed + plan.problems)]}
     if receipt is not None:
         result["receipt"] = receipt
     return result
@@ -242,12 +295,20 @@ def run_erase(catalog: Catalog, subjects_file: Path | None, org: str | None, exe
 
 @flow(name="erase", timeout_seconds=RUN_TIMEOUT_SECONDS)
 def erase_flow(catalog_path: str, subjects_file: str | None = None, org: str | None = None, execute: bool = False,
-               root: str | None = None, settings: Settings | None = None) -> dict:
+               ledger: bool = False, root: str | None = None, settings: Settings | None = None) -> dict:
     """Plan (default) or, with ``execute``, carry out an erasure request: the subject ids in ``subjects_file`` (one
-    a line) and/or the organisation ``org``, in every raw dataset and every release."""
+    a line, or the first column of a CSV) and/or the organisation ``org``, in every raw dataset and every release.
+    With ``ledger`` (and no request), every processed request is applied again to what arrived since."""
+    if ledger and (subjects_file or org):
+        raise PolicyError("erase: --ledger re-applies processed requests; give it no --subjects or --org")
     catalog = load_catalog(catalog_path, root=root)
-    result = run_erase(catalog, Path(subjects_file) if subjects_file else None, org, execute, settings or Settings())
+    settings = settings or Settings()
+    result = run_erase(catalog, Path(subjects_file) if subjects_file else None, org, execute, settings,
+                       sweep_ledger=ledger)
     publish_artifacts("erasure", erasure_markdown(result))
-    get_run_logger().info("erase (%s): request %s, %d file(s)", "execute" if execute else "plan",
-                          result["request_id"], result["files"])
+    report_audit_head(catalog, settings, result["executed"])
+    get_run_logger().info("erase (%s): request %s, %d file(s), %d problem(s)", "execute" if execute else "plan",
+                          result["request_id"], result["files"], len(result["problems"]))
+    if result["problems"]:
+        raise incomplete("erase", result["problems"], result)
     return result

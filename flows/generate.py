@@ -14,7 +14,7 @@ from typing import Callable
 import pyarrow.parquet as pq
 
 from configs.catalog import Catalog
-from flows.storage import DeltaStorage, ParquetStorage, TextStorage, atomic_file, atomic_stream, storage_for
+from flows.storage import DeltaStorage, ParquetStorage, TextStorage, lake_fs, storage_for
 from transforms import synth
 
 #: Largest number of rows generated and held at once.
@@ -48,7 +48,8 @@ def generate_lake(catalog: Catalog, spec: synth.LakeSpec,
     steps = [(n, d) for n in synth.DAILY_GENERATORS if n in catalog.datasets for d in spec.days]
     total = len(steps) + len(spec.days) + 1
     done = 0
-    with atomic_file(truth_path) as tmp_truth:
+    fs = lake_fs(catalog)
+    with fs.atomic_file(truth_path) as tmp_truth:
         with pq.ParquetWriter(tmp_truth, synth.TRUTH_SCHEMA, compression="zstd") as truth:
             def emit(name: str, chunk: synth.Chunk) -> None:
                 result.rows[name] = result.rows.get(name, 0) + chunk.table.num_rows
@@ -86,7 +87,7 @@ def generate_lake(catalog: Catalog, spec: synth.LakeSpec,
                     result.files += 1
                 elif isinstance(store, TextStorage):
                     encoding = "gb18030" if (name == "app_logs" and gbk_day(day)) else "utf-8"
-                    with atomic_stream(store.file_for(day), gzip_level=6 if store.gzip else None) as fh:
+                    with fs.atomic_stream(store.file_for(day), gzip_level=6 if store.gzip else None) as fh:
                         for i, rows in parts:
                             chunk = gen(spec, pop, day, rows, i)
                             fh.write(store.encode(chunk.table, header=(i == 0)).decode("utf-8").encode(encoding))

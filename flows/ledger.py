@@ -6,11 +6,11 @@ Every later release leaves the ledger's subjects out (:func:`erased`), and a req
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from configs.catalog import Catalog
-from transforms.erasure import erased_hashes
+from flows.storage import lake_fs
+from transforms.erasure import Erased, ledger_erased
 
 
 def ledger_path(catalog: Catalog) -> Path:
@@ -18,22 +18,18 @@ def ledger_path(catalog: Catalog) -> Path:
 
 
 def entries(catalog: Catalog) -> list[dict]:
+    fs = lake_fs(catalog)
     path = ledger_path(catalog)
-    if not path.exists():
+    if not fs.exists(path):
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for line in fs.read_bytes(path).decode("utf-8").splitlines() if line.strip()]
 
 
-def erased(catalog: Catalog) -> tuple[frozenset[str], frozenset[str]]:
-    """(subject hashes, organisation hashes) of every processed request."""
-    return erased_hashes(entries(catalog))
+def erased(catalog: Catalog, state_key: bytes) -> Erased:
+    """Everything every processed request erased, as keyed hashes under ``state_key``."""
+    return ledger_erased(entries(catalog), state_key)
 
 
 def append(catalog: Catalog, entry: dict) -> None:
     """Append one request's line, fsynced."""
-    path = ledger_path(catalog)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    lake_fs(catalog).append_line(ledger_path(catalog), json.dumps(entry) + "\n")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from prefect import flow
 
 from configs.catalog import load_catalog
-from configs.errors import ReleaseBlocked
+from configs.errors import ReleaseBlocked, RunIncomplete, incomplete
 from configs.settings import Settings
 from flows.deidentify import deidentify_flow
+from flows.erase import erase_flow
 from flows.purge import purge_flow
 from flows.reports import publish_artifacts
 from flows.runtime import RUN_TIMEOUT_SECONDS, configured, task_runner_for
@@ -15,30 +16,45 @@ from flows.scan import scan_flow
 from transforms.reporting import md_table, nightly_summary
 
 
+def _step(run, *args, **kwargs) -> dict:
+    """A subflow's result; one that finished with problems (``RunIncomplete``) is reported, not raised, so that the
+    other steps still run."""
+    try:
+        return run(*args, **kwargs)
+    except RunIncomplete as e:
+        return e.result
+
+
 def _release(deidentify, catalog_path: str, name: str, root: str | None, settings: Settings) -> dict:
     """One release's summary; a blocked one is reported (``status: blocked``, ``error``: why) instead of raised, so
     that the other releases still publish."""
     try:
-        return deidentify(catalog_path, name, root=root, settings=settings)
+        return _step(deidentify, catalog_path, name, root=root, settings=settings)
     except ReleaseBlocked as e:
-        return {"release": name, "blocked": 0, **e.report, "status": "blocked", "error": str(e)}
+        return {"release": name, "blocked": 0, "problems": [], **e.report, "status": "blocked", "error": str(e)}
 
 
 @flow(name="nightly", timeout_seconds=RUN_TIMEOUT_SECONDS)
 def nightly_flow(catalog_path: str, root: str | None = None, settings: Settings | None = None) -> dict:
-    """The scheduled job: purge (executed), scan, then every release. A release that fails its gate is reported;
-    the others still publish; the run fails at the end if any release was blocked."""
+    """The scheduled job: purge (executed), erase what arrived since of every processed erasure, scan, then every
+    release. A release that fails its gate, or anything a step refused or could not read, is reported; the other
+    steps still run; the run fails at the end if anything was blocked or left undone."""
     catalog = load_catalog(catalog_path, root=root)
     settings = settings or Settings()
-    purge = configured(purge_flow, settings)(catalog_path, execute=True, root=root)
-    scan = configured(scan_flow, settings)(catalog_path, root=root, settings=settings)
+    purge = _step(configured(purge_flow, settings), catalog_path, execute=True, root=root, settings=settings)
+    erasures = _step(configured(erase_flow, settings), catalog_path, execute=True, ledger=True, root=root,
+                     settings=settings)
+    scan = _step(configured(scan_flow, settings), catalog_path, root=root, settings=settings)
     deidentify = configured(deidentify_flow, settings, task_runner=task_runner_for(settings))
     releases = {name: _release(deidentify, catalog_path, name, root, settings) for name in catalog.releases}
-    result = {"purge": purge, "scan": scan, "releases": releases}
+    result = {"purge": purge, "erasures": erasures, "scan": scan, "releases": releases}
     result["summary"] = nightly_summary(result)
     publish_artifacts("nightly-summary", "# Nightly run\n\n" + md_table([result["summary"]], list(result["summary"])),
                       [result["summary"]])
     blocked = [r["error"] for r in releases.values() if r["status"] == "blocked"]
     if blocked:
         raise ReleaseBlocked(f"nightly: {len(blocked)} release(s) blocked; first: {blocked[0]}", result)
+    problems = [p for step in (purge, erasures, scan, *releases.values()) for p in step.get("problems", [])]
+    if problems:
+        raise incomplete("nightly", problems, result)
     return result

@@ -12,11 +12,9 @@ Executed actions are recorded in the hash-chained audit log with the files' cont
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -24,13 +22,14 @@ import pyarrow.compute as pc
 from prefect import flow, get_run_logger
 
 from configs.catalog import Catalog, LegalHold, load_catalog
-from configs.errors import StorageError
+from configs.errors import StorageError, incomplete
+from configs.settings import Settings
 from flows import quarantine
 from flows.audit import AuditLog
-from flows.reports import publish_artifacts, write_report
+from flows.reports import publish_artifacts, report_audit_head, write_report
 from flows.requests import read_subjects_file
 from flows.runtime import RUN_TIMEOUT_SECONDS
-from flows.storage import _DT_DIR, exclusive_lock, file_digest, is_hidden, storage_for, sweep_temporaries
+from flows.storage import Problem, lake_fs, release_store, storage_for, survey
 from transforms.reporting import purge_markdown
 from transforms.retention import cutoff, decide_rows, partition_status, resolve_as_of
 from transforms.times import to_timestamp
@@ -40,7 +39,7 @@ from transforms.times import to_timestamp
 class FileAction:
     target: str  # dataset name, or release/dataset
     partition: str
-    path: str
+    path: str  # relative to the lake's root
     action: str  # delete | rewrite | quarantine
     rows: int  # rows in the file
     expired: int
@@ -60,10 +59,13 @@ class PurgePlan:
     held_datasets: dict[str, str] = field(default_factory=dict)
     missing_time: dict[str, int] = field(default_factory=dict)
     delta: dict[str, dict] = field(default_factory=dict)
+    #: What the purge refused or could not handle (links, unreadable files, folders that are no partition).
+    problems: list[Problem] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"as_of": self.as_of.isoformat(), "actions": [a.__dict__ for a in self.actions],
                 "held_datasets": self.held_datasets, "missing_time": self.missing_time, "delta": self.delta,
+                "problems": [str(p) for p in dict.fromkeys(self.problems)],
                 "rows": sum(max(a.deleted, 0) for a in self.actions), "bytes": sum(a.bytes for a in self.actions),
                 "held_rows": sum(a.held for a in self.actions),
                 "quarantined": sum(a.quarantined for a in self.actions)}
@@ -81,8 +83,10 @@ def active_holds(catalog: Catalog, as_of: datetime) -> list[tuple[LegalHold, fro
     return out
 
 
-def plan_dataset(catalog: Catalog, name: str, as_of: datetime, holds) -> tuple[list[FileAction], str | None, int]:
-    """(file actions, reason the whole dataset is held or None, rows with a missing event time seen)."""
+def plan_dataset(catalog: Catalog, name: str, as_of: datetime, holds,
+                 problems: list[Problem]) -> tuple[list[FileAction], str | None, int]:
+    """(file actions, reason the whole dataset is held or None, rows with a missing event time seen). A file that
+    cannot be read is reported in ``problems`` and left alone."""
     ds = catalog.datasets[name]
     if ds.retention is None:
         return [], None, 0
@@ -102,8 +106,12 @@ def plan_dataset(catalog: Catalog, name: str, as_of: datetime, holds) -> tuple[l
         if partition_status(part.dt, cut, catalog.lake.timezone) == "live" and ds.on_missing_time == "keep":
             continue
         for path in part.paths:
-            table = store.read_file(path, columns=cols)
-            times = to_timestamp(table.column(ds.event_time), catalog.lake.timezone)
+            try:
+                table = store.read_file(path, columns=[c for c in cols])
+                times = to_timestamp(table.column(ds.event_time), catalog.lake.timezone)
+            except (StorageError, KeyError, pa.ArrowException) as e:
+                problems.append(Problem(store.fs.rel(path), _unreadable(e)))
+                continue
             subjects = table.column(ds.subject_key).combine_chunks().cast(pa.string()) if ds.subject_key else None
             d = decide_rows(times, subjects, cut, held_subjects=held_subjects, immutable=ds.immutable,
                             on_missing_time=ds.on_missing_time)
@@ -115,32 +123,37 @@ def plan_dataset(catalog: Catalog, name: str, as_of: datetime, holds) -> tuple[l
             if not d.deleted and not q:
                 continue
             action = ("delete" if d.deleted == table.num_rows else "rewrite") if d.deleted else "quarantine"
-            actions.append(FileAction(name, part.label, str(path), action, table.num_rows, d.expired, d.deleted,
-                                      held=d.held, missing_time=d.missing_time, quarantined=q,
-                                      bytes=path.stat().st_size if action == "delete" else 0,
+            actions.append(FileAction(name, part.label, store.fs.rel(path), action, table.num_rows, d.expired,
+                                      d.deleted, held=d.held, missing_time=d.missing_time, quarantined=q,
+                                      bytes=store.fs.size(path) if action == "delete" else 0,
                                       reason=reason if d.deleted or ds.immutable else "event time missing",
                                       holds=hold_names if d.held else []))
+    problems += store.problems
     return actions, None, missing_total
 
 
-def plan_release(catalog: Catalog, release: str, as_of: datetime) -> list[FileAction]:
+def _unreadable(e: Exception) -> str:
+    """Why a file could not be used, in one line (a StorageError already names the file: keep its reason)."""
+    if isinstance(e, KeyError):
+        return f"cannot be read: the column {e.args[0]!r} is missing; left alone"
+    msg = str(e).split(": ", 1)[-1] if isinstance(e, StorageError) else type(e).__name__
+    return f"cannot be read ({msg}); left alone"
+
+
+def plan_release(catalog: Catalog, release: str, as_of: datetime, problems: list[Problem]) -> list[FileAction]:
     rel = catalog.releases[release]
     if rel.retention is None:
         return []
     cut = cutoff(as_of, rel.retention)
     actions = []
     for ds in rel.datasets:
-        folder = catalog.release_path(release, ds)
-        if not folder.exists():
-            continue
-        for child in sorted(folder.iterdir()):
-            m = _DT_DIR.match(child.name)
-            if is_hidden(child.name) or not m:
-                continue
-            if partition_status(date.fromisoformat(m.group(1)), cut, catalog.lake.timezone) == "expired":
-                size = sum(f.stat().st_size for f in child.rglob("*") if f.is_file())
-                actions.append(FileAction(f"{release}/{ds}", child.name, str(child), "delete", -1, -1, -1,
-                                          bytes=size, reason=f"release older than {rel.retention.days}d retention"))
+        store = release_store(catalog, release, ds)
+        for dt, folder in store.partitions():
+            if partition_status(dt, cut, catalog.lake.timezone) == "expired":
+                actions.append(FileAction(f"{release}/{ds}", folder.name, store.fs.rel(folder), "delete", -1, -1, -1,
+                                          bytes=store.size(folder),
+                                          reason=f"release older than {rel.retention.days}d retention"))
+        problems += store.problems
     return actions
 
 
@@ -148,14 +161,14 @@ def plan_purge(catalog: Catalog, as_of: datetime) -> PurgePlan:
     plan = PurgePlan(as_of)
     holds = active_holds(catalog, as_of)
     for name in catalog.datasets:
-        actions, held, missing = plan_dataset(catalog, name, as_of, holds)
+        actions, held, missing = plan_dataset(catalog, name, as_of, holds, plan.problems)
         plan.actions += actions
         if held:
             plan.held_datasets[name] = held
         if missing:
             plan.missing_time[name] = missing
     for rel in catalog.releases:
-        plan.actions += plan_release(catalog, rel, as_of)
+        plan.actions += plan_release(catalog, rel, as_of, plan.problems)
     return plan
 
 
@@ -166,24 +179,28 @@ def _held_for(holds, dataset: str) -> frozenset[str]:
 
 
 def execute_action(catalog: Catalog, a: FileAction, as_of: datetime, holds, audit: AuditLog, run_id: str) -> None:
-    """Carry out one planned action, re-deciding from the file as it is now (so a re-run after a crash is exact)."""
-    path = Path(a.path)
+    """Carry out one planned action, re-deciding from the file as it is now (so a re-run after a crash is exact).
+    Kept rows come out exactly as they went in (text files keep their lines byte for byte)."""
+    fs = lake_fs(catalog)
+    path = catalog.lake.root / a.path
     if "/" in a.target:
-        if path.exists():
-            shutil.rmtree(path)
+        release, dataset = a.target.split("/", 1)
+        if fs.exists(path):
+            release_store(catalog, release, dataset).delete_partition(path)
             audit.append("purge.release_partition", run_id=run_id, release=a.target, partition=a.partition)
         return
-    if not path.exists():
+    if not fs.exists(path):
         return  # removed by an earlier, interrupted run
     ds = catalog.datasets[a.target]
     store = storage_for(catalog, a.target)
-    table = store.read_file(path)
+    cols = [c for c in (ds.event_time, ds.subject_key, ds.row_key) if c]
+    table = store.read_file(path, columns=list(dict.fromkeys(cols)))
     held_subjects = _held_for(holds, a.target)
     times = to_timestamp(table.column(ds.event_time), catalog.lake.timezone)
     subjects = table.column(ds.subject_key).combine_chunks().cast(pa.string()) if ds.subject_key else None
     d = decide_rows(times, subjects, cutoff(as_of, ds.retention), held_subjects=held_subjects,
                     immutable=ds.immutable, on_missing_time=ds.on_missing_time)
-    before = file_digest(path)
+    before = fs.digest(path)
     added = 0
     if d.quarantined:
         added = quarantine.add(catalog, a.target, table.column(ds.row_key).combine_chunks().filter(d.quarantine))
@@ -191,48 +208,61 @@ def execute_action(catalog: Catalog, a: FileAction, as_of: datetime, holds, audi
         store.delete_file(path)
         after = None
     elif d.deleted:
-        store.replace_file(path, table.filter(pc.invert(d.delete)))
-        after = file_digest(path)
+        store.delete_rows(path, d.delete)
+        after = fs.digest(path)
     else:
         after = before
     if d.deleted or added:
-        audit.append("purge.file", run_id=run_id, dataset=a.target, path=str(path), sha256_before=before,
+        audit.append("purge.file", run_id=run_id, dataset=a.target, path=a.path, sha256_before=before,
                      sha256_after=after, rows_before=table.num_rows, rows_deleted=d.deleted, rows_held=d.held,
                      rows_quarantined=added, missing_time=d.missing_time, holds=a.holds,
                      cutoff=cutoff(as_of, ds.retention).isoformat(), policy_hash=catalog.policy_hash)
 
 
-def run_purge(catalog: Catalog, as_of: date | datetime | None = None, execute: bool = False,
+def run_purge(catalog: Catalog, as_of: date | datetime | None, execute: bool, settings: Settings,
               progress=None) -> dict:
-    """Plan, and with ``execute`` carry out, retention for the whole catalog. Plain Python (no Prefect)."""
+    """Plan, and with ``execute`` carry out, retention for the whole catalog. Plain Python (no Prefect): see
+    :func:`purge_flow`. What the purge refused or could not handle is listed in the result's ``problems``."""
     moment = resolve_as_of(as_of, catalog.lake.timezone, datetime.now(ZoneInfo(catalog.lake.timezone)))
+    fs = lake_fs(catalog)
+    surveyed = survey(catalog)  # the root exists and piiflow's own folders hold no link, before anything is written
     if execute:
-        with exclusive_lock(catalog.state_path, "purge"):
-            for name in catalog.datasets:
-                sweep_temporaries(catalog.dataset_path(name))
-            sweep_temporaries(catalog.state_path)
-            sweep_temporaries(catalog.lake.root / "releases")
+        audit = AuditLog.of(catalog, settings)
+        with fs.exclusive_lock(catalog.state_path, "purge"):
+            for folder in [catalog.dataset_path(n) for n in catalog.datasets] + [catalog.lake.root / "releases",
+                                                                                  catalog.state_path]:
+                fs.recover(folder)
             plan = plan_purge(catalog, moment)
-            _execute(catalog, plan, moment, progress)
+            _execute(catalog, plan, moment, audit, progress)
     else:
         plan = plan_purge(catalog, moment)
+    plan.problems = surveyed + plan.problems
     return {**plan.as_dict(), "executed": execute}
 
 
-def _execute(catalog: Catalog, plan: PurgePlan, moment: datetime, progress) -> None:
-    audit = AuditLog(catalog.state_path)
+def _execute(catalog: Catalog, plan: PurgePlan, moment: datetime, audit: AuditLog, progress) -> None:
     run_id = uuid.uuid4().hex[:12]
     holds = active_holds(catalog, moment)
     audit.append("purge.start", run_id=run_id, as_of=moment.isoformat(), policy_hash=catalog.policy_hash,
                  planned=len(plan.actions), held_datasets=plan.held_datasets)
+    done: dict[str, int] = {}
     for i, a in enumerate(plan.actions, 1):
-        execute_action(catalog, a, moment, holds, audit, run_id)
+        try:
+            execute_action(catalog, a, moment, holds, audit, run_id)
+        except StorageError as e:  # this file only: reported, the others go on
+            plan.problems.append(Problem(a.path, _unreadable(e)))
+        except OSError as e:  # the disk, not the file: stop, saying what changed before
+            audit.append("purge.stopped", run_id=run_id, error=type(e).__name__, at=a.path, changed=done)
+            changed = ", ".join(f"{t} ({n} file(s))" for t, n in done.items()) or "nothing"
+            raise StorageError(f"purge stopped at {a.path}: {e.strerror or type(e).__name__}; changed before it "
+                               f"stopped: {changed}; the rest is as it was") from e
+        done[a.target] = done.get(a.target, 0) + 1
         if progress:
             progress(i, len(plan.actions))
     plan.delta = vacuum_and_check(catalog, moment, holds, audit, run_id)
     audit.append("purge.end", run_id=run_id, files=len(plan.actions),
-                 rows_deleted=sum(a.deleted for a in plan.actions if a.deleted > 0))
-
+                 rows_deleted=sum(a.deleted for a in plan.actions if a.deleted > 0),
+                 problems=len(plan.problems))
 
 def vacuum_and_check(catalog: Catalog, moment: datetime, holds, audit: AuditLog, run_id: str) -> dict:
     """Vacuum every Delta dataset with a retention, then check by time travel that no old version can still be
@@ -261,14 +291,20 @@ def vacuum_and_check(catalog: Catalog, moment: datetime, holds, audit: AuditLog,
 
 
 @flow(name="purge", timeout_seconds=RUN_TIMEOUT_SECONDS)
-def purge_flow(catalog_path: str, as_of: date | None = None, execute: bool = False, root: str | None = None) -> dict:
+def purge_flow(catalog_path: str, as_of: date | None = None, execute: bool = False, root: str | None = None,
+               settings: Settings | None = None) -> dict:
     """Plan (default) or, with ``execute``, carry out retention for every dataset and release of the catalog as of
-    ``as_of`` (a date means its midnight in the lake's time zone; default now)."""
+    ``as_of`` (a date means its midnight in the lake's time zone; default now). Fails at the end, having done the
+    rest, if anything was refused or could not be handled."""
     catalog = load_catalog(catalog_path, root=root)
-    result = run_purge(catalog, as_of, execute)
+    settings = settings or Settings()
+    result = run_purge(catalog, as_of, execute, settings)
     md = purge_markdown(result)
-    result["report"] = str(write_report(catalog.state_path, "purge", result, md))
+    result["report"] = str(write_report(catalog, "purge", result, md))
     publish_artifacts("purge", md)
-    get_run_logger().info("purge (%s): %d actions, %d rows", "execute" if execute else "plan",
-                          len(result["actions"]), result["rows"])
+    report_audit_head(catalog, settings, execute)
+    get_run_logger().info("purge (%s): %d actions, %d rows, %d problems", "execute" if execute else "plan",
+                          len(result["actions"]), result["rows"], len(result["problems"]))
+    if result["problems"]:
+        raise incomplete("purge", result["problems"], result)
     return result

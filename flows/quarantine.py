@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from configs.catalog import Catalog
-from flows.storage import atomic_file
+from flows.storage import lake_fs
 
 
 def quarantine_path(catalog: Catalog, dataset: str) -> Path:
@@ -23,7 +23,7 @@ def quarantine_path(catalog: Catalog, dataset: str) -> Path:
 
 def load(catalog: Catalog, dataset: str) -> pa.Array:
     path = quarantine_path(catalog, dataset)
-    if not path.exists():
+    if not lake_fs(catalog).exists(path):
         return pa.array([], pa.string())
     return pq.read_table(path).column("row_key").combine_chunks()
 
@@ -35,7 +35,7 @@ def add(catalog: Catalog, dataset: str, keys: pa.Array) -> int:
     added = len(merged) - len(current)
     if added:
         path = quarantine_path(catalog, dataset)
-        with atomic_file(path) as tmp:
+        with lake_fs(catalog).atomic_file(path) as tmp:
             pq.write_table(pa.table({"row_key": merged}), tmp)
     return added
 

@@ -7,15 +7,18 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from flows.storage import write_bytes_atomic
+from configs.catalog import Catalog
+from flows.storage import lake_fs
 
 
-def write_report(state_dir: Path, name: str, data: dict, markdown: str) -> Path:
+def write_report(catalog: Catalog, name: str, data: dict, markdown: str) -> Path:
+    """``state/reports/<time>-<name>.json`` and ``.md``; returns the JSON file's path."""
+    fs = lake_fs(catalog)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    folder = state_dir / "reports"
+    folder = catalog.state_path / "reports"
     path = folder / f"{stamp}-{name}.json"
-    write_bytes_atomic(path, json.dumps(data, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
-    write_bytes_atomic(folder / f"{stamp}-{name}.md", markdown.encode("utf-8"))
+    fs.write_bytes(path, json.dumps(data, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
+    fs.write_bytes(folder / f"{stamp}-{name}.md", markdown.encode("utf-8"))
     return path
 
 
@@ -32,3 +35,15 @@ def publish_artifacts(key: str, markdown: str, table: list[dict] | None = None) 
             create_table_artifact(table=table, key=f"{key}-table")
     except ImportError:  # pragma: no cover - prefect is a hard dependency
         return
+
+
+def report_audit_head(catalog: Catalog, settings, wrote: bool) -> None:
+    """After a run that wrote to the audit log: its head (entry number and keyed hash) as the run's Prefect artifact
+    ``audit-head``, one more anchor that whoever can write to the lake cannot rewrite."""
+    if not wrote:
+        return
+    from flows.audit import AuditLog
+
+    head = AuditLog.of(catalog, settings).last()
+    publish_artifacts("audit-head", f"# Audit log head\n\nEntry {head['seq']}, hash `{head['hash']}`.\n",
+                      [head])

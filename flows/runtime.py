@@ -40,14 +40,12 @@ def direct_run_settings():
 
 
 class _QuietDomainErrors(logging.Filter):
-    """For the CLI: drop Prefect's console record of piiflow's own errors (a blocked gate, a bad catalog), whose
-    one-line reason the CLI prints itself. Other exceptions keep their traceback; deployed flows keep it all."""
+    """For the CLI: drop Prefect's console record of a flow's or task's exception (a blocked gate, a bad catalog, a
+    full disk), whose one-line reason the CLI prints itself; a traceback could carry a value from the data.
+    ``PIIFLOW_DEBUG=1`` keeps them; deployed flows keep them all."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from configs.errors import PiiflowError
-
-        exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, PiiflowError)
+        return record.exc_info is None or bool(os.environ.get("PIIFLOW_DEBUG"))
 
 
 def quiet_domain_errors() -> None:

@@ -3,11 +3,12 @@ manifests), and how many workers the task runner has. The plan itself is :mod:`t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from configs.catalog import Catalog
+from configs.errors import StorageError
 from configs.settings import Settings
+from flows.storage import LakeFS, lake_fs, release_store
 from transforms.planning import Dated, Part, estimate_costs, plan_tasks
 
 
@@ -15,11 +16,12 @@ def seconds_per_byte(catalog: Catalog, release: str, dataset: str, sample: int =
     """Seconds per input byte that ``dataset``'s partitions of ``release`` took last time, from the ``sample``
     newest manifests that record it (None when there are none)."""
     secs = size = 0.0
-    for manifest in sorted(catalog.release_path(release, dataset).glob("dt=*/_manifest.json"), reverse=True)[:sample]:
+    store = release_store(catalog, release, dataset)
+    for _, folder in sorted(store.partitions(), reverse=True)[:sample]:
         try:
-            m = json.loads(manifest.read_text(encoding="utf-8"))
+            m = store.manifest(folder) or {}
             secs, size = secs + float(m["seconds"]), size + sum(i["bytes"] for i in m["inputs"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError):
             continue  # an older manifest without timings, or one being replaced: no estimate from it
     return secs / size if secs > 0 and size > 0 else None
 
@@ -31,10 +33,10 @@ def dataset_costs(catalog: Catalog, release: str, datasets: list[str]) -> dict[s
     return estimate_costs({ds: catalog.datasets[ds] for ds in datasets}, measured)
 
 
-def _size(path: Path) -> int:
+def _size(fs: LakeFS, path: Path) -> int:
     try:
-        return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    except OSError:
+        return fs.size(path)
+    except (OSError, StorageError):
         return 0
 
 
@@ -65,7 +67,8 @@ def plan_release_tasks(catalog: Catalog, release: str, planned: dict[str, Dated]
 
     runner = current_task_runner()
     threaded = runner is None or isinstance(runner, ThreadPoolTaskRunner)
-    sizes = {p: _size(p) for dated in planned.values() for _, paths in dated for p in paths}
+    fs = lake_fs(catalog)
+    sizes = {p: _size(fs, p) for dated in planned.values() for _, paths in dated for p in paths}
     return plan_tasks(planned, sizes=sizes, threaded=threaded,
                       workers=(None if threaded else runner_workers(runner)) or settings.max_workers,
                       per_task=settings.partitions_per_task,

@@ -4,6 +4,7 @@ once per session; generated lakes are small and made once per session where test
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
@@ -12,6 +13,8 @@ from tests.helpers import ROOT, make_lake
 
 configure_prefect_env(ROOT / ".prefect")
 os.environ.setdefault("PIIFLOW_KEY", "test-master-key-0123456789-abcdefghijklmnop")
+# Audit anchors of the tests' lakes: outside every lake, never in the user's home.
+os.environ.setdefault("PIIFLOW_AUDIT_ANCHOR_DIR", tempfile.mkdtemp(prefix="piiflow-test-anchors-"))
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from configs.catalog import load_catalog
-from flows.audit import verify
+from configs.settings import Settings
+from flows.audit import verify_catalog
 from flows.storage import storage_for
 from tests.helpers import AS_OF, END, ROOT, START, make_lake, short_retention
 
@@ -54,8 +55,9 @@ print("done", time.perf_counter() - t, flush=True)
 
 
 def _purge(cat_path):
+    from configs.settings import Settings
     from flows.purge import run_purge
-    run_purge(load_catalog(cat_path), AS_OF, execute=True)
+    run_purge(load_catalog(cat_path), AS_OF, execute=True, settings=Settings())
 
 
 def _erase(cat_path, subjects):
@@ -119,7 +121,7 @@ def test_purge_killed_at_random_points(pristine, tmp_path):
         cat = load_catalog(work)
         assert row_hashes(cat) == expected, f"kill {i}: rows differ from an uninterrupted run"
         assert leftovers(cat.lake.root) == []
-        v = verify(cat.state_path)
+        v = verify_catalog(cat, Settings())
         assert v.ok, v.problem
         shutil.rmtree(work.parent)
     print(f"purge: {landed} of {KILLS} kills landed mid-run (window {window:.2f}s)")
@@ -154,7 +156,7 @@ def test_erasure_killed_at_random_points(pristine, tmp_path, prefect_harness):
         assert sorted(p.name for p in (work.parent / "releases").rglob("*.parquet")) == releases_expected
         ledger = (cat.state_path / "erasure" / "ledger.jsonl").read_text().splitlines()
         assert len(ledger) == 1, "a request is recorded once, however often it was interrupted"
-        assert verify(cat.state_path).ok
+        assert verify_catalog(cat, Settings()).ok
         shutil.rmtree(work.parent)
     print(f"erasure: {landed} of {KILLS} kills landed mid-run (window {window:.2f}s)")
     assert landed >= KILLS // 2

@@ -11,7 +11,7 @@ import pytest
 from configs.catalog import load_catalog
 from configs.errors import PolicyError
 from configs.settings import Settings
-from flows.audit import AuditLog, verify
+from flows.audit import AuditLog, verify, verify_catalog
 from flows.erase import run_erase
 from flows.purge import run_purge
 from flows.storage import storage_for
@@ -44,23 +44,23 @@ def times(catalog, name):
 def test_purge_plans_then_executes_for_each_format(lake, dataset):
     cat = short_retention(lake)
     before = rows_of(cat, dataset).num_rows
-    plan = run_purge(cat, AS_OF, execute=False)
+    plan = run_purge(cat, AS_OF, execute=False, settings=Settings())
     assert rows_of(cat, dataset).num_rows == before  # a plan touches nothing
     mine = [a for a in plan["actions"] if a["target"] == dataset]
     assert {a["action"] for a in mine} == {"delete", "rewrite"}  # whole days go, the cutoff day is rewritten
-    res = run_purge(cat, AS_OF, execute=True)
+    res = run_purge(cat, AS_OF, execute=True, settings=Settings())
     t = times(cat, dataset)
     cut = AS_OF - timedelta(days=5)
     assert pc.min(t).as_py() >= cut
     expected_gone = sum(a["deleted"] for a in mine)
     assert rows_of(cat, dataset).num_rows == before - expected_gone
-    assert res["executed"] and verify(cat.state_path).ok
+    assert res["executed"] and verify_catalog(cat, Settings()).ok
 
 
 def test_second_purge_is_a_no_op(lake):
     cat = short_retention(lake)
-    run_purge(cat, AS_OF, execute=True)
-    again = run_purge(cat, AS_OF, execute=False)
+    run_purge(cat, AS_OF, execute=True, settings=Settings())
+    again = run_purge(cat, AS_OF, execute=False, settings=Settings())
     assert again["actions"] == [] and again["rows"] == 0
 
 
@@ -69,21 +69,23 @@ def test_legal_hold_keeps_subjects_and_says_why(lake):
     victim = rows_of(cat, "device_events").column("user_id")[0].as_py()
     (lake.parent / "holds.csv").write_text(f"subject_id\n{victim}\n", encoding="utf-8")
     cat = short_retention(lake, '\nlegal_holds: [{subjects_file: holds.csv, reason: "case 2026-17", until: 2027-06-30}]\n')
-    plan = run_purge(cat, AS_OF, execute=False)
+    plan = run_purge(cat, AS_OF, execute=False, settings=Settings())
     held = [a for a in plan["actions"] if a["held"]]
     assert held and all(a["holds"] == ["case 2026-17"] for a in held)
-    run_purge(cat, AS_OF, execute=True)
+    run_purge(cat, AS_OF, execute=True, settings=Settings())
     t = rows_of(cat, "device_events")
     old = t.filter(pc.less(t.column("ts"), pa.scalar(AS_OF - timedelta(days=5), pa.timestamp("ms", tz="Asia/Shanghai"))))
     assert old.num_rows > 0 and set(old.column("user_id").to_pylist()) == {victim}
 
 
 def test_expired_hold_no_longer_protects(lake):
+    original = lake.read_text(encoding="utf-8")
     cat = short_retention(lake, '\nlegal_holds: [{datasets: [device_events], reason: "audit", until: 2026-09-01}]\n')
-    plan = run_purge(cat, AS_OF, execute=False)
+    plan = run_purge(cat, AS_OF, execute=False, settings=Settings())
     assert "device_events" not in plan["held_datasets"]
+    lake.write_text(original, encoding="utf-8")
     cat = short_retention(lake, '\nlegal_holds: [{datasets: [device_events], reason: "audit", until: 2026-12-31}]\n')
-    plan = run_purge(cat, AS_OF, execute=False)
+    plan = run_purge(cat, AS_OF, execute=False, settings=Settings())
     assert plan["held_datasets"]["device_events"] == "audit (until 2026-12-31)"
     assert not [a for a in plan["actions"] if a["target"] == "device_events"]
 
@@ -94,14 +96,14 @@ def test_immutable_dataset_is_quarantined_not_rewritten(lake, prefect_harness):
     lake.write_text(text, encoding="utf-8")
     cat = short_retention(lake)
     files = {p: p.read_bytes() for p in (cat.dataset_path("usage_events")).rglob("*.parquet")}
-    res = run_purge(cat, AS_OF, execute=True)
+    res = run_purge(cat, AS_OF, execute=True, settings=Settings())
     q = [a for a in res["actions"] if a["target"] == "usage_events"]
     assert q and {a["action"] for a in q} == {"quarantine"} and sum(a["quarantined"] for a in q) > 0
     assert {p: p.read_bytes() for p in files} == files  # not a byte rewritten
     # quarantined rows are out of every read path: a release built now has none of them
     kept = sum(t.num_rows for _, t in release_inputs(cat, "usage_events"))
     assert kept == rows_of(cat, "usage_events").num_rows - sum(a["quarantined"] for a in q)
-    again = run_purge(cat, AS_OF, execute=False)
+    again = run_purge(cat, AS_OF, execute=False, settings=Settings())
     assert not [a for a in again["actions"] if a["target"] == "usage_events"]  # nothing new to quarantine
 
 
@@ -117,7 +119,7 @@ def test_rows_without_event_time_are_never_deleted(lake, policy):
         lake.write_text(lake.read_text(encoding="utf-8").replace(
             "    row_key: call_id\n", "    row_key: call_id\n    on_missing_time: quarantine\n"), encoding="utf-8")
         cat = short_retention(lake)
-    res = run_purge(cat, AS_OF, execute=True)
+    res = run_purge(cat, AS_OF, execute=True, settings=Settings())
     assert res["missing_time"]["call_records"] == 1
     left = rows_of(cat, "call_records")
     assert "not a time" in left.column("ts").to_pylist()
@@ -137,7 +139,7 @@ def test_future_as_of_changes_nothing(lake):
     cat = short_retention(lake)
     before = sorted(p.name for p in cat.lake.root.rglob("*"))
     with pytest.raises(PolicyError, match="in the future"):
-        run_purge(cat, date.today() + timedelta(days=2), execute=True)
+        run_purge(cat, date.today() + timedelta(days=2), execute=True, settings=Settings())
     assert sorted(p.name for p in cat.lake.root.rglob("*")) == before
 
 
@@ -165,7 +167,7 @@ def test_erasure_deletes_everywhere_and_is_idempotent(lake, tmp_path, prefect_ha
     ledger = (cat.state_path / "erasure" / "ledger.jsonl").read_text()
     assert victim not in ledger and len(ledger.splitlines()) == 1
     audit = (cat.state_path / "audit.jsonl").read_text()
-    assert victim not in audit and verify(cat.state_path).ok
+    assert victim not in audit and verify_catalog(cat, Settings()).ok
 
 
 def test_erased_subjects_stay_out_of_later_releases(lake, tmp_path):
@@ -226,6 +228,15 @@ def test_unknown_org_is_refused(lake):
         run_erase(load_catalog(lake), None, "org-nope", execute=True, settings=Settings())
 
 
+def _log(tmp_path):
+    from flows.storage import LakeFS
+
+    (tmp_path / "lake").mkdir(exist_ok=True)
+    fs = LakeFS(tmp_path / "lake")
+    return AuditLog(fs, tmp_path / "lake" / "state", b"k" * 32, tmp_path / "anchor.json"), \
+        lambda **kw: verify(fs, tmp_path / "lake" / "state", kw.get("key", b"k" * 32), tmp_path / "anchor.json")
+
+
 @pytest.mark.parametrize("tamper, problem", [
     (lambda lines: lines.__setitem__(1, lines[1].replace('"rows_deleted": ', '"rows_deleted": 1')), "edited"),
     (lambda lines: lines.pop(1), "removed or reordered"),
@@ -233,28 +244,29 @@ def test_unknown_org_is_refused(lake):
     (lambda lines: lines.pop(), "removed from the end"),
 ])
 def test_audit_verify_detects_tampering(tmp_path, tamper, problem):
-    log = AuditLog(tmp_path)
+    log, check = _log(tmp_path)
     for i in range(4):
         log.append("purge.file", rows_deleted=i, path=f"f{i}")
-    assert verify(tmp_path).ok and verify(tmp_path).entries == 4
+    assert check().ok and check().entries == 4 and check().anchored
     lines = log.path.read_text().splitlines(keepends=True)
     tamper(lines)
     log.path.write_text("".join(lines))
-    v = verify(tmp_path)
+    v = check()
     assert not v.ok and problem in v.problem
 
 
 def test_audit_survives_a_crash_between_append_and_head(tmp_path):
-    log = AuditLog(tmp_path)
+    log, check = _log(tmp_path)
     log.append("a")
     head = log.head.read_bytes()
     log.append("b")
     log.head.write_bytes(head)  # as if killed before the head moved
-    assert verify(tmp_path).ok
+    log.anchor.write_bytes(head)
+    assert check().ok
     with open(log.path, "ab") as fh:
         fh.write(b'{"seq": 3, "torn')  # a torn final line from a killed writer
     log.append("c")  # the next writer drops it
-    assert verify(tmp_path).ok and verify(tmp_path).entries == 3
+    assert check().ok and check().entries == 3
 
 
 def test_delta_purge_deletes_vacuums_and_old_versions_hold_nothing(lake):
@@ -263,7 +275,7 @@ def test_delta_purge_deletes_vacuums_and_old_versions_hold_nothing(lake):
     store = storage_for(cat, "usage_events")
     users = set(rows_of(cat, "usage_events").column("user_id").to_pylist())
     versions_before = DeltaTable(str(store.path)).version()
-    res = run_purge(cat, AS_OF, execute=True)
+    res = run_purge(cat, AS_OF, execute=True, settings=Settings())
     assert res["delta"]["usage_events"]["versions_still_holding_expired_rows"] == []
     assert res["delta"]["usage_events"]["vacuumed_files"] > 0
     assert pc.min(times(cat, "usage_events")).as_py() >= AS_OF - timedelta(days=5)

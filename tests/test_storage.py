@@ -9,7 +9,8 @@ import pytest
 from configs.catalog import catalog_from_dict
 from configs.errors import StorageError
 from flows import storage
-from flows.storage import atomic_file, publish_dir, recover_dir, staging_dir, storage_for, write_bytes_atomic
+from flows.storage import LakeFS, storage_for
+from flows.storage import fs as fs_module
 
 
 def _catalog(root: Path, fmt="jsonl", files="app-{dt}.jsonl.gz", region=None):
@@ -25,9 +26,10 @@ def _catalog(root: Path, fmt="jsonl", files="app-{dt}.jsonl.gz", region=None):
 
 def test_atomic_file_leaves_old_content_on_failure(tmp_path):
     target = tmp_path / "f.txt"
-    write_bytes_atomic(target, b"old")
+    fs = LakeFS(tmp_path)
+    fs.write_bytes(target, b"old")
     with pytest.raises(RuntimeError):
-        with atomic_file(target) as tmp:
+        with fs.atomic_file(target) as tmp:
             tmp.write_bytes(b"half")
             assert tmp.name.startswith(".tmp-")
             raise RuntimeError("killed")
@@ -87,7 +89,7 @@ def test_undecodable_file_is_a_clear_error(tmp_path):
     (store.path / "app-2026-01-01.jsonl").write_bytes(b'{"ts": "x", "msg": "\xff\xfe\xfa"}\n')
     cat2 = cat.model_copy(update={"datasets": {"logs": cat.datasets["logs"].model_copy(
         update={"encodings": ("utf-8",)})}})
-    with pytest.raises(StorageError, match=r"logs app-2026-01-01.jsonl: cannot decode with any of \['utf-8'\]"):
+    with pytest.raises(StorageError, match=r"raw/logs/app-2026-01-01.jsonl: cannot decode with any of \['utf-8'\]"):
         storage_for(cat2, "logs").read(storage_for(cat2, "logs").list_partitions()[0])
 
 
@@ -101,20 +103,26 @@ def test_write_outside_allowed_region_is_refused(tmp_path):
 
 
 def test_publish_dir_swaps_and_recovers(tmp_path):
+    fs = LakeFS(tmp_path)
     target = tmp_path / "rel" / "dt=2026-01-01"
-    s1 = staging_dir(target)
+    s1 = fs.staging_dir(target)
     (s1 / "a").write_text("v1")
-    publish_dir(s1, target)
-    s2 = staging_dir(target)
+    fs.publish_dir(s1, target)
+    s2 = fs.staging_dir(target)
     (s2 / "a").write_text("v2")
-    publish_dir(s2, target)
+    fs.publish_dir(s2, target)
     assert (target / "a").read_text() == "v2"
     assert [p.name for p in target.parent.iterdir()] == ["dt=2026-01-01"]
     # A run killed between the two renames of a publish: the previous folder comes back.
     old = target.parent / f".old-{target.name}"
     target.rename(old)
-    recover_dir(target)
+    fs.recover(tmp_path / "rel")
     assert (target / "a").read_text() == "v2"
+    # Killed after both renames, before the old one was removed: the old one goes, the new one stays.
+    (old / "a").parent.mkdir()
+    (old / "a").write_text("v1")
+    fs.recover(tmp_path / "rel")
+    assert not old.exists() and (target / "a").read_text() == "v2"
 
 
 def test_is_hidden():
@@ -143,27 +151,26 @@ def test_publishing_folders_synced_by_their_writer_only_renames(tmp_path, monkey
     folder once rather than once per partition."""
     import os
 
-    from flows import storage
-
+    fs = LakeFS(tmp_path)
     staged = []
     for ds, day in [("a", 1), ("a", 2), ("b", 1)]:
         target = tmp_path / "rel" / ds / f"dt=2026-01-0{day}"
-        s = staging_dir(target)
+        s = fs.staging_dir(target)
         (s / "part.parquet").write_text(f"{ds}{day}")
-        storage.sync_tree(s)
+        fs.sync_tree(s)
         staged.append((s, target))
     synced = []
     real_fsync = os.fsync
-    monkeypatch.setattr(storage.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    monkeypatch.setattr(fs_module.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
     for s, target in staged:
-        publish_dir(s, target, synced=True, sync_parent=False)
+        fs.publish_dir(s, target, synced=True, sync_parent=False)
     assert synced == []  # renames only
-    storage.sync_parents([t for _, t in staged])
+    fs.sync_parents([t for _, t in staged])
     assert len(synced) == 2  # rel/a and rel/b, once each
     assert sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "rel").glob("*/dt=*/part.parquet")) == [
         "rel/a/dt=2026-01-01/part.parquet", "rel/a/dt=2026-01-02/part.parquet", "rel/b/dt=2026-01-01/part.parquet"]
     synced.clear()
-    s = staging_dir(staged[0][1])
+    s = fs.staging_dir(staged[0][1])
     (s / "part.parquet").write_text("again")
-    publish_dir(s, staged[0][1])  # by default: the staged file and folder, then the parent
+    fs.publish_dir(s, staged[0][1])  # by default: the staged file and folder, then the parent
     assert len(synced) == 3

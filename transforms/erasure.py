@@ -7,6 +7,7 @@ names are held in memory for the run and never written, logged or returned.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import secrets
@@ -18,7 +19,6 @@ import pyarrow.compute as pc
 
 from configs.catalog import Dataset
 from configs.errors import PolicyError
-from configs.operators import OperatorSpec
 from transforms.keys import subject_hash
 from transforms.operators import pseudonymize
 
@@ -26,10 +26,11 @@ from transforms.operators import pseudonymize
 @dataclass
 class ErasureTarget:
     target: str  # dataset, or release/dataset
-    path: str
+    path: str  # relative to the lake's root
     rows: int
-    matched: int
+    matched: int  # the request's own rows
     mode: str  # delete | anonymise
+    cells: int = 0  # the subjects' identifiers in other rows
 
 
 @dataclass
@@ -40,10 +41,15 @@ class ErasurePlan:
     members_added: int
     targets: list[ErasureTarget] = field(default_factory=list)
     already_processed: bool = False
-    #: The raw subject ids (requested and found through the organisation) and organisation id: held in memory for
-    #: execution only, never written, logged or returned.
+    #: The raw subject ids (requested and found through the organisation) and organisation id, and everything the
+    #: erasure looks for: held in memory for execution only, never written, logged or returned.
     subjects: list[str] = field(default_factory=list, repr=False)
     org: str | None = field(default=None, repr=False)
+    erased: "Erased" = field(default=None, repr=False)
+    #: Requested subjects that appear in no dataset.
+    not_found: int = 0
+    #: What the plan refused or could not read (``flows.storage.Problem``).
+    problems: list = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -57,14 +63,90 @@ def request_id(subject_hashes: list[str], org_hash: str | None) -> str:
     return hashlib.sha256(json.dumps([sorted(subject_hashes), org_hash]).encode()).hexdigest()[:16]
 
 
-def erased_hashes(entries: Iterable[dict]) -> tuple[frozenset[str], frozenset[str]]:
-    """(subject hashes, organisation hashes) of every request in the erasure ledger's ``entries``."""
-    subs, orgs = set(), set()
+@dataclass(frozen=True)
+class Erased:
+    """Who and what an erasure reaches: subject ids, organisation ids and the subjects' own identifiers (by the
+    ``identifier`` label their columns declare, e.g. ``phone``).
+
+    Held either as the raw values (``key`` None: a request being carried out, in memory only) or as keyed hashes
+    under ``key`` (the ledger: every processed request, matched against data by hashing each distinct value)."""
+
+    subjects: frozenset[str] = frozenset()
+    orgs: frozenset[str] = frozenset()
+    identifiers: dict[str, frozenset[str]] = field(default_factory=dict)
+    key: bytes | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.subjects or self.orgs or any(self.identifiers.values()))
+
+    def hashed(self, key: bytes) -> "Erased":
+        """The same erasure as keyed hashes (what the ledger records)."""
+        if self.key is not None:
+            return self
+        h = lambda values: frozenset(subject_hash(key, v) for v in values)  # noqa: E731
+        return Erased(h(self.subjects), h(self.orgs), {k: h(v) for k, v in self.identifiers.items()}, key)
+
+    def isin(self, col: pa.Array | pa.ChunkedArray, wanted: frozenset[str]) -> pa.Array:
+        """True where ``col`` (as text) is one of ``wanted``; never null. Hashed sets hash each distinct value once."""
+        if not wanted:
+            return pa.array([False] * len(col), pa.bool_())
+        values = as_text(col)
+        if self.key is None:
+            return pc.fill_null(pc.is_in(values, pa.array(sorted(wanted), pa.string())), False)
+        enc = pc.dictionary_encode(values)
+        hit = pa.array([v is not None and subject_hash(self.key, v) in wanted for v in enc.dictionary.to_pylist()],
+                       pa.bool_())
+        return pc.fill_null(hit.take(enc.indices), False)
+
+
+def ledger_erased(entries: Iterable[dict], state_key: bytes) -> Erased:
+    """Everything the ledger's ``entries`` erased, as keyed hashes under ``state_key``."""
+    subs, orgs, idents = set(), set(), {}
     for entry in entries:
         subs.update(entry["subject_hashes"])
         if entry.get("org_hash"):
             orgs.add(entry["org_hash"])
-    return frozenset(subs), frozenset(orgs)
+        for label, hashes in (entry.get("identifier_hashes") or {}).items():
+            idents.setdefault(label, set()).update(hashes)
+    return Erased(frozenset(subs), frozenset(orgs), {k: frozenset(v) for k, v in idents.items()}, state_key)
+
+
+def identifier_columns(ds: Dataset) -> dict[str, str]:
+    """{column: identifier label} of the columns that hold somebody's identifier of a declared kind."""
+    return {c: pol.identifier for c, pol in ds.columns.items() if pol.identifier}
+
+
+def own_rows(table: pa.Table, ds: Dataset, erased: Erased) -> pa.Array:
+    """The rows of the erased subjects or organisations (by ``ds``'s subject and org keys)."""
+    mask = pa.array([False] * table.num_rows, pa.bool_())
+    for col, wanted in ((ds.subject_key, erased.subjects), (ds.org_key, erased.orgs)):
+        if col and col in table.column_names and wanted:
+            mask = pc.or_(mask, erased.isin(table.column(col), wanted))
+    return mask
+
+
+def identifier_cells(table: pa.Table, ds: Dataset, erased: Erased) -> dict[str, pa.Array]:
+    """{column: rows} where a declared identifier column holds one of the erased subjects' own identifiers (their
+    phone number in another user's call record): those cells are erased even where the row is somebody else's."""
+    out = {}
+    for col, label in identifier_columns(ds).items():
+        wanted = erased.identifiers.get(label, frozenset())
+        if col in table.column_names and wanted:
+            hit = erased.isin(table.column(col), wanted)
+            if pc.any(hit).as_py():
+                out[col] = hit
+    return out
+
+
+def collect_identifiers(table: pa.Table, ds: Dataset, rows: pa.Array) -> dict[str, set[str]]:
+    """The identifiers (by label) the ``rows`` of ``table`` hold in ``ds``'s declared identifier columns: what the
+    erased subjects' own records say their phone numbers, e-mail addresses... are."""
+    out: dict[str, set[str]] = {}
+    for col, label in identifier_columns(ds).items():
+        if col in table.column_names:
+            values = as_text(table.column(col)).filter(rows).drop_null().to_pylist()
+            out.setdefault(label, set()).update(v for v in values if v)
+    return out
 
 
 def as_text(col: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -73,86 +155,81 @@ def as_text(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     return arr.cast(pa.string())
 
 
-def matching_rows(table: pa.Table, wanted: dict[str | None, pa.Array | None]) -> pa.Array:
-    """True on the rows where any of the ``wanted`` columns holds one of its values (compared as text); a column
-    that is None, has no values, or is not in ``table`` matches nothing. Never null."""
-    mask = pa.array([False] * table.num_rows, pa.bool_())
-    for column, values in wanted.items():
-        if column is None or values is None or column not in table.column_names:
-            continue
-        mask = pc.or_(mask, pc.fill_null(pc.is_in(as_text(table.column(column)), values), False))
-    return mask
+def release_erased(ds: Dataset, erased: Erased, key: bytes) -> Erased:
+    """What a raw erasure looks like in a release of ``ds`` under the recipient's ``key``: the pseudonyms of its
+    subjects, organisations and identifiers in the columns that pseudonymise them (the values themselves where a
+    column keeps them; nothing where it drops them)."""
+    def released(column: str | None, values: frozenset[str]) -> frozenset[str]:
+        if not column or not values:
+            return frozenset()
+        op = ds.columns[column].op
+        if op.op == "keep":
+            return values
+        if op.op != "pseudonymize":
+            return frozenset()
+        return frozenset(pseudonymize(pa.array(sorted(values), pa.string()), key=key, length=op.length,
+                                      prefix=op.prefix).to_pylist())
 
-
-def raw_keys(ds: Dataset, subjects: list[str], org: str | None) -> dict[str | None, pa.Array | None]:
-    """What a request looks for in a raw dataset: its subjects in the subject key, its organisation in the org key."""
-    return {ds.subject_key: pa.array(subjects, pa.string()),
-            ds.org_key: pa.array([org], pa.string()) if org is not None else None}
-
-
-def release_tokens(op: OperatorSpec, values: list[str], key: bytes) -> pa.Array | None:
-    """A release's pseudonyms of ``values`` in a column released with ``op`` (None when ``op`` does not
-    pseudonymise: the values cannot be found there)."""
-    if op.op != "pseudonymize":
-        return None
-    return pseudonymize(pa.array(values, pa.string()), key=key, length=op.length, prefix=op.prefix)
-
-
-def release_keys(ds: Dataset, subjects: list[str], org: str | None, key: bytes) -> dict[str | None, pa.Array | None]:
-    """What a request looks for in a release of ``ds`` under the recipient's ``key``: the pseudonyms of its
-    subjects and organisation."""
-    def tokens(column: str | None, values: list[str]) -> pa.Array | None:
-        return release_tokens(ds.columns[column].op, values, key) if column else None
-
-    return {ds.subject_key: tokens(ds.subject_key, subjects),
-            ds.org_key: tokens(ds.org_key, [org]) if org is not None else None}
+    idents: dict[str, set[str]] = {}
+    for col, label in identifier_columns(ds).items():
+        idents.setdefault(label, set()).update(released(col, erased.identifiers.get(label, frozenset())))
+    return Erased(released(ds.subject_key, erased.subjects), released(ds.org_key, erased.orgs),
+                  {k: frozenset(v) for k, v in idents.items()})
 
 
 def _erased_token() -> str:
     return f"erased-{secrets.token_hex(8)}"
 
 
-def anonymize_rows(table: pa.Table, ds: Dataset, mask: pa.Array,
-                   token: Callable[[], str] = _erased_token) -> pa.Table:
-    """Rows under ``mask`` get an irreversible random ``token()`` as subject key and nulls in every other direct
-    column; other rows are unchanged."""
-    cols = {}
+def anonymizing_changes(table: pa.Table, ds: Dataset, own: pa.Array, cells: dict[str, pa.Array], *,
+                        anonymise: bool, token: Callable[[], str] = _erased_token) -> dict[str, tuple[pa.Array, pa.Array]]:
+    """{column: (rows to change, new values)} that erase what must go from rows that stay: with ``anonymise``
+    (``on_erase: anonymise``), the ``own`` rows get an irreversible random ``token()`` as subject key and nulls in
+    every other direct column; in every row, the identifier ``cells`` are nulled. Only those cells change."""
+    changes: dict[str, tuple[pa.Array, pa.Array]] = {}
+    n = table.num_rows
     for name in table.column_names:
-        col = table.column(name).combine_chunks()
         pol = ds.columns.get(name)
-        if name == ds.subject_key:
-            tokens = pa.array([token() for _ in range(len(col))], pa.string())
-            col = pc.if_else(mask, tokens, col.cast(pa.string()))
-        elif pol is not None and pol.kind == "direct":
-            col = pc.if_else(mask, pa.nulls(len(col), col.type), col)
-        cols[name] = col
-    return pa.table(cols)
-
-
-def exclude_erased(table: pa.Table, ds: Dataset, subject_hashes: frozenset[str], org_hashes: frozenset[str],
-                   state_key: bytes) -> pa.Table:
-    """``table`` without the rows of erased subjects or organisations (their keyed hashes under ``state_key``);
-    each distinct key value is hashed once."""
-    if not subject_hashes and not org_hashes:
-        return table
-    keep = pa.array([True] * table.num_rows, pa.bool_())
-    for col, hashes in ((ds.subject_key, subject_hashes), (ds.org_key, org_hashes)):
-        if not col or not hashes or col not in table.column_names:
+        mask = cells.get(name, pa.array([False] * n, pa.bool_()))
+        if anonymise and name == ds.subject_key:
+            changes[name] = (own, pa.array([token() for _ in range(n)], pa.string()))
             continue
-        enc = pc.dictionary_encode(as_text(table.column(col)))
-        hit = pa.array([v is not None and subject_hash(state_key, v) in hashes for v in enc.dictionary.to_pylist()])
-        keep = pc.and_(keep, pc.invert(pc.fill_null(hit.take(enc.indices), False)))
-    return table.filter(keep)
+        if anonymise and pol is not None and pol.kind == "direct":
+            mask = pc.or_(mask, own)
+        if pc.any(mask).as_py():
+            changes[name] = (mask, pa.nulls(n, pa.string()))
+    return changes
+
+
+def exclude_erased(table: pa.Table, ds: Dataset, erased: Erased) -> pa.Table:
+    """``table`` without the rows of erased subjects or organisations, and with the erased subjects' own
+    identifiers nulled wherever else they appear (each distinct value hashed once)."""
+    if not erased or not table.num_rows:
+        return table
+    cells = identifier_cells(table, ds, erased)
+    for col, hit in cells.items():
+        i = table.column_names.index(col)
+        old = table.column(i).combine_chunks()
+        table = table.set_column(i, col, pc.if_else(hit, pa.nulls(len(old), old.type), old))
+    return table.filter(pc.invert(own_rows(table, ds, erased)))
 
 
 def parse_subject_ids(text: str, source: str) -> list[str]:
-    """Subject ids, one a line (a ``subject_id``, ``user_id`` or ``id`` header line is skipped; a CSV line gives
-    its first field). Raises PolicyError naming ``source`` and the line of a malformed id."""
-    ids = [ln.strip().split(",")[0].strip() for ln in text.splitlines() if ln.strip()]
-    if ids and ids[0].lower() in ("subject_id", "user_id", "id"):
+    """Subject ids, one a line, or the first field of a CSV (quoted or not); a header line (``subject_id``,
+    ``user_id``, ``id``) is skipped. Raises PolicyError naming ``source`` and the line of a malformed id."""
+    ids = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            first = next(csv.reader([line]), [""])[0].strip()
+        except csv.Error:
+            raise PolicyError(f"{source}: line {n}: not a subject id or a CSV line") from None
+        ids.append((n, first))
+    if ids and ids[0][1].lower() in ("subject_id", "user_id", "id"):
         ids = ids[1:]
-    bad = [i for i, v in enumerate(ids, 1) if not v.isprintable() or " " in v or len(v) > 128]
-    if bad:
-        raise PolicyError(f"{source}: line {bad[0]}: expected one subject id per line (no spaces, at most 128 "
-                          f"characters)")
-    return ids
+    for n, v in ids:
+        if not v or not v.isprintable() or " " in v or len(v) > 128:
+            raise PolicyError(f"{source}: line {n}: expected one subject id per line (no spaces, at most 128 "
+                              f"characters)")
+    return list(dict.fromkeys(v for _, v in ids))

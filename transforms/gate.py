@@ -15,7 +15,7 @@ from transforms.policy import KReport, Leak
 class PartitionResult:
     dataset: str
     dt: str
-    status: str  # published (possibly with every row suppressed) | skipped (unchanged) | blocked
+    status: str  # published (possibly with every row suppressed) | skipped (unchanged) | blocked | unreadable
     rows_in: int = 0
     rows_out: int = 0
     suppressed: int = 0
@@ -83,13 +83,17 @@ def partition_manifest(*, release: str, rel: Release, result: PartitionResult, p
     }
 
 
-def release_summary(release: str, rel: Release, path: str, results: list[PartitionResult]) -> dict:
+def release_summary(release: str, rel: Release, path: str, results: list[PartitionResult],
+                    problems: list | None = None) -> dict:
     """A release run in figures. ``status`` is ``blocked`` when any partition was (nothing was published), else
-    ``published``; ``blocked`` always counts partitions."""
+    ``published``; ``blocked`` always counts partitions. ``problems`` lists what the run refused or could not read
+    (partitions whose input was unreadable were not published; the others were)."""
     blocked = sum(r.status == "blocked" for r in results)
+    unreadable = [reason for r in results if r.status == "unreadable" for reason in r.reasons]
     return {
         "release": release, "recipient": rel.recipient, "path": path,
         "status": "blocked" if blocked else "published",
+        "problems": [str(p) for p in dict.fromkeys(problems or [])] + unreadable,
         "partitions": [r.__dict__ for r in results],
         "published": sum(r.status == "published" for r in results),
         "skipped": sum(r.status == "skipped" for r in results),

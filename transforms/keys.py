@@ -23,6 +23,11 @@ def state_key(master: bytes) -> bytes:
     return hmac.digest(master, b"piiflow/state", "sha256")
 
 
+def audit_key(master: bytes) -> bytes:
+    """The key that chains the audit log: without the master key nobody can re-chain an edited log."""
+    return hmac.digest(master, b"piiflow/audit", "sha256")
+
+
 def subject_hash(key: bytes, subject_id: str) -> str:
     """A keyed hash of a subject id for the audit log and the erasure ledger (32 hex characters)."""
     return hmac.digest(key, subject_id.encode("utf-8"), "sha256").hex()[:32]

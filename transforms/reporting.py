@@ -66,6 +66,9 @@ def nightly_summary(result: dict) -> dict:
         "partitions_skipped": sum(r["skipped"] for r in rels),
         "releases_blocked": sum(r["status"] == "blocked" for r in result["releases"].values()),
         "purged_rows": result["purge"]["rows"],
+        "late_erased_rows": sum(((result.get("erasures") or {}).get("receipt") or {}).get("rows", {}).values()),
+        "problems": sum(len(step.get("problems", [])) for step in (result["purge"], result.get("erasures") or {},
+                                                                    result["scan"], *result["releases"].values())),
     }
 
 

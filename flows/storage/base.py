@@ -1,0 +1,176 @@
+"""The storage adapter's contract, shared by every format.
+
+One small interface per dataset: ``list_partitions``, ``read``/``read_file``/``read_columns``, ``write_partition``,
+and the rewrites ``delete_rows`` and ``update_rows`` (the unit of every rewrite is one file, replaced atomically: a
+crash leaves old or new, never both; rows that are kept come out exactly as they went in), ``delete_file`` and
+``quarantine_file``. Every path goes through the lake's :class:`~flows.storage.fs.LakeFS`, confined to the dataset's
+location. What a listing refuses (links) or does not understand (a folder that is no partition, a date that is not
+real) is reported in ``problems``, never silently skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from configs.catalog import Dataset, region_allowed
+from configs.errors import StorageError
+from flows.storage.fs import LakeFS, Problem, dt_of
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A unit of storage: one ``dt=`` folder, or one file of a text dataset (``dt`` None if the name has none)."""
+
+    dataset: str
+    dt: date | None
+    paths: tuple[Path, ...]
+
+    @property
+    def label(self) -> str:
+        if self.dt is not None:
+            return f"dt={self.dt.isoformat()}"
+        return self.paths[0].name if self.paths else "(empty)"
+
+
+def check_region(region: str, allowed: tuple[str, ...], what: str) -> None:
+    """Raise StorageError if ``region`` is outside ``allowed`` (clause 5.1: data stays in-country)."""
+    if not region_allowed(region, allowed):
+        raise StorageError(f"refusing to write {what} in region {region!r}: allowed regions are {list(allowed)}")
+
+
+class Storage:
+    """Base adapter for one dataset; see the module docstring for the contract."""
+
+    def __init__(self, name: str, dataset: Dataset, path: Path, region: str, allowed: tuple[str, ...], fs: LakeFS):
+        self.name, self.dataset, self.path, self.region, self.allowed, self.fs = name, dataset, path, region, allowed, fs
+        #: What listings refused or did not understand, since this adapter was made.
+        self.problems: list[Problem] = []
+
+    # -- listing and reading -------------------------------------------------------------------------------------
+
+    def list_partitions(self, start: date | None = None, end: date | None = None) -> list[Partition]:
+        raise NotImplementedError
+
+    def read(self, part: Partition, columns: list[str] | None = None) -> pa.Table:
+        tables = [self.read_file(p, columns) for p in part.paths]
+        return concat(tables) if len(tables) > 1 else tables[0]
+
+    def read_file(self, path: Path, columns: list[str] | None = None) -> pa.Table:
+        raise NotImplementedError
+
+    def read_columns(self, path: Path, wanted: list[str], dictionary: list[str] = ()) -> tuple[pa.Table, list[str]]:
+        """The ``wanted`` columns a file has, and the names of all its columns. Columnar formats read only those
+        columns, the ``dictionary`` ones dictionary-encoded; text formats parse the whole file and select."""
+        t = self.read_file(path)
+        keep = set(wanted)
+        return t.select([c for c in t.column_names if c in keep]), t.column_names
+
+    def date_of(self, path: Path) -> date | None:
+        """The partition date a file belongs to (from a ``dt=`` folder above it), or None."""
+        for part in path.relative_to(self.path).parts[:-1]:
+            d = dt_of(part)
+            if d is not None:
+                return d
+        return None
+
+    def _checked(self, path: Path) -> Path:
+        """``path`` confined to this dataset's location (no link, nothing outside): see LakeFS.safe."""
+        return self.fs.safe(path, self.path)
+
+    def _unknown(self, path: Path, what: str) -> None:
+        self.problems.append(Problem(self.fs.rel(path), f"{what}: not a partition of {self.name}, left alone"))
+
+    # -- writing -------------------------------------------------------------------------------------------------
+
+    def write_partition(self, dt: date | None, table: pa.Table) -> Partition:
+        raise NotImplementedError
+
+    def replace_file(self, path: Path, table: pa.Table) -> None:
+        """Atomically replace one file's rows with ``table`` (the whole file written anew)."""
+        raise NotImplementedError
+
+    def delete_rows(self, path: Path, mask: pa.Array) -> None:
+        """Remove the rows under ``mask`` (one flag per row of the file, in order); the others stay exactly as they
+        were. Columnar formats rewrite the file from the kept rows."""
+        table = self.read_file(path)
+        self.replace_file(path, table.filter(pc.invert(pc.fill_null(mask, False))))
+
+    def update_rows(self, path: Path, changes: dict[str, tuple[pa.Array, pa.Array]]) -> None:
+        """Change cells: ``changes`` is {column: (rows, new values)}, both one entry per row of the file; every other
+        value of the file stays exactly as it was."""
+        table = self.read_file(path)
+        for col, (mask, values) in changes.items():
+            if col in table.column_names:
+                i = table.column_names.index(col)
+                old = table.column(i).combine_chunks()
+                table = table.set_column(i, col, pc.if_else(pc.fill_null(mask, False), values.cast(old.type), old))
+        self.replace_file(path, table)
+
+    def delete_file(self, path: Path) -> None:
+        """Remove one file of the dataset, and its ``dt=`` folder when that is left empty."""
+        self._checked(path)
+        self.fs.delete_file(path, self.path)
+        if path.parent != self.path:
+            self.fs.remove_empty_dir(path.parent)
+        if path.parent.exists():
+            from flows.storage.fs import fsync_dir
+
+            fsync_dir(path.parent)
+
+    def quarantine_file(self, path: Path) -> Path:
+        """Set a file that cannot be read aside (``.bad-<name>`` beside it: hidden from every reader, still under the
+        dataset's retention by its folder's date). Returns the new path."""
+        self._checked(path)
+        target = path.parent / f".bad-{path.name}"
+        self._checked(target)
+        os.replace(path, target)
+        from flows.storage.fs import fsync_dir
+
+        fsync_dir(path.parent)
+        return target
+
+    def _check_write(self) -> None:
+        check_region(self.region, self.allowed, f"dataset {self.name!r}")
+
+    @staticmethod
+    def _in_range(dt: date | None, start: date | None, end: date | None) -> bool:
+        if dt is None:
+            return True
+        return (start is None or dt >= start) and (end is None or dt <= end)
+
+
+def concat(tables: list[pa.Table]) -> pa.Table:
+    """Tables of one dataset as one: columns missing in some are null there; a column whose type drifted between
+    files (an id written as a number in one, as text in another) is read as text in all."""
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        types: dict[str, set] = {}
+        for t in tables:
+            for f in t.schema:
+                types.setdefault(f.name, set()).add(f.type)
+        drifted = {n for n, ts in types.items() if len(ts) > 1}
+        fixed = [t.select(t.column_names) if not drifted & set(t.column_names) else pa.table(
+            {n: (to_text(t.column(n)) if n in drifted else t.column(n)) for n in t.column_names}) for t in tables]
+        return pa.concat_tables(fixed, promote_options="permissive")
+
+
+def to_text(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A column as text: timestamps in ISO form, nested values (objects, lists) as JSON, everything else cast."""
+    import json
+
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_string(arr.type):
+        return arr
+    if pa.types.is_timestamp(arr.type):
+        return pc.strftime(arr, format="%Y-%m-%dT%H:%M:%S")
+    if pa.types.is_nested(arr.type):
+        return pa.array([None if v is None else json.dumps(v, ensure_ascii=False, default=str, sort_keys=True)
+                         for v in arr.to_pylist()], pa.string())
+    return arr.cast(pa.string())

@@ -1,0 +1,69 @@
+"""Parquet datasets: ``<location>/dt=YYYY-MM-DD/part-*.parquet``; a flat folder of Parquet files is one undated
+partition."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from configs.errors import StorageError
+from flows.storage.base import Partition, Storage
+from flows.storage.fs import dt_of, is_hidden
+
+
+def read_parquet_columns(path: Path, wanted: list[str], dictionary: list[str] = ()) -> tuple[pa.Table, list[str]]:
+    """The ``wanted`` columns of a Parquet file (the ``dictionary`` ones dictionary-encoded) and all its column
+    names; the other columns are never decoded."""
+    names = pq.read_schema(path).names
+    keep, encoded = set(wanted), set(dictionary)
+    cols = [c for c in names if c in keep]
+    return pq.read_table(path, columns=cols, read_dictionary=[c for c in cols if c in encoded]), names
+
+
+class ParquetStorage(Storage):
+    def list_partitions(self, start=None, end=None):
+        parts, flat = [], []
+        for child in self.fs.scan_dir(self._checked(self.path), self.problems):
+            if is_hidden(child.name):
+                continue
+            dt = dt_of(child.name)
+            if child.is_dir and dt is not None:
+                files = tuple(f.path for f in self.fs.scan_dir(child.path, self.problems)
+                              if f.is_file and f.name.endswith(".parquet") and not is_hidden(f.name))
+                if files and self._in_range(dt, start, end):
+                    parts.append(Partition(self.name, dt, files))
+            elif child.is_file and child.name.endswith(".parquet"):
+                flat.append(child.path)
+            else:
+                self._unknown(child.path, "a folder whose name is no dt=YYYY-MM-DD date" if child.is_dir
+                              else "a file that is not Parquet")
+        if flat:
+            parts.append(Partition(self.name, None, tuple(flat)))
+        return parts
+
+    def read_file(self, path, columns=None):
+        try:
+            return pq.read_table(self._checked(path), columns=columns)
+        except (OSError, pa.ArrowException) as e:
+            raise StorageError(f"{self.fs.rel(path)}: cannot read Parquet ({type(e).__name__})") from e
+
+    def read_columns(self, path, wanted, dictionary=()):
+        try:
+            return read_parquet_columns(self._checked(path), wanted, dictionary)
+        except (OSError, pa.ArrowException) as e:
+            raise StorageError(f"{self.fs.rel(path)}: cannot read Parquet ({type(e).__name__})") from e
+
+    def replace_file(self, path, table):
+        self._check_write()
+        with self.fs.atomic_file(self._checked(path)) as tmp:
+            pq.write_table(table, tmp, compression="zstd")
+
+    def write_partition(self, dt, table, *, file_name: str = "part-00000.parquet"):
+        self._check_write()
+        folder = self.path / f"dt={dt.isoformat()}" if dt else self.path
+        target = self._checked(folder / file_name)
+        with self.fs.atomic_file(target) as tmp:
+            pq.write_table(table, tmp, compression="zstd")
+        return Partition(self.name, dt, (target,))
