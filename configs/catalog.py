@@ -166,6 +166,10 @@ class Dataset(_Frozen):
     immutable: bool = False
     on_missing_time: Literal["keep", "quarantine"] = "keep"
     on_erase: Literal["delete", "anonymise"] = "delete"
+    #: A file that cannot be read (corrupt, malformed): ``skip`` leaves it where it is; ``quarantine`` sets it
+    #: aside as ``.bad-<name>`` beside it (hidden from every reader, removed when its date expires). Either way the
+    #: run reports it and exits non-zero.
+    on_bad_file: Literal["skip", "quarantine"] = "skip"
     columns: dict[str, ColumnPolicy]
 
     _location = field_validator("location")(lambda v: _check_location(v))
@@ -355,6 +359,8 @@ def load_catalog(path: str | Path, *, root: str | Path | None = None) -> Catalog
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise PolicyError(f"{path}: cannot read the catalog ({e.strerror})") from e
+    except UnicodeDecodeError as e:
+        raise PolicyError(f"{path}: cannot read the catalog (not UTF-8 text, byte {e.start})") from e
     try:
         raw = strict_yaml.load(text)
     except strict_yaml.StrictYamlError as e:

@@ -96,6 +96,21 @@ class AuditLog:
             _write_outside(self.anchor, head)
         return entry
 
+    def interrupted(self, event: str, request_id: str) -> bool:
+        """Whether a run recorded ``<event>.start`` for ``request_id`` and never its ``<event>.end`` (it was killed:
+        its work may be partly done)."""
+        if not self.fs.exists(self.path):
+            return False
+        open_ = False
+        for line in self.fs.read_bytes(self.path).decode("utf-8").splitlines():
+            try:
+                e = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if e.get("request_id") == request_id and e.get("event") in (f"{event}.start", f"{event}.end"):
+                open_ = e["event"].endswith(".start")
+        return open_
+
     def last(self) -> dict:
         seq, h = self._tail()
         return {"seq": seq, "hash": h}

@@ -257,7 +257,8 @@ def _print_purge(r: dict) -> None:
     for a in r["actions"]:
         by_target.setdefault(a["target"], []).append(a)
     for target, acts in by_target.items():
-        kinds = ", ".join(f"{sum(a['action'] == k for a in acts)} {k}" for k in ("delete", "rewrite", "quarantine")
+        kinds = ", ".join(f"{sum(a['action'] == k for a in acts)} {k}" for k in ("delete", "rewrite", "quarantine",
+                                                                                 "set_aside", "delete_unreadable")
                           if any(a["action"] == k for a in acts))
         line = f"  {target}: {kinds} ({acts[0]['partition']} .. {acts[-1]['partition']})"
         deleted = sum(max(a["deleted"], 0) for a in acts)

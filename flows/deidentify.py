@@ -37,7 +37,7 @@ from flows.audit import AuditLog
 from flows.progress import Progress
 from flows.reports import publish_artifacts, report_audit_head, write_report
 from flows.runtime import RUN_TIMEOUT_SECONDS, analyzer_for, storage_tags, transient_io_error
-from flows.storage import check_region, concat, lake_fs, release_store, storage_for, survey
+from flows.storage import check_region, lake_fs, release_store, storage_for, survey
 from flows.task_planning import plan_release_tasks
 from transforms.erasure import exclude_erased
 from transforms.gate import PartitionResult, block_releases_left_empty, judge, partition_manifest, release_summary
@@ -52,6 +52,7 @@ from transforms.policy import (
     rescan,
 )
 from transforms.reporting import partition_markdown, release_markdown
+from transforms.tables import concat
 from transforms.times import to_timestamp
 
 # --------------------------------------------------------------------------------------------------------------

@@ -121,7 +121,8 @@ def plan_erasure(catalog: Catalog, subjects: list[str], org: str | None, setting
     plan.erased, plan.problems = erased, problems
     plan.not_found = len(set(subjects) - found)
     plan.already_processed = any(e["request_id"] == plan.request_id for e in ledger.entries(catalog))
-    if not found and org is None and not plan.already_processed:
+    interrupted = AuditLog.of(catalog, settings).interrupted("erase", plan.request_id)
+    if not found and org is None and not plan.already_processed and not interrupted:
         raise PolicyError(f"erase: none of the {len(set(subjects))} subject(s) appears in any dataset: nothing to "
                           f"erase, nothing recorded (a wrong file?)")
     plan.targets = _raw_targets(catalog, erased, problems) + _release_targets(catalog, erased, settings)

@@ -110,7 +110,11 @@ def plan_dataset(catalog: Catalog, name: str, as_of: datetime, holds,
                 table = store.read_file(path, columns=[c for c in cols])
                 times = to_timestamp(table.column(ds.event_time), catalog.lake.timezone)
             except (StorageError, KeyError, pa.ArrowException) as e:
-                problems.append(Problem(store.fs.rel(path), _unreadable(e)))
+                aside = ds.on_bad_file == "quarantine" and ds.format != "delta"
+                problems.append(Problem(store.fs.rel(path), _unreadable(e, aside)))
+                if aside:
+                    actions.append(FileAction(name, part.label, store.fs.rel(path), "set_aside", -1, -1, -1,
+                                              reason="unreadable (on_bad_file: quarantine)"))
                 continue
             subjects = table.column(ds.subject_key).combine_chunks().cast(pa.string()) if ds.subject_key else None
             d = decide_rows(times, subjects, cut, held_subjects=held_subjects, immutable=ds.immutable,
@@ -128,16 +132,22 @@ def plan_dataset(catalog: Catalog, name: str, as_of: datetime, holds,
                                       bytes=store.fs.size(path) if action == "delete" else 0,
                                       reason=reason if d.deleted or ds.immutable else "event time missing",
                                       holds=hold_names if d.held else []))
+    for path, dt in store.bad_files():  # set aside earlier: they expire with their date like any other file
+        if partition_status(dt, cut, catalog.lake.timezone) == "expired":
+            actions.append(FileAction(name, path.parent.name if dt else path.name, store.fs.rel(path),
+                                      "delete_unreadable", -1, -1, -1, bytes=store.fs.size(path),
+                                      reason=f"{reason}; a file set aside as unreadable"))
     problems += store.problems
     return actions, None, missing_total
 
 
-def _unreadable(e: Exception) -> str:
+def _unreadable(e: Exception, aside: bool = False) -> str:
     """Why a file could not be used, in one line (a StorageError already names the file: keep its reason)."""
+    fate = "set aside as .bad-<name> (on_bad_file: quarantine)" if aside else "left alone"
     if isinstance(e, KeyError):
-        return f"cannot be read: the column {e.args[0]!r} is missing; left alone"
+        return f"cannot be read: the column {e.args[0]!r} is missing; {fate}"
     msg = str(e).split(": ", 1)[-1] if isinstance(e, StorageError) else type(e).__name__
-    return f"cannot be read ({msg}); left alone"
+    return f"cannot be read ({msg}); {fate}"
 
 
 def plan_release(catalog: Catalog, release: str, as_of: datetime, problems: list[Problem]) -> list[FileAction]:
@@ -193,6 +203,17 @@ def execute_action(catalog: Catalog, a: FileAction, as_of: datetime, holds, audi
         return  # removed by an earlier, interrupted run
     ds = catalog.datasets[a.target]
     store = storage_for(catalog, a.target)
+    if a.action in ("set_aside", "delete_unreadable"):
+        before = fs.digest(path)
+        if a.action == "set_aside":
+            moved = store.quarantine_file(path)
+            audit.append("purge.set_aside", run_id=run_id, dataset=a.target, path=a.path, to=fs.rel(moved),
+                         sha256=before, reason=a.reason)
+        else:
+            store.delete_file(path)
+            audit.append("purge.file", run_id=run_id, dataset=a.target, path=a.path, sha256_before=before,
+                         sha256_after=None, reason=a.reason, policy_hash=catalog.policy_hash)
+        return
     cols = [c for c in (ds.event_time, ds.subject_key, ds.row_key) if c]
     table = store.read_file(path, columns=list(dict.fromkeys(cols)))
     held_subjects = _held_for(holds, a.target)

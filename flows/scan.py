@@ -14,9 +14,10 @@ from configs.settings import Settings
 from flows import quarantine
 from flows.reports import publish_artifacts, write_report
 from flows.runtime import RUN_TIMEOUT_SECONDS, analyzer_for
-from flows.storage import Problem, concat, lake_fs, storage_for
+from flows.storage import Problem, lake_fs, storage_for
 from transforms.reporting import scan_markdown
 from transforms.scan import scan_table
+from transforms.tables import concat
 
 #: At most this many partitions are read per dataset; they are spread evenly over its history.
 MAX_PARTITIONS = 24

@@ -22,6 +22,7 @@ from configs.operators import DIRECT_SAFE_OPERATORS, FREE_TEXT_SAFE_OPERATORS, O
 from transforms import operators as ops
 from transforms.detection import DIRECT_ENTITIES, detect, mask_value
 from transforms.operators import IMPLEMENTATIONS, apply_operator
+from transforms.tables import distinct_texts
 
 
 def policy_violations(name: str, dataset: Dataset, *, anonymised: bool) -> list[str]:
@@ -268,15 +269,15 @@ class Leak:
 
 
 def rescan(table: pa.Table, analyzer: AnalyzerEngine, dataset: Dataset) -> list[Leak]:
-    """Direct identifiers found anywhere in ``table``: every distinct text value of every column is scanned.
+    """Direct identifiers found anywhere in ``table``: every distinct value of every column is scanned as text,
+    whatever its type (numbers, decimals, lists and structs as :func:`transforms.tables.as_text` writes them).
 
     Findings an operator leaves by design (an IP network from ``generalize_ip``) are not leaks. A pseudonymised
     column is checked more strictly than a scan could: every value must be a well-formed token of the keyed
     function (a random token can look like a phone number by chance; a raw value cannot look like a token).
     Evidence is masked.
     """
-    texts = [n for n in table.column_names
-             if pa.types.is_string(table.column(n).type) or pa.types.is_large_string(table.column(n).type)]
+    texts = list(table.column_names)  # every column, whatever its type: a phone number stored as a number too
 
     def column_leaks(name: str) -> list[Leak]:
         col = table.column(name)
@@ -287,9 +288,8 @@ def rescan(table: pa.Table, analyzer: AnalyzerEngine, dataset: Dataset) -> list[
             n_bad = pc.sum(bad.cast(pa.int64())).as_py() or 0
             return [Leak(name, "NOT_A_PSEUDONYM", mask_value(col.filter(bad)[0].as_py()), n_bad)] if n_bad else []
         allowed = IMPLEMENTATIONS[pol.op.op].leaves if pol is not None else frozenset()
-        distinct = pc.unique(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col).drop_null()
         found: dict[str, Leak] = {}
-        for value in distinct.to_pylist():
+        for value in distinct_texts(col):
             for f in detect(analyzer, value):
                 if f.type in DIRECT_ENTITIES and f.type not in allowed:
                     prev = found.get(f.type)

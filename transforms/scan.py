@@ -11,6 +11,7 @@ from presidio_analyzer import AnalyzerEngine
 
 from configs.catalog import Dataset
 from transforms.detection import detect, mask_value
+from transforms.tables import as_text
 
 
 @dataclass
@@ -43,8 +44,10 @@ def scan_column(values: pa.Array, analyzer: AnalyzerEngine, name: str, *, min_hi
                 ) -> ColumnFinding:
     """Classify a column from a sample: every distinct value is analysed once and weighted by its frequency."""
     arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        arr = arr.cast(pa.string()) if not pa.types.is_timestamp(arr.type) else pa.nulls(len(arr), pa.string())
+    if pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type):
+        arr = pa.nulls(len(arr), pa.string())  # times are no identifiers; their text would only look like numbers
+    else:
+        arr = as_text(arr)
     rows = len(arr)
     counts = pc.value_counts(arr.drop_null())
     out = ColumnFinding(column=name, rows=rows, non_null=rows - arr.null_count)

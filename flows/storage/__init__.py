@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from configs.catalog import Catalog
 from configs.errors import StorageError
-from flows.storage.base import Partition, Storage, check_region, concat, to_text
+from flows.storage.base import Partition, Storage, check_region
 from flows.storage.delta import DeltaStorage
 from flows.storage.fs import LakeFS, Problem, dt_of, file_digest, fsync_dir, is_hidden
 from flows.storage.parquet import ParquetStorage
@@ -21,8 +21,8 @@ from flows.storage.releases import ReleaseStore
 from flows.storage.text import TextStorage
 
 __all__ = ["DeltaStorage", "LakeFS", "ParquetStorage", "Partition", "Problem", "ReleaseStore", "Storage",
-           "TextStorage", "check_region", "concat", "dt_of", "file_digest", "fsync_dir", "is_hidden", "lake_fs",
-           "release_store", "storage_for", "survey", "to_text"]
+           "TextStorage", "check_region", "dt_of", "file_digest", "fsync_dir", "is_hidden", "lake_fs",
+           "release_store", "storage_for", "survey"]
 
 
 def lake_fs(catalog: Catalog) -> LakeFS:
@@ -55,7 +55,10 @@ def survey(catalog: Catalog, datasets: list[str] | None = None, releases: list[s
     fs.check_root()
     for zone in (catalog.state_path, catalog.lake.root / "releases"):
         links: list[Problem] = []
-        fs.walk_files(zone, links)
+        try:
+            fs.walk_files(zone, links)
+        except StorageError as e:
+            raise StorageError(f"refusing to run: {e}") from e
         if links:
             raise StorageError(f"refusing to run: {links[0]} (piiflow's own folders hold no links)")
     problems: list[Problem] = []

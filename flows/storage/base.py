@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from configs.catalog import Dataset, region_allowed
 from configs.errors import StorageError
 from flows.storage.fs import LakeFS, Problem, dt_of
+from transforms.tables import concat
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,18 @@ class Storage:
 
             fsync_dir(path.parent)
 
+    def bad_files(self) -> list[tuple[Path, date | None]]:
+        """Files set aside by :meth:`quarantine_file`, with the date each belonged to (None when undated)."""
+        out = []
+        folders = [self.path] + [e.path for e in self.fs.scan_dir(self._checked(self.path))
+                                 if e.is_dir and dt_of(e.name) is not None]
+        for folder in folders:
+            for e in self.fs.scan_dir(folder):
+                if e.is_file and e.name.startswith(".bad-"):
+                    original = e.path.with_name(e.name[len(".bad-"):])
+                    out.append((e.path, self.date_of(original)))
+        return out
+
     def quarantine_file(self, path: Path) -> Path:
         """Set a file that cannot be read aside (``.bad-<name>`` beside it: hidden from every reader, still under the
         dataset's retention by its folder's date). Returns the new path."""
@@ -143,34 +156,3 @@ class Storage:
         if dt is None:
             return True
         return (start is None or dt >= start) and (end is None or dt <= end)
-
-
-def concat(tables: list[pa.Table]) -> pa.Table:
-    """Tables of one dataset as one: columns missing in some are null there; a column whose type drifted between
-    files (an id written as a number in one, as text in another) is read as text in all."""
-    try:
-        return pa.concat_tables(tables, promote_options="permissive")
-    except (pa.ArrowTypeError, pa.ArrowInvalid):
-        types: dict[str, set] = {}
-        for t in tables:
-            for f in t.schema:
-                types.setdefault(f.name, set()).add(f.type)
-        drifted = {n for n, ts in types.items() if len(ts) > 1}
-        fixed = [t.select(t.column_names) if not drifted & set(t.column_names) else pa.table(
-            {n: (to_text(t.column(n)) if n in drifted else t.column(n)) for n in t.column_names}) for t in tables]
-        return pa.concat_tables(fixed, promote_options="permissive")
-
-
-def to_text(col: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """A column as text: timestamps in ISO form, nested values (objects, lists) as JSON, everything else cast."""
-    import json
-
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    if pa.types.is_string(arr.type):
-        return arr
-    if pa.types.is_timestamp(arr.type):
-        return pc.strftime(arr, format="%Y-%m-%dT%H:%M:%S")
-    if pa.types.is_nested(arr.type):
-        return pa.array([None if v is None else json.dumps(v, ensure_ascii=False, default=str, sort_keys=True)
-                         for v in arr.to_pylist()], pa.string())
-    return arr.cast(pa.string())

@@ -10,8 +10,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from configs.errors import StorageError
-from flows.storage.base import Partition, Storage, concat
+from flows.storage.base import Partition, Storage
 from flows.storage.parquet import read_parquet_columns
+from transforms.tables import concat
 
 
 class DeltaStorage(Storage):
@@ -126,6 +127,12 @@ class DeltaStorage(Storage):
 
     def delete_file(self, path):
         self.replace_file(path, self.read_file(path).slice(0, 0))
+
+    def bad_files(self):
+        return []  # a Delta table's files are its log's: an unreadable one is reported, never moved
+
+    def quarantine_file(self, path):
+        raise StorageError(f"{self.fs.rel(path)}: a Delta table's data file is never moved (on_bad_file)")
 
     def vacuum(self) -> int:
         """Remove every file no current version needs (no retention window): returns how many."""

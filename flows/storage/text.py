@@ -23,8 +23,9 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from configs.errors import StorageError
-from flows.storage.base import Partition, Storage, to_text
+from flows.storage.base import Partition, Storage
 from flows.storage.fs import is_hidden
+from transforms.tables import as_text
 
 _LINE = re.compile(r"[^\n]*\n|[^\n]+$")
 
@@ -133,7 +134,7 @@ class TextStorage(Storage):
         if t.num_rows != n_rows:
             raise StorageError(f"{self.fs.rel(path)}: {t.num_rows} rows parsed from {n_rows} records; the file is "
                                f"not plain {self.dataset.format}")
-        return pa.table({n: to_text(c) for n, c in zip(t.column_names, t.columns)})
+        return pa.table({n: as_text(c) for n, c in zip(t.column_names, t.columns)})
 
     @staticmethod
     def _parse_jsonl(data: bytes) -> pa.Table:

@@ -1,0 +1,597 @@
+"""Hostile input: what an attacker or a careless operator can hand piiflow, tried through the command line on a copy
+of a generated lake with a sibling folder outside it.
+
+Every case takes a sha256 snapshot of the lake and of the outside folder before and after, and asserts the exit
+code, a one-line error naming the file, key or path (or the correct output), and that no byte changed that the
+command was not meant to change. Nothing outside the lake is ever touched.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from configs.catalog import load_catalog
+from flows.cli import app
+from flows.storage import storage_for
+from tests.helpers import AS_OF, END, START, make_lake, short_retention
+
+AS_OF_ARG = AS_OF.date().isoformat()  # the purge runs as of midnight 2026-09-12: cutoff 2026-09-07 00:00
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    base = tmp_path_factory.mktemp("hostile-pristine") / "lake"
+    cat_path, _ = make_lake(base, rows=1200, start=START, end=END, seed=5)
+    short_retention(cat_path)
+    return base
+
+
+class Sandbox:
+    """A copy of the pristine lake at ``<tmp>/lake`` and a folder ``<tmp>/outside`` beside it, holding what an
+    attacker would like piiflow to delete: an expired Parquet partition and a plain file."""
+
+    def __init__(self, pristine: Path, tmp: Path):
+        self.lake = tmp / "lake"
+        shutil.copytree(pristine, self.lake, symlinks=True)
+        self.catalog = self.lake / "catalog.yaml"
+        self.outside = tmp / "outside"
+        (self.outside / "dt=2025-01-01").mkdir(parents=True)
+        src = next((self.lake / "raw" / "device_events").glob("dt=*/part-00000.parquet"))
+        pq.write_table(pq.read_table(src), self.outside / "dt=2025-01-01" / "part-00000.parquet")
+        (self.outside / "precious.txt").write_text("not piiflow's\n")
+        self.before = self.snapshot()
+
+    def snapshot(self) -> dict[str, str]:
+        out = {}
+        for base, tag in ((self.lake, "lake"), (self.outside, "outside")):
+            for p in sorted(base.rglob("*")):
+                if p.name == ".lock":
+                    continue  # the lake's lock: the one file a run may leave, empty
+                if p.is_symlink():
+                    out[f"{tag}/{p.relative_to(base)}"] = "link:" + os.readlink(p)
+                elif p.is_file():
+                    out[f"{tag}/{p.relative_to(base)}"] = hashlib.sha256(p.read_bytes()).hexdigest()
+        return out
+
+    def changed(self) -> set[str]:
+        after = self.snapshot()
+        return {k for k in set(self.before) | set(after) if self.before.get(k) != after.get(k)}
+
+    def run(self, *args: str, catalog: Path | None = None):
+        argv = [args[0], "-c", str(catalog or self.catalog), *args[1:]] if args[0] != "audit" else \
+            ["audit", "verify", "-c", str(catalog or self.catalog)]
+        return CliRunner().invoke(app, argv)
+
+    def edit_catalog(self, old: str, new: str) -> Path:
+        """The lake's catalog with ``old`` replaced by ``new``, written beside the lake (so the lake's own files stay
+        as they were) and still pointing at it."""
+        text = self.catalog.read_text(encoding="utf-8")
+        assert old in text, old
+        bad = self.lake.parent / "bad.yaml"
+        bad.write_text(text.replace(old, new, 1).replace("  root: .  ", "  root: lake  "), encoding="utf-8")
+        return bad
+
+
+@pytest.fixture()
+def box(pristine, tmp_path, monkeypatch, prefect_harness):
+    monkeypatch.setenv("PIIFLOW_AUDIT_ANCHOR_DIR", str(tmp_path / "anchors"))
+    return Sandbox(pristine, tmp_path)
+
+
+def one_line_error(res, *fragments: str) -> str:
+    assert res.exit_code == 1, (res.exit_code, res.output)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("piiflow: error: "), lines[0]
+    for f in fragments:
+        assert f in lines[0], (f, lines[0])
+    return lines[0]
+
+
+def untouched(box: Sandbox) -> None:
+    assert box.changed() == set()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Catalogs: refused when they load, in one line naming the key, before anything is touched
+# --------------------------------------------------------------------------------------------------------------
+
+CATALOG_CASES = [
+    # names that would become paths, artifact keys, log lines
+    ("  analytics:\n    recipient", "  ../raw:\n    recipient", "releases: expected release names"),
+    ("  analytics:\n    recipient", "  ../../x:\n    recipient", "found '../../x'"),
+    ("  analytics:\n    recipient", "  Analytics:\n    recipient", "found 'Analytics'"),
+    ("  analytics:\n    recipient", "  'an alytics':\n    recipient", "found 'an alytics'"),
+    ("  app_logs:\n    category", "  App_Logs:\n    category", "datasets: expected dataset names"),
+    ("recipient: analytics-team", "recipient: ../analytics", "releases.analytics.recipient"),
+    # locations: inside the lake, outside piiflow's zones, one folder per dataset
+    ("location: raw/app_logs", "location: ../outside", "datasets.app_logs.location"),
+    ("location: raw/app_logs", "location: /tmp", "found '/tmp'"),
+    ("location: raw/app_logs", "location: raw/../../outside", "no '..'"),
+    ("location: raw/app_logs", "location: releases/app_logs", "outside piiflow's zones"),
+    ("location: raw/app_logs", "location: state", "outside piiflow's zones"),
+    ("location: raw/app_logs", "location: _truth", "found '_truth'"),
+    ("location: raw/app_logs", "location: raw/.hidden", "found 'raw/.hidden'"),
+    ("location: raw/app_logs", "location: raw/device_events", "the location of dataset 'device_events'"),
+    ("location: raw/app_logs", "location: raw/device_events/logs", "inside the location of dataset"),
+    ("location: raw/device_events", "location: raw", "the location of dataset"),
+    # file patterns: one file name, no folder
+    ('files: "app-{dt}.jsonl.gz"', 'files: "../app-{dt}.jsonl.gz"', "datasets.app_logs.files"),
+    ('files: "app-{dt}.jsonl.gz"', 'files: "logs/app-{dt}.jsonl.gz"', "no folder"),
+    ('files: "app-{dt}.jsonl.gz"', 'files: ".app-{dt}.jsonl.gz"', "starting with a letter or digit"),
+    ('files: "app-{dt}.jsonl.gz"', 'files: "app-{dt}-{dt}.jsonl.gz"', "{dt} at most once"),
+    # the lake itself
+    ("  root: .  ", "  root:    ", "lake.root: expected the lake's folder"),
+    ("  root: .  ", "  root: ''  ", "lake.root"),
+    ("  root: .            # relative to this file; `piiflow demo --dir D` overrides it\n", "",
+     "lake.root: expected a value"),
+    ("timezone: Asia/Shanghai", "timezone: Mars/Olympus", "lake.timezone: expected an IANA time zone"),
+    ("timezone: Asia/Shanghai", "timezone: ../../etc/localtime", "lake.timezone"),
+    ("region: cn-southwest-1", "region: us-east-1", "lake.region"),
+    # keys and values
+    ("      phone:         {kind: direct, op: drop, identifier: phone}",
+     "      phone:         {kind: direct, op: drop, identifier: ../phone}", "identifier"),
+    ("    retention: 5d", "    retention: 5x", "retention: expected a duration"),
+    ("    event_time: ts\n    retention: 5d", "    event_time: tss\n    retention: 5d", "event_time"),
+    ("      ip:         {kind: quasi", "      ip:         {knd: quasi", "datasets.app_logs.columns.ip"),
+]
+
+
+@pytest.mark.parametrize("old, new, fragment", CATALOG_CASES, ids=[c[1].strip()[:40] for c in CATALOG_CASES])
+def test_a_bad_catalog_is_refused_in_one_line_and_nothing_is_touched(box, old, new, fragment):
+    bad = box.edit_catalog(old, new)
+    res = box.run("purge", "--as-of", AS_OF_ARG, "--execute", catalog=bad)
+    one_line_error(res, fragment)
+    untouched(box)
+
+
+DUPLICATES = [
+    # a second app_logs block with a 1-day retention would silently win
+    ("datasets:\n", "datasets:\n  app_logs:\n    category: log\n", "duplicate key 'app_logs'"),
+    ("      user_id:    {kind: direct,    op: pseudonymize}\n      ip:",
+     "      user_id:    {kind: direct,    op: pseudonymize}\n      user_id:    {kind: other, op: keep}\n      ip:",
+     "duplicate key 'user_id'"),
+    ("releases:\n", "releases: {}\nreleases:\n", "duplicate key 'releases'"),
+]
+
+
+@pytest.mark.parametrize("old, new, fragment", DUPLICATES, ids=["dataset", "column", "top-level"])
+def test_a_duplicated_key_is_an_error_naming_both_lines(box, old, new, fragment):
+    bad = box.edit_catalog(old, new)
+    line = one_line_error(box.run("purge", "--as-of", AS_OF_ARG, "--execute", catalog=bad), fragment, "first at line")
+    assert "line " in line
+    untouched(box)
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once(box):
+    bomb = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    prev = "a"
+    for c in "bcdefghi":
+        bomb += f"{c}: &{c} [" + ",".join([f"*{prev}"] * 9) + "]\n"
+        prev = c
+    bad = box.lake.parent / "bomb.yaml"
+    bad.write_text(bomb)
+    assert len(bomb) < 1500
+    one_line_error(box.run("purge", catalog=bad), "alias")
+    untouched(box)
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (b"- just\n- a list\n", "expected a mapping"),
+    (b"", "expected a mapping"),
+    (b"lake: [\n", "not valid YAML"),
+    (b"\xff\xfe\x00garbage", "cannot read the catalog"),
+    (b"x: " + b"y" * (1 << 20) + b"\n", "larger than"),
+], ids=["list", "empty", "broken", "not-utf8", "huge"])
+def test_a_catalog_that_is_no_catalog_is_refused(box, content, fragment):
+    bad = box.lake.parent / "bad.yaml"
+    bad.write_bytes(content)
+    one_line_error(box.run("purge", catalog=bad), fragment)
+    untouched(box)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Arguments: refused before Prefect starts
+# --------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, fragment", [
+    (("deidentify", "--release", "../raw"), "release '../raw' is not declared"),
+    (("deidentify", "--release", "nope"), "release 'nope' is not declared"),
+    (("deidentify", "--release", "analytics", "--start", "2026-09-09", "--end", "2026-09-01"), "is before --start"),
+    (("deidentify", "--release", "analytics", "--start", "2026-13-45"), "--start: expected a date"),
+    (("scan", "--dataset", "nope"), "dataset 'nope' is not declared"),
+    (("scan", "--dataset", "../raw"), "dataset '../raw' is not declared"),
+    (("purge", "--as-of", "2999-01-01"), "is in the future"),
+    (("purge", "--as-of", "yesterday"), "--as-of: expected a date"),
+    (("erase", "--subjects", "/nonexistent/subjects.txt"), "cannot read the subjects file"),
+    (("erase",), "expected subject ids"),
+], ids=lambda v: "-".join(v)[:40] if isinstance(v, tuple) else None)
+def test_bad_arguments_fail_in_one_line_and_touch_nothing(box, args, fragment):
+    one_line_error(box.run(*args), fragment)
+    untouched(box)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Links: never followed, never deleted through, always reported
+# --------------------------------------------------------------------------------------------------------------
+
+def _expired_purged(box: Sandbox) -> bool:
+    """The purge still did its work on the rest of the lake: no device event before the cutoff is left."""
+    cat = load_catalog(box.catalog)
+    store = storage_for(cat, "device_events")
+    days = [p.dt for p in store.list_partitions()]
+    return days and min(days) >= date(2026, 9, 6)
+
+
+@pytest.mark.parametrize("where", [
+    "raw/device_events/dt=2025-01-01",  # a partition folder that is a link out of the lake
+    "raw/device_events/dt=2026-09-02/part-00001.parquet",  # a data file that is a link
+    "raw/app_logs/app-2025-01-01.jsonl.gz",  # a text dataset's file that is a link
+    "raw/device_events/dt=2025-01-02",  # a partition linked to another dataset's folder inside the lake
+    "raw/device_events/.tmp-x",  # a temporary name, which recovery would remove
+], ids=["partition", "file", "text-file", "inside-lake", "temporary"])
+def test_a_link_in_a_dataset_is_refused_and_reported_and_the_rest_is_purged(box, where):
+    link = box.lake / where
+    target = {"raw/device_events/dt=2025-01-01": box.outside / "dt=2025-01-01",
+              "raw/device_events/dt=2025-01-02": box.lake / "raw" / "call_records",
+              "raw/device_events/.tmp-x": box.outside,
+              }.get(where, box.outside / "dt=2025-01-01" / "part-00000.parquet")
+    link.symlink_to(target)
+    box.before = box.snapshot()
+    res = box.run("purge", "--as-of", AS_OF_ARG, "--execute", "--json")
+    one_line_error(res, "symbolic link")
+    assert where in res.stderr or where in json.loads(res.stdout)["problems"][0]
+    changed = box.changed()
+    assert not {c for c in changed if c.startswith("outside/")}
+    assert f"lake/{where}" not in changed and link.is_symlink()
+    assert (box.lake / "raw" / "call_records").exists()
+    assert _expired_purged(box)
+
+
+def test_a_dataset_location_that_is_a_link_is_refused(box):
+    loc = box.lake / "raw" / "chat_messages"
+    shutil.rmtree(loc)
+    loc.symlink_to(box.outside)
+    box.before = box.snapshot()
+    one_line_error(box.run("purge", "--as-of", AS_OF_ARG, "--execute"), "raw/chat_messages", "symbolic link")
+    assert not {c for c in box.changed() if c.startswith("outside/")}
+
+
+@pytest.mark.parametrize("where", ["state", "state/reports", "releases", "state/audit.jsonl"],
+                         ids=["state", "reports", "releases", "audit-log"])
+def test_a_link_in_piiflows_own_folders_stops_the_run_before_anything(box, where):
+    link = box.lake / where
+    (box.lake / "state").mkdir(exist_ok=True)
+    if link.exists():
+        shutil.rmtree(link) if link.is_dir() else link.unlink()
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(box.outside if not where.endswith(".jsonl") else box.outside / "precious.txt")
+    box.before = box.snapshot()
+    one_line_error(box.run("purge", "--as-of", AS_OF_ARG, "--execute"), "refusing to run", "symbolic link")
+    untouched(box)
+
+
+def test_erasure_never_follows_a_link(box, tmp_path):
+    (box.lake / "raw" / "device_events" / "dt=2025-01-01").symlink_to(box.outside / "dt=2025-01-01")
+    box.before = box.snapshot()
+    victim = pq.read_table(box.outside / "dt=2025-01-01" / "part-00000.parquet").column("user_id")[0].as_py()
+    subjects = tmp_path / "s.txt"
+    subjects.write_text(f"{victim}\n")
+    res = box.run("erase", "--subjects", str(subjects), "--execute")
+    one_line_error(res, "symbolic link")
+    assert not {c for c in box.changed() if c.startswith("outside/")}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Data files: one bad file stops nothing else; kept rows come out exactly as they went in
+# --------------------------------------------------------------------------------------------------------------
+
+def _app_log(box: Sandbox, day: str) -> Path:
+    return box.lake / "raw" / "app_logs" / f"app-{day}.jsonl.gz"
+
+
+def _lines(path: Path) -> list[bytes]:
+    return gzip.decompress(path.read_bytes()).splitlines(keepends=True)
+
+
+def _write_lines(path: Path, lines: list[bytes]) -> None:
+    path.write_bytes(gzip.compress(b"".join(lines), mtime=0))
+
+
+def _encoding(path: Path) -> str:
+    try:
+        gzip.decompress(path.read_bytes()).decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "gb18030"
+
+
+def test_one_malformed_line_reports_its_file_and_the_rest_is_purged(box):
+    bad = _app_log(box, "2026-09-02")
+    lines = _lines(bad)
+    _write_lines(bad, lines[:3] + [b'{"ts": "2026-09-02T10:00:00", "user_id": \n'] + lines[3:])
+    box.before = box.snapshot()
+    res = box.run("purge", "--as-of", AS_OF_ARG, "--execute")
+    one_line_error(res, "raw/app_logs/app-2026-09-02.jsonl.gz", "line 4")
+    changed = box.changed()
+    assert "lake/raw/app_logs/app-2026-09-02.jsonl.gz" not in changed  # left as it was
+    assert "lake/raw/app_logs/app-2026-09-01.jsonl.gz" in changed  # the others were purged
+    assert _expired_purged(box)
+
+
+def test_a_rewrite_keeps_every_kept_line_byte_for_byte(box):
+    """Types that drift (304 and "500"), absent keys, nested objects and a 10 MB line all survive a partial
+    rewrite exactly; the file keeps its encoding."""
+    path = _app_log(box, "2026-09-06")  # an expired day's file, holding some rows that are still in retention
+    enc = _encoding(path)
+    late = [
+        '{"ts": "2026-09-08T23:00:00+08:00", "user_id": "u-late-1", "status": 304}\n',
+        '{"ts": "2026-09-08T23:01:00+08:00", "user_id": "u-late-2", "status": "500", "extra": {"a": [1, 2]}}\n',
+        '{"ts": "2026-09-08T23:02:00+08:00", "user_id": "u-late-3"}\n',
+        '{"ts": "2026-09-08T23:03:00+08:00", "user_id": "u-late-4", "query": "' + "长" * (3 << 20) + '"}\n',
+    ]
+    _write_lines(path, _lines(path)[:5] + [x.encode(enc) for x in late] + _lines(path)[5:])
+    res = box.run("purge", "--as-of", AS_OF_ARG, "--execute")
+    assert res.exit_code == 0, res.output
+    assert _lines(path) == [x.encode(enc) for x in late]  # the expired rows went; the kept ones byte for byte
+    assert _encoding(path) == enc
+
+
+def test_a_csv_rewrite_keeps_quoted_newlines_and_quotes(box):
+    import csv
+    import io
+
+    path = box.lake / "raw" / "call_records" / "calls-2026-09-06.csv"
+    header, *rows = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    names = next(csv.reader([header]))
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow([{"call_id": "c-odd", "ts": "2026-09-08T10:00:00+08:00",
+                                                    "result": 'line one\nline "two"'}.get(n, "x") for n in names])
+    odd = buf.getvalue()
+    assert odd.count("\n") == 2
+    path.write_text(header + "".join(rows[:3]) + odd + "".join(rows[3:]), encoding="utf-8")
+    res = box.run("purge", "--as-of", AS_OF_ARG, "--execute")
+    assert res.exit_code == 0, res.output
+    assert path.read_text(encoding="utf-8") == header + odd  # the expired rows went; the kept one as written
+
+
+@pytest.mark.parametrize("name, content, fragment", [
+    ("dt=2026-13-45", None, "dt=2026-13-45"),
+    ("dt=garbage", None, "dt=garbage"),
+    ("notes.txt", b"hello", "notes.txt"),
+], ids=["impossible-date", "garbage", "stray-file"])
+def test_a_folder_or_file_that_is_no_partition_is_reported_never_skipped_silently(box, name, content, fragment):
+    where = box.lake / "raw" / "device_events" / name
+    if content is None:
+        where.mkdir()
+        src = next((box.lake / "raw" / "device_events").glob("dt=2026-09-0*/part-00000.parquet"))
+        shutil.copy(src, where / "part-00000.parquet")
+    else:
+        where.write_bytes(content)
+    box.before = box.snapshot()
+    res = box.run("purge", "--as-of", AS_OF_ARG, "--execute")
+    one_line_error(res, fragment, "not a partition")
+    assert not {c for c in box.changed() if name in c}
+    assert _expired_purged(box)
+
+
+def test_an_unreadable_file_is_set_aside_where_the_catalog_says_and_expires_with_its_date(box):
+    path = box.lake / "raw" / "device_events" / "dt=2026-09-02" / "part-00000.parquet"
+    path.write_bytes(b"PAR1 but no more")
+    cat = box.edit_catalog("  device_events:\n    category: device\n",
+                           "  device_events:\n    category: device\n    on_bad_file: quarantine\n")
+    box.before = box.snapshot()
+    one_line_error(box.run("purge", "--as-of", AS_OF_ARG, "--execute", catalog=cat), "set aside")
+    aside = path.with_name(".bad-part-00000.parquet")
+    assert not path.exists() and aside.exists()
+    res = box.run("purge", "--as-of", AS_OF_ARG, "--execute", catalog=cat)  # reported once; its day has expired
+    assert res.exit_code == 0, res.output
+    assert not aside.exists() and not path.parent.exists()
+    assert not {c for c in box.changed() if c.startswith("outside/")}
+
+
+@pytest.mark.parametrize("corrupt", ["parquet", "gzip", "not-gzip"])
+def test_an_unreadable_file_is_reported_and_left_alone(box, corrupt):
+    if corrupt == "parquet":
+        path = box.lake / "raw" / "device_events" / "dt=2026-09-02" / "part-00000.parquet"
+        path.write_bytes(path.read_bytes()[: 200])
+    else:
+        path = _app_log(box, "2026-09-02")
+        path.write_bytes(path.read_bytes()[:40] if corrupt == "gzip" else b"plain text, no gzip")
+    box.before = box.snapshot()
+    res = box.run("purge", "--as-of", AS_OF_ARG, "--execute")
+    one_line_error(res, str(path.relative_to(box.lake)))
+    assert f"lake/{path.relative_to(box.lake)}" not in box.changed()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Releases: every released column is re-scanned whatever its type; interrupted publishes are recovered
+# --------------------------------------------------------------------------------------------------------------
+
+def _with_column(box: Sandbox, values_of) -> Path:
+    """device_events with an extra column declared {kind: other, op: keep}, built from each row's user id."""
+    for f in (box.lake / "raw" / "device_events").rglob("*.parquet"):
+        t = pq.read_table(f)
+        pq.write_table(t.append_column("contact", values_of(t.num_rows)), f)
+    return box.edit_catalog("      language:     {kind: quasi,  op: keep}",
+                            "      language:     {kind: quasi,  op: keep}\n      contact:      {kind: other,  op: keep}")
+
+
+@pytest.mark.parametrize("make", [
+    lambda n: pa.array([13800138000 + i for i in range(n)], pa.int64()),
+    lambda n: pa.array([13800138000.0 + i for i in range(n)], pa.float64()),
+    lambda n: pa.array([[f"1390013{i % 10000:04d}"] for i in range(n)], pa.list_(pa.string())),
+    lambda n: pa.array([{"phone": f"1370013{i % 10000:04d}"} for i in range(n)]),
+], ids=["int64", "float64", "list", "struct"])
+def test_phone_numbers_in_a_non_text_column_block_the_release(box, prefect_harness, make):
+    bad = _with_column(box, make)
+    box.before = box.snapshot()
+    res = box.run("deidentify", "--release", "analytics", catalog=bad)
+    one_line_error(res, "blocked", "contact")
+    assert not {c for c in box.changed() if c.startswith("lake/releases")}
+
+
+def test_a_publish_killed_between_its_renames_is_recovered_and_erasure_reaches_every_copy(box, prefect_harness,
+                                                                                        tmp_path):
+    assert box.run("deidentify", "--release", "crm_research").exit_code == 0
+    folder = next((box.lake / "releases" / "crm_research" / "call_records").glob("dt=*"))
+    old = folder.parent / f".old-{folder.name}"
+    shutil.copytree(folder, old)  # as if killed after the new folder was moved in, before the old one went
+    victim = pq.read_table(next(old.glob("*.parquet"))).column("user_id")[0].as_py()
+    res = box.run("deidentify", "--release", "crm_research", "--force")
+    assert res.exit_code == 0, res.output
+    assert not old.exists()
+    raw = pq.read_table(next((box.lake / "raw" / "device_events").rglob("*.parquet"))).column("user_id")[0].as_py()
+    subjects = tmp_path / "s.txt"
+    subjects.write_text(f"{raw}\n")
+    assert box.run("erase", "--subjects", str(subjects), "--execute").exit_code == 0
+    assert not list((box.lake / "releases").rglob(".old-*")) and victim
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Erasure requests
+# --------------------------------------------------------------------------------------------------------------
+
+def _subject(box: Sandbox, dataset="device_events") -> str:
+    return pq.read_table(next((box.lake / "raw" / dataset).rglob("*.parquet"))).column("user_id")[0].as_py()
+
+
+def _rows_of(box: Sandbox, dataset: str, subject: str) -> int:
+    cat = load_catalog(box.catalog)
+    store = storage_for(cat, dataset)
+    return sum(sum(v == subject for v in store.read(p).column(storage_for(cat, dataset).dataset.subject_key)
+                   .to_pylist()) for p in store.list_partitions())
+
+
+@pytest.mark.parametrize("layout", ['"user_id"\n"{s}"\n', "user_id,reason\n{s},cancelled\n", '"{s}"\r\n', "{s}\n"],
+                         ids=["quoted-csv", "csv", "quoted-crlf", "plain"])
+def test_a_subjects_file_in_any_plain_layout_erases_its_subject(box, tmp_path, layout):
+    s = _subject(box)
+    f = tmp_path / "subjects.csv"
+    f.write_text(layout.format(s=s), encoding="utf-8")
+    res = box.run("erase", "--subjects", str(f), "--execute", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["receipt"]["rows"] and _rows_of(box, "device_events", s) == 0
+
+
+def test_an_unknown_subject_is_said_not_found_and_nothing_is_recorded(box, tmp_path):
+    f = tmp_path / "s.txt"
+    f.write_text("u-nobody-at-all\n")
+    one_line_error(box.run("erase", "--subjects", str(f), "--execute"), "none of the 1 subject(s) appears")
+    untouched(box)
+    f.write_text(f"u-nobody-at-all\n{_subject(box)}\n")
+    res = box.run("erase", "--subjects", str(f), "--execute", "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["not_found"] == 1
+    assert json.loads(res.stdout)["receipt"]["not_found"] == 1
+
+
+def test_an_erased_subjects_phone_leaves_other_users_call_records(box, tmp_path):
+    reg = pa.concat_tables([pq.read_table(f) for f in (box.lake / "raw" / "registration").rglob("*.parquet")])
+    calls = storage_for(load_catalog(box.catalog), "call_records")
+    callees = {v for p in calls.list_partitions() for v in calls.read(p).column("callee_phone").to_pylist()}
+    pick = next(i for i, ph in enumerate(reg.column("phone").to_pylist()) if ph in callees)
+    subject, phone = reg.column("user_id")[pick].as_py(), reg.column("phone")[pick].as_py()
+    f = tmp_path / "s.txt"
+    f.write_text(f"{subject}\n")
+    res = box.run("erase", "--subjects", str(f), "--execute")
+    assert res.exit_code == 0, res.output
+    left = [v for p in calls.list_partitions() for v in calls.read(p).column("callee_phone").to_pylist()]
+    assert phone not in left and None in left  # the cell erased, the other user's call record kept
+
+
+def test_an_erased_subjects_late_rows_are_erased_on_the_next_run(box, tmp_path):
+    s = _subject(box)
+    f = tmp_path / "s.txt"
+    f.write_text(f"{s}\n")
+    assert box.run("erase", "--subjects", str(f), "--execute").exit_code == 0
+    cat = load_catalog(box.catalog)
+    store = storage_for(cat, "chat_messages")
+    part = store.list_partitions()[-1]
+    t = store.read(part)
+    store.replace_file(part.paths[0], pa.concat_tables([t, t.slice(0, 1).set_column(
+        t.column_names.index("user_id"), "user_id", pa.array([s]))]))
+    assert _rows_of(box, "chat_messages", s) == 1
+    res = box.run("erase", "--ledger", "--execute", "--json")  # what every nightly does
+    assert res.exit_code == 0, res.output
+    assert _rows_of(box, "chat_messages", s) == 0
+    again = box.run("erase", "--subjects", str(f), "--execute", "--json")  # re-running the request: nothing new
+    assert again.exit_code == 0 and json.loads(again.stdout)["files"] == 0
+
+
+@pytest.mark.parametrize("content", ["u 1\n", "u\x001\n", "x" * 200 + "\n"], ids=["space", "nul", "long"])
+def test_a_malformed_subjects_file_is_refused_naming_the_line(box, tmp_path, content):
+    f = tmp_path / "s.txt"
+    f.write_text("subject_id\n" + content)
+    one_line_error(box.run("erase", "--subjects", str(f), "--execute"), "line 2")
+    untouched(box)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Audit: truncation, removal, re-chaining and forgery are caught
+# --------------------------------------------------------------------------------------------------------------
+
+@pytest.fixture()
+def audited(box):
+    assert box.run("purge", "--as-of", AS_OF_ARG, "--execute").exit_code == 0
+    log = box.lake / "state" / "audit.jsonl"
+    assert len(log.read_text().splitlines()) > 4
+    assert box.run("audit").exit_code == 0
+    return box, log
+
+
+def _rechain(lines: list[str], edit=lambda e: e) -> list[str]:
+    """What an attacker without the key can do: edit entries, then recompute every hash with plain SHA-256."""
+    prev, out = "0" * 64, []
+    for i, line in enumerate(lines, 1):
+        e = edit(json.loads(line))
+        e.pop("hash")
+        e["seq"], e["prev"] = i, prev
+        e["hash"] = hashlib.sha256((prev + json.dumps(e, sort_keys=True, ensure_ascii=False)).encode()).hexdigest()
+        prev = e["hash"]
+        out.append(json.dumps(e, ensure_ascii=False) + "\n")
+    return out
+
+
+@pytest.mark.parametrize("tamper, fragment", [
+    (lambda log, head: (log.write_text("".join(log.read_text().splitlines(keepends=True)[:-3])), head.unlink()),
+     "removed from the end"),
+    (lambda log, head: (log.unlink(), head.unlink()), "log removed"),
+    (lambda log, head: log.write_text("".join(_rechain(log.read_text().splitlines(),
+                                                       lambda e: {**e, "rows_deleted": 0} if "rows_deleted" in e
+                                                       else e))), "forged"),
+    (lambda log, head: log.write_text(log.read_text() + json.dumps(
+        {"v": 2, "seq": len(log.read_text().splitlines()) + 1, "prev": "0" * 64, "event": "purge.end",
+         "hash": "f" * 64}) + "\n"), "previous-hash link broken"),
+    (lambda log, head: log.write_text("".join(_rechain(log.read_text().splitlines()[:-2]))), "forged"),
+], ids=["truncated-head-removed", "removed", "edited-rechained", "forged-appended", "truncated-rechained"])
+def test_audit_verify_reports_tampering(audited, tamper, fragment):
+    box, log = audited
+    tamper(log, box.lake / "state" / "audit.head")
+    one_line_error(box.run("audit"), fragment)
+
+
+def test_audit_verify_with_another_key_fails(audited, monkeypatch):
+    box, _ = audited
+    monkeypatch.setenv("PIIFLOW_KEY", "another-master-key-0123456789-abcdefghijkl")
+    one_line_error(box.run("audit"), "keyed hash")
+
+
+def test_releases_and_erasures_are_audited(box, prefect_harness, tmp_path):
+    assert box.run("deidentify", "--release", "crm_research").exit_code == 0
+    f = tmp_path / "s.txt"
+    f.write_text(f"{_subject(box, 'device_events')}\n")
+    assert box.run("erase", "--subjects", str(f), "--execute").exit_code == 0
+    events = [json.loads(ln)["event"] for ln in (box.lake / "state" / "audit.jsonl").read_text().splitlines()]
+    assert "release.publish" in events and "erase.start" in events and "erase.end" in events
+    assert box.run("audit").exit_code == 0
