@@ -230,6 +230,12 @@ def execute_erasure(catalog: Catalog, plan: ErasurePlan, settings: Settings) -> 
         except StorageError as e:
             plan.problems.append(Problem(t.path, f"not erased: {str(e).split(': ', 1)[-1]}"))
             continue
+        except OSError as e:  # the disk, not the file: stop, saying what changed before (a re-run completes it)
+            audit.append(f"{event}.stopped", run_id=run_id, request_id=plan.request_id, error=type(e).__name__,
+                         at=t.path, changed=done)
+            changed = ", ".join(f"{k} ({v} rows)" for k, v in done.items()) or "nothing"
+            raise StorageError(f"erase stopped at {t.path}: {e.strerror or type(e).__name__}; changed before it "
+                               f"stopped: {changed}; run the request again to complete it") from e
         if n or c:
             done[t.target] = done.get(t.target, 0) + n
             audit.append("erase.file", run_id=run_id, request_id=plan.request_id, target=t.target, path=t.path,

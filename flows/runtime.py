@@ -23,6 +23,9 @@ def configure_prefect_env(home: Path | None = None) -> None:
     env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     env.setdefault("PREFECT_UI_ENABLED", "false")
     env.setdefault("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "true")
+    # The embedded server's services log "Error flushing ... CancelledError" when a short command stops them at
+    # exit: not the user's news on a run that succeeded. (A real `prefect server start` keeps its own level.)
+    env.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
     # tldextract (pulled in by presidio) must never fetch the public suffix list at run time.
     env.setdefault("TLDEXTRACT_CACHE", str(Path(env["PREFECT_HOME"]) / "tldextract"))
 

@@ -595,3 +595,38 @@ def test_releases_and_erasures_are_audited(box, prefect_harness, tmp_path):
     events = [json.loads(ln)["event"] for ln in (box.lake / "state" / "audit.jsonl").read_text().splitlines()]
     assert "release.publish" in events and "erase.start" in events and "erase.end" in events
     assert box.run("audit").exit_code == 0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Failures of the machine: one line, saying what changed
+# --------------------------------------------------------------------------------------------------------------
+
+def test_a_permission_error_stops_the_purge_in_one_line_saying_what_changed(box, monkeypatch):
+    from flows.storage import fs as fs_module
+
+    real = fs_module.os.unlink
+
+    def unlink(path, *a, **kw):  # the access logs' folder cannot be written to
+        if "/raw/app_logs/" in str(path):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, *a, **kw)
+
+    monkeypatch.setattr(fs_module.os, "unlink", unlink)
+    res = box.run("purge", "--as-of", AS_OF_ARG, "--execute")
+    line = one_line_error(res, "purge stopped at raw/app_logs/", "Permission denied", "changed before it stopped")
+    assert "Traceback" not in res.output and "device_events (6 file(s))" in line
+    monkeypatch.setattr(fs_module.os, "unlink", real)
+    assert box.run("purge", "--as-of", AS_OF_ARG, "--execute").exit_code == 0  # the next run completes it
+    assert _expired_purged(box)
+
+
+def test_a_column_whose_type_drifts_between_files_is_read_as_text(box):
+    folder = box.lake / "raw" / "device_events" / "dt=2026-09-08"
+    t = pq.read_table(folder / "part-00000.parquet")
+    drifted = t.set_column(t.column_names.index("language"), "language", pa.array([7] * t.num_rows, pa.int64()))
+    pq.write_table(drifted, folder / "part-00001.parquet")
+    res = box.run("deidentify", "--release", "analytics", "--start", "2026-09-08", "--end", "2026-09-08")
+    assert res.exit_code == 0, res.output
+    released = pq.read_table(next((box.lake / "releases" / "analytics" / "device_events" / "dt=2026-09-08")
+                                  .glob("*.parquet")))
+    assert released.num_rows and pa.types.is_string(released.schema.field("language").type)
