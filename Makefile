@@ -9,7 +9,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 
-.PHONY: demo test test-fast bench clean install
+.PHONY: demo test test-fast lint bench clean install
 
 install: $(STAMP)
 
@@ -22,14 +22,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## generate a synthetic lake in ./demo-lake and run the nightly pipeline on it
 	$(BIN)/piiflow demo
 
+# Tests run on TEST_WORKERS processes (pytest-xdist), whole files per worker so module fixtures are built once.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)  ## the whole suite (slow tests included)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
+
+lint: $(STAMP)  ## imports and names (ruff)
+	$(BIN)/ruff check configs flows transforms tests bench
 
 bench: $(STAMP)  ## every benchmark in bench/, one JSON line each
 	@for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) .prefect demo-lake .demo-lake.key .pytest_cache .hypothesis
+	rm -rf $(VENV) .prefect demo-lake .demo-lake.key .demo-lake.anchors .pytest_cache .hypothesis

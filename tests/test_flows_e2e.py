@@ -136,7 +136,7 @@ def test_gate_blocks_a_direct_column_left_in_clear_and_keeps_previous_release(tm
 def test_cli_demo_runs_and_prints_where(tmp_path):
     env = dict(os.environ, PREFECT_HOME=str(ROOT / ".prefect"))
     env.pop("PIIFLOW_KEY", None)
-    p = subprocess.run([sys.executable, "-m", "flows.cli", "demo", "--rows", "20000", "--dir", str(tmp_path / "lake"),
+    p = subprocess.run([sys.executable, "-m", "flows.cli", "demo", "--rows", "10000", "--dir", str(tmp_path / "lake"),
                         "--json"], capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]
     result = json.loads(p.stdout)

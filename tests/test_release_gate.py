@@ -124,3 +124,27 @@ def test_gate_blocks_and_previous_release_stays_byte_identical(released_lake, tm
     with pytest.raises(ReleaseBlocked, match=message):
         deidentify_flow(str(cat), "crm_research")
     assert _snapshot(work) == before
+
+
+def test_a_day_whose_rows_form_no_class_of_k_even_fully_hidden_is_released_empty_not_blocked():
+    """Five rows and k=5, but they differ in which quasi-identifiers are missing: hiding every value still leaves
+    classes of 3, 1 and 1, so no row can be released. Such a day (what a purge leaves of the day at the retention
+    boundary) is released empty, like a day with fewer rows than k; a day that could have been released but for the
+    budget still blocks."""
+    from configs.catalog import Release
+    from transforms.gate import judge
+
+    ds = _ds({"ip": {"kind": "quasi", "op": {"op": "generalize_ip", "v4_prefix": 24}},
+              "carrier": {"kind": "quasi", "op": "keep"}})
+    raw = pa.table({"ip": ["36.1.2.3", "36.1.2.4", "58.9.9.9", None, "1.2.3.4"],
+                    "carrier": ["移动", "联通", "电信", "移动", None]})
+    out, _ = apply_policy(raw, ds, key=KEY, analyzer=None)
+    released, rep = generalize_to_k(raw, out, ds, 5, 0.15, key=KEY)
+    assert released.num_rows == 0 and not rep.within_budget and rep.largest_top_class == 3
+    gate, reasons = judge("logs", Release(recipient="r", datasets=("logs",)), [], [], [], rep)
+    assert reasons == [] and gate["k_anonymity"]["no_class_reaches_k"]
+    wide = pa.table({"ip": [f"36.1.{i}.1" for i in range(40)], "carrier": [f"c{i}" for i in range(40)]})
+    out, _ = apply_policy(wide, ds, key=KEY, analyzer=None)
+    _, rep = generalize_to_k(wide, out, ds, 50, 0.15, key=KEY)  # 40 rows, k=50: fewer rows than k
+    assert judge("logs", Release(recipient="r", datasets=("logs",), k_anonymity=50), [], [], [], rep)[0]["k_anonymity"][
+        "fewer_rows_than_k"]

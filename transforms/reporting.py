@@ -24,6 +24,8 @@ def partition_markdown(m: dict) -> str:
             f"Rows by equivalence-class size: {k['class_sizes']}\n\n"
             + (f"l-diversity of sensitive columns: {k['l_diversity']}\n\n" if k.get("l_diversity") else "")
             + ("Fewer rows than k: every row suppressed, released empty.\n\n" if k.get("fewer_rows_than_k") else "")
+            + ("No class of k even with every quasi-identifier hidden: every row suppressed, released empty.\n\n"
+               if k.get("no_class_reaches_k") else "")
             + f"Re-scan: {len(m['gate']['rescan_leaks'])} leaks. Undeclared columns dropped: "
             f"{m['gate']['undeclared_columns_dropped'] or 'none'}.\n")
 
