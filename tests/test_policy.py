@@ -94,7 +94,7 @@ def test_combine_groups_exactly_whatever_the_code_ranges():
     """Class ids from packed codes (wide ranges force re-numbering) group rows exactly as their tuples do."""
     import numpy as np
 
-    from transforms.policy import _combine
+    from transforms.lattice import combine as _combine
 
     rng = np.random.default_rng(7)
     n = 5000

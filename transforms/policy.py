@@ -19,6 +19,7 @@ from presidio_analyzer import AnalyzerEngine
 
 from configs.catalog import Dataset
 from configs.operators import DIRECT_SAFE_OPERATORS, FREE_TEXT_SAFE_OPERATORS, OperatorSpec
+from transforms import lattice
 from transforms import operators as ops
 from transforms.detection import DIRECT_ENTITIES, detect, mask_value
 from transforms.operators import IMPLEMENTATIONS, apply_operator
@@ -91,91 +92,50 @@ def _codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     return codes, enc.dictionary
 
 
-def _combine(columns: list[np.ndarray]) -> np.ndarray:
-    """Exact class ids of rows over several code columns: columns are packed into one integer while the product
-    of their code ranges fits in 62 bits, and re-numbered (hash factorisation) when it would not, so nothing
-    overflows and few passes are made."""
-    n = len(columns[0]) if columns else 0
-    ids, span = np.zeros(n, dtype=np.int64), 1
-    for c in columns:
-        width = int(c.max(initial=0)) + 1
-        if span * width >= 1 << 62:
-            ids = ops.factorize(ids)[0]
-            span = int(ids.max(initial=0)) + 1
-        ids = ids * width + c
-        span *= width
-    return ops.factorize(ids)[0] if columns else ids
-
-
-def _below_weighted(columns: list[np.ndarray], weights: np.ndarray, k: int) -> tuple[int, int]:
-    """(rows in classes smaller than k, number of classes), over a table of distinct tuples with row counts
-    ``weights``."""
-    ids = _combine(columns)
-    sizes = np.bincount(ids, weights=weights)
-    return int(weights[sizes[ids] < k].sum()), len(sizes)
-
-
 def generalize_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_suppression: float, *,
                     key: bytes, tz: str = "Asia/Shanghai") -> tuple[pa.Table, "KReport"]:
-    """Walk the quasi-identifiers' ladders until at most ``max_suppression`` of the rows would need suppressing,
-    then suppress those (:func:`k_anonymize`). Each step is the one that leaves fewest rows below k, preferring a
-    generalisation to wiping a whole column (``suppress``) while any generalisation still helps.
+    """Give each quasi-identifier the level of its ladder that keeps the most information while at most
+    ``max_suppression`` of the rows fall in classes smaller than k, then suppress those (:func:`k_anonymize`).
 
-    The search runs on the distinct combinations of the declared (level-0) values with their row counts, not on
-    rows: ladders are monotone, so a coarser level is a function of the level-0 value, computed once per distinct
+    The levels are the optimum of a search over the lattice of the ladders (:mod:`transforms.lattice`: ARX's
+    generalised information loss, branch and bound). It works on the distinct combinations of the declared (level-0)
+    values: ladders are monotone, so a coarser level is a function of the level-0 value, computed once per distinct
     value from a representative raw value. Only the chosen levels are applied to the full columns at the end.
     """
     quasi = [c for c in dataset.columns_of_kind("quasi") if c in out.column_names and c in raw.column_names]
     ladders: dict[str, list[OperatorSpec]] = {c: dataset.columns[c].op.ladder() for c in quasi}
-    level = {c: 0 for c in quasi}
     budget = max_suppression * out.num_rows
-    class_ids = None
+    class_ids, node, result = None, {c: 0 for c in quasi}, None
     if quasi and out.num_rows:
-        base = dict(zip(quasi, _map_columns(lambda c: _codes(out.column(c))[0], quasi, out.num_rows)))
-        tuple_ids = _combine([base[c] for c in quasi])
-        first = ops.first_index(tuple_ids)                         # a representative row of each distinct tuple
-        weights = np.bincount(tuple_ids).astype(np.float64)
-        tup = {c: base[c][first] for c in quasi}                  # level-0 code of each tuple, per column
-        # level -> map from level-0 code to that level's code, from one representative raw value per level-0 code
+        encoded = dict(zip(quasi, _map_columns(lambda c: _codes(out.column(c)), quasi, out.num_rows)))
+        codes0 = {c: encoded[c][0] for c in quasi}
         maps: dict[str, list[np.ndarray]] = {}
-        for c in quasi:
-            codes0 = base[c]
-            reps = ops.first_index(codes0)
-            reps = reps[reps < len(codes0)]
+        for c in quasi:  # level -> map from level-0 code to that level's code, via one raw value per level-0 code
+            reps = ops.first_index(codes0[c])
+            reps = reps[reps < len(codes0[c])]
             rep_raw = raw.column(c).take(pa.array(reps))
-            maps[c] = [np.arange(int(codes0.max(initial=0)) + 1)]
+            n0 = int(codes0[c].max(initial=0)) + 1
+            maps[c] = [np.arange(n0)]
             for op in ladders[c][1:]:
-                lvl_codes = _codes(apply_operator(op, rep_raw, key=key, tz=tz))[0]
-                m = np.zeros(int(codes0.max(initial=0)) + 1, dtype=np.int64)
-                m[codes0[reps]] = lvl_codes
+                m = np.zeros(n0, dtype=np.int64)
+                m[codes0[c][reps]] = _codes(apply_operator(op, rep_raw, key=key, tz=tz))[0]
                 maps[c].append(m)
-        current = {c: maps[c][0][tup[c]] for c in quasi}
-        below, n_classes = _below_weighted([current[c] for c in quasi], weights, k)
-        while below > budget:
-            best = None
-            for c in quasi:
-                if level[c] + 1 >= len(ladders[c]):
-                    continue
-                trial = dict(current, **{c: maps[c][level[c] + 1][tup[c]]})
-                b, n = _below_weighted([trial[q] for q in quasi], weights, k)
-                # fewest rows below k; on a plateau (one column's step alone frees no row while another column
-                # still splits every class) the generalisation that merges most classes, never wiping a column
-                rank = (b >= below, ladders[c][level[c] + 1].op == "suppress", b, n)
-                if best is None or rank < best[0]:
-                    best = (rank, b, n, c, trial)
-            if best is None or (best[1] >= below and (best[0][1] or best[2] >= n_classes)):
-                break  # nothing left that helps: suppress the rows still below k
-            _, below, n_classes, c, current = best
-            level[c] += 1
+        nulls = {c: len(encoded[c][1]) if out.column(c).null_count else None for c in quasi}
+        lat = lattice.build(codes0, maps, nulls)
+        result = lattice.search(lat, k, budget)
+        node = dict(zip(quasi, result.node))
         for c in quasi:
-            if level[c]:
-                col = apply_operator(ladders[c][level[c]], raw.column(c), key=key, tz=tz)
+            if node[c]:
+                col = apply_operator(ladders[c][node[c]], raw.column(c), key=key, tz=tz)
                 out = out.set_column(out.column_names.index(c), c, col)
-        # the rows' classes at the chosen levels: classes of the distinct tuples, spread to their rows
-        class_ids = _combine([current[c] for c in quasi])[tuple_ids]
+        class_ids = lat.classes(result.node)[lat.row_ids]  # the rows' classes at the chosen levels
     out, rep = k_anonymize(out, quasi, k, class_ids)
-    rep.generalisation = {c: ladders[c][level[c]].describe() for c in quasi}
+    rep.generalisation = {c: ladders[c][node[c]].describe() for c in quasi}
     rep.within_budget = rep.suppressed <= budget
+    if result is not None:
+        rep.information_loss = round(result.loss, 6)
+        rep.information_loss_by_column = lat.column_losses(result.node, result.small)
+        rep.lattice = {"nodes": int(np.prod(lat.shape)), "visited": result.visited}
     if not rep.within_budget:
         rep.largest_top_class = largest_top_class(raw, quasi)
     rep.l_diversity = {c: l_diversity(out, quasi, c) for c in dataset.columns_of_kind("sensitive")
@@ -190,7 +150,7 @@ def largest_top_class(raw: pa.Table, quasi: list[str]) -> int:
         return 0
     if not quasi:
         return raw.num_rows
-    ids = _combine([pc.is_null(raw.column(c)).to_numpy(zero_copy_only=False).astype(np.int64) for c in quasi])
+    ids = lattice.combine([pc.is_null(raw.column(c)).to_numpy(zero_copy_only=False).astype(np.int64) for c in quasi])
     return int(np.bincount(ids).max())
 
 
@@ -212,6 +172,12 @@ class KReport:
     #: When k was out of budget: the largest class left with every quasi-identifier at the top of its ladder (classes
     #: then differ only by which values are missing). Below k, no generalisation can release any row.
     largest_top_class: int | None = None
+    #: Generalised information loss (0: nothing lost, 1: everything), mean over rows and quasi-identifiers, and per
+    #: quasi-identifier (a suppressed row loses everything): see :mod:`transforms.lattice`.
+    information_loss: float = 0.0
+    information_loss_by_column: dict[str, float] = field(default_factory=dict)
+    #: The lattice searched: its size and how many nodes were evaluated.
+    lattice: dict[str, int] = field(default_factory=dict)
     #: Distinct l-diversity per sensitive column: the fewest distinct values of it within any class.
     l_diversity: dict[str, int] = field(default_factory=dict)
 
@@ -227,8 +193,8 @@ def l_diversity(table: pa.Table, quasi: list[str], sensitive: str) -> int:
     """The fewest distinct values of ``sensitive`` found in any equivalence class over ``quasi`` (0 if empty)."""
     if table.num_rows == 0:
         return 0
-    ids = _combine([_codes(table.column(c))[0] for c in quasi]) if quasi else np.zeros(table.num_rows, np.int64)
-    pair_ids = _combine([ids, _codes(table.column(sensitive))[0]])
+    ids = lattice.combine([_codes(table.column(c))[0] for c in quasi]) if quasi else np.zeros(table.num_rows, np.int64)
+    pair_ids = lattice.combine([ids, _codes(table.column(sensitive))[0]])
     class_of_pair = ids[ops.first_index(pair_ids)]
     per_class = np.bincount(class_of_pair)  # every class id occurs, so no zero counts
     return int(per_class.min())
@@ -239,7 +205,7 @@ def class_sizes(table: pa.Table, quasi: list[str], class_ids: np.ndarray | None 
     ``class_ids`` (one per row), when the caller already knows the classes, saves encoding the columns again."""
     if not quasi or table.num_rows == 0:
         return pa.array([table.num_rows] * table.num_rows, pa.int64())
-    ids = class_ids if class_ids is not None else _combine([_codes(table.column(c))[0] for c in quasi])
+    ids = class_ids if class_ids is not None else lattice.combine([_codes(table.column(c))[0] for c in quasi])
     return pa.array(np.bincount(ids)[ids], pa.int64())
 
 
