@@ -37,7 +37,7 @@ from flows.audit import AuditLog
 from flows.progress import Progress
 from flows.reports import publish_artifacts, report_audit_head, write_report
 from flows.runtime import RUN_TIMEOUT_SECONDS, analyzer_for, storage_tags, transient_io_error
-from flows.storage import check_region, lake_fs, release_store, storage_for, survey
+from flows.storage import check_region, lake_fs, recover_release, release_store, storage_for, survey
 from flows.task_planning import plan_release_tasks
 from transforms.erasure import exclude_erased
 from transforms.gate import PartitionResult, block_releases_left_empty, judge, partition_manifest, release_summary
@@ -151,7 +151,7 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     try:
         inputs = input_records(catalog, paths)
         fp = input_fingerprint(catalog, dataset, paths, key, inputs)
-        if not force and (store.manifest(target) or {}).get("input_fingerprint") == fp:
+        if not force and (store.manifest(dt) or {}).get("input_fingerprint") == fp:
             return PartitionResult(dataset, dt.isoformat(), "skipped", path=str(target))
         seen: set[str] = set()
         table = load_date(catalog, dataset, dt, paths, settings.master_key(), columns_seen=seen)
@@ -171,17 +171,17 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
         res.status = "blocked"
         return res
     check_region(rel.region or catalog.lake.region, catalog.lake.allowed_regions, f"release {release!r}")
-    stage = fs.staging_dir(target)
-    pq.write_table(out, stage / "part-00000.parquet", compression="zstd")
+    stage = store.stage(dt)
+    pq.write_table(out, stage / "data" / "part-00000.parquet", compression="zstd")
     res.seconds = round(time.perf_counter() - started, 4)
     manifest = partition_manifest(
         release=release, rel=rel, result=res, policy_hash=catalog.policy_hash, key_fingerprint=key_fingerprint(key),
         input_fingerprint=fp, inputs=inputs, created_at=datetime.now(timezone.utc).isoformat(),
-        outputs=[{"path": "part-00000.parquet", "sha256": fs.digest(stage / "part-00000.parquet")}])
-    (stage / "_manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    (stage / "_report.md").write_text(partition_markdown(manifest), encoding="utf-8")
+        outputs=[{"path": "part-00000.parquet", "sha256": fs.digest(stage / "data" / "part-00000.parquet")}])
+    (stage / "meta" / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    (stage / "meta" / "report.md").write_text(partition_markdown(manifest), encoding="utf-8")
     if publish:
-        fs.publish_dir(stage, target)
+        store.publish(stage, dt)
     else:
         fs.sync_tree(stage)  # here, in the task, in parallel: the flow's publishing is then renames only
         res.staged = str(stage)
@@ -240,21 +240,22 @@ def settle(catalog: Catalog, release: str, results: list[PartitionResult], audit
     previous release stays as it was). A partition whose input could not be read is not published (its previous
     version, if any, stays) and does not hold the others back. What was published is audited."""
     fs = lake_fs(catalog)
-    kept = {(r.dataset, r.dt): int(((release_store(catalog, release, r.dataset).manifest(Path(r.path)) or {})
-                                    .get("rows") or {}).get("out") or 0)
+    kept = {(r.dataset, r.dt): int(((release_store(catalog, release, r.dataset).manifest(date.fromisoformat(r.dt))
+                                     or {}).get("rows") or {}).get("out") or 0)
             for r in results if r.status == "skipped"}
     block_releases_left_empty(results, catalog.releases[release].k_anonymity, kept)
     if any(r.status == "blocked" for r in results):
-        fs.recover(catalog.release_path(release))
+        recover_release(fs, catalog.release_path(release))
         return
     staged = [r for r in results if r.staged]
     for r in staged:
-        fs.publish_dir(Path(r.staged), Path(r.path), synced=True, sync_parent=False)
+        release_store(catalog, release, r.dataset).publish(Path(r.staged), date.fromisoformat(r.dt), synced=True)
     fs.sync_parents([Path(r.path) for r in staged])
     if staged:
         audit.append("release.publish", release=release, policy_hash=catalog.policy_hash, partitions=[
             {"dataset": r.dataset, "dt": r.dt, "rows": r.rows_out,
-             "manifest_sha256": fs.digest(Path(r.path) / "_manifest.json")} for r in staged])
+             "manifest_sha256": fs.digest(release_store(catalog, release, r.dataset).meta(date.fromisoformat(r.dt))
+                                          / "manifest.json")} for r in staged])
 
 
 def report_release(catalog: Catalog, summary: dict) -> None:
@@ -290,7 +291,7 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
     key, audit = release_key(settings, rel.recipient), AuditLog.of(catalog, settings)
     problems = survey(catalog, datasets=list(rel.datasets), releases=[release])
     with fs.exclusive_lock(catalog.state_path, f"deidentify {release}"):
-        fs.recover(catalog.release_path(release))
+        recover_release(fs, catalog.release_path(release))
         planned = {ds: list(plan_dates(catalog, ds, start, end).items()) for ds in rel.datasets}
         chunks = plan_release_tasks(catalog, release, planned, settings)
         results = run_release_tasks(catalog, release, chunks, key, settings, force)

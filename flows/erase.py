@@ -34,7 +34,7 @@ from flows.audit import AuditLog
 from flows.reports import publish_artifacts, report_audit_head
 from flows.requests import read_subjects_file
 from flows.runtime import RUN_TIMEOUT_SECONDS
-from flows.storage import Problem, lake_fs, release_store, storage_for, survey
+from flows.storage import Problem, lake_fs, recover_lake, release_store, storage_for, survey
 from transforms.erasure import (
     Erased,
     ErasurePlan,
@@ -283,9 +283,7 @@ def run_erase(catalog: Catalog, subjects_file: Path | None, org: str | None, exe
 
     if execute:
         with fs.exclusive_lock(catalog.state_path, "erase"):  # plan under the lock that the execution holds
-            for folder in [catalog.dataset_path(n) for n in catalog.datasets] + [catalog.lake.root / "releases",
-                                                                                  catalog.state_path]:
-                fs.recover(folder)
+            recover_lake(catalog)
             plan = plan_now()
             if plan.targets or not plan.already_processed:
                 receipt = execute_erasure(catalog, plan, settings)

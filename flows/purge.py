@@ -29,7 +29,7 @@ from flows.audit import AuditLog
 from flows.reports import publish_artifacts, report_audit_head, write_report
 from flows.requests import read_subjects_file
 from flows.runtime import RUN_TIMEOUT_SECONDS
-from flows.storage import Problem, lake_fs, release_store, storage_for, survey
+from flows.storage import Problem, dt_of, lake_fs, recover_lake, release_store, storage_for, survey
 from transforms.reporting import purge_markdown
 from transforms.retention import cutoff, decide_rows, partition_status, resolve_as_of
 from transforms.times import to_timestamp
@@ -196,7 +196,7 @@ def execute_action(catalog: Catalog, a: FileAction, as_of: datetime, holds, audi
     if "/" in a.target:
         release, dataset = a.target.split("/", 1)
         if fs.exists(path):
-            release_store(catalog, release, dataset).delete_partition(path)
+            release_store(catalog, release, dataset).delete_partition(dt_of(path.name))
             audit.append("purge.release_partition", run_id=run_id, release=a.target, partition=a.partition)
         return
     if not fs.exists(path):
@@ -250,9 +250,7 @@ def run_purge(catalog: Catalog, as_of: date | datetime | None, execute: bool, se
     if execute:
         audit = AuditLog.of(catalog, settings)
         with fs.exclusive_lock(catalog.state_path, "purge"):
-            for folder in [catalog.dataset_path(n) for n in catalog.datasets] + [catalog.lake.root / "releases",
-                                                                                  catalog.state_path]:
-                fs.recover(folder)
+            recover_lake(catalog)
             plan = plan_purge(catalog, moment)
             _execute(catalog, plan, moment, audit, progress)
     else:

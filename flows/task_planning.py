@@ -17,9 +17,9 @@ def seconds_per_byte(catalog: Catalog, release: str, dataset: str, sample: int =
     newest manifests that record it (None when there are none)."""
     secs = size = 0.0
     store = release_store(catalog, release, dataset)
-    for _, folder in sorted(store.partitions(), reverse=True)[:sample]:
+    for dt, _ in sorted(store.partitions(), reverse=True)[:sample]:
         try:
-            m = store.manifest(folder) or {}
+            m = store.manifest(dt) or {}
             secs, size = secs + float(m["seconds"]), size + sum(i["bytes"] for i in m["inputs"])
         except (ValueError, KeyError, TypeError):
             continue  # an older manifest without timings, or one being replaced: no estimate from it

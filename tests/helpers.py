@@ -54,3 +54,9 @@ def release_inputs(catalog, dataset: str) -> list[tuple[date, pa.Table]]:
     master = Settings().master_key()
     return [(d, load_date(catalog, dataset, d, paths, master))
             for d, paths in plan_dates(catalog, dataset, None, None).items()]
+
+
+def meta_of(data_folder) -> Path:
+    """Where a published release partition's manifest and report are: ``releases/<r>/_meta/<dataset>/dt=...``."""
+    data_folder = Path(data_folder)
+    return data_folder.parents[1] / "_meta" / data_folder.parent.name / data_folder.name

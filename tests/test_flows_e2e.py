@@ -59,7 +59,7 @@ def test_releases_carry_manifests_that_add_up(nightly_run):
     cat_path, gen, result = nightly_run
     rel = result["releases"]["analytics"]
     assert rel["published"] > 0 and rel["blocked"] == 0
-    manifests = list((gen.root / "releases" / "analytics").rglob("_manifest.json"))
+    manifests = list((gen.root / "releases" / "analytics" / "_meta").rglob("manifest.json"))
     assert len(manifests) == rel["published"]
     total_out = 0
     for m in manifests:
@@ -67,12 +67,13 @@ def test_releases_carry_manifests_that_add_up(nightly_run):
         assert data["policy_hash"] == load_catalog(cat_path).policy_hash
         assert len(data["key_fingerprint"]) == 16
         assert data["rows"]["in"] == data["rows"]["out"] + data["rows"]["suppressed"]
-        out = pq.read_table(m.parent / "part-00000.parquet")
+        out = pq.read_table(gen.root / "releases" / "analytics" / data["dataset"] / f"dt={data['dt']}"
+                            / "part-00000.parquet")
         assert out.num_rows == data["rows"]["out"]
         if out.num_rows:
             assert data["gate"]["k_anonymity"]["k_reached"] >= 5
         total_out += out.num_rows
-        assert (m.parent / "_report.md").exists()
+        assert (m.parent / "report.md").exists()
     assert total_out == rel["rows_out"]
 
 

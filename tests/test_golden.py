@@ -1,4 +1,4 @@
-"""Golden files: a release partition's ``_manifest.json`` and ``_report.md`` as recipients read them, so that any
+"""Golden files: a release partition's ``manifest.json`` and ``report.md`` as recipients read them, so that any
 change of their format is a visible diff under ``tests/data/golden/``. Values that differ from run to run (times,
 temporary paths, hashes of the catalog path and of Parquet bytes, which name the writer's version) are replaced by
 placeholders; everything else (structure, counts, the gate's evidence, k, risks) must match exactly.
@@ -17,7 +17,7 @@ import pytest
 from configs.catalog import load_catalog
 from configs.settings import Settings
 from flows.deidentify import plan_dates, release_key, release_partition
-from tests.helpers import make_lake
+from tests.helpers import make_lake, meta_of
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 DT = date(2026, 10, 3)
@@ -41,7 +41,7 @@ def published(tmp_path_factory):
 
 
 def normalized_manifest(catalog, folder: Path) -> dict:
-    m = json.loads((folder / "_manifest.json").read_text(encoding="utf-8"))
+    m = json.loads((meta_of(folder) / "manifest.json").read_text(encoding="utf-8"))
     for field in ("policy_hash", "input_fingerprint"):
         assert _HEX64.match(m[field]), field
         m[field] = f"<{field}>"
@@ -58,7 +58,7 @@ def normalized_manifest(catalog, folder: Path) -> dict:
 
 
 def normalized_report(catalog, folder: Path) -> str:
-    return (folder / "_report.md").read_text(encoding="utf-8").replace(catalog.policy_hash[:12], "<policy>")
+    return (meta_of(folder) / "report.md").read_text(encoding="utf-8").replace(catalog.policy_hash[:12], "<policy>")
 
 
 def _compare(name: str, actual: str) -> None:

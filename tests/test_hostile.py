@@ -446,17 +446,23 @@ def test_a_publish_killed_between_its_renames_is_recovered_and_erasure_reaches_e
                                                                                         tmp_path):
     assert box.run("deidentify", "--release", "crm_research").exit_code == 0
     folder = next((box.lake / "releases" / "crm_research" / "call_records").glob("dt=*"))
-    old = folder.parent / f".old-{folder.name}"
-    shutil.copytree(folder, old)  # as if killed after the new folder was moved in, before the old one went
-    victim = pq.read_table(next(old.glob("*.parquet"))).column("user_id")[0].as_py()
-    res = box.run("deidentify", "--release", "crm_research", "--force")
+    published = {p.name: p.read_bytes() for p in folder.iterdir()}
+    stage = box.lake / "releases" / "crm_research" / "_staging" / f"call_records-{folder.name[3:]}-deadbeef"
+    stage.mkdir(parents=True)
+    folder.rename(stage / "data.old")  # killed mid-swap where the exchange is not atomic: the old folder moved away
+    (stage / "data").mkdir()
+    (stage / "data" / "part-00000.parquet").write_bytes(b"half-written")
+    res = box.run("deidentify", "--release", "crm_research")
     assert res.exit_code == 0, res.output
-    assert not old.exists()
-    raw = pq.read_table(next((box.lake / "raw" / "device_events").rglob("*.parquet"))).column("user_id")[0].as_py()
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == published  # put back, whole, and skipped
+    assert not (box.lake / "releases" / "crm_research" / "_staging").exists() or \
+        not list((box.lake / "releases" / "crm_research" / "_staging").iterdir())
+    raw = pq.read_table(next((box.lake / "raw" / "call_records").parent.joinpath("device_events").rglob(
+        "*.parquet"))).column("user_id")[0].as_py()
     subjects = tmp_path / "s.txt"
     subjects.write_text(f"{raw}\n")
     assert box.run("erase", "--subjects", str(subjects), "--execute").exit_code == 0
-    assert not list((box.lake / "releases").rglob(".old-*")) and victim
+    assert not list((box.lake / "releases").rglob("*.old")) and not list((box.lake / "releases").rglob(".tmp-*"))
 
 
 # --------------------------------------------------------------------------------------------------------------

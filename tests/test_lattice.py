@@ -5,7 +5,8 @@ from itertools import product
 
 import numpy as np
 import pyarrow as pa
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from configs.catalog import Dataset
 from transforms import lattice

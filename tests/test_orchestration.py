@@ -15,7 +15,7 @@ import pytest
 
 from configs.catalog import load_catalog
 from configs.settings import Settings
-from tests.helpers import ROOT, make_lake
+from tests.helpers import ROOT, make_lake, meta_of
 from transforms.planning import MIN_TASK_SECONDS, plan_tasks
 
 START, END = date(2026, 8, 1), date(2026, 8, 8)
@@ -43,10 +43,10 @@ def test_rerun_on_unchanged_data_skips_everything_and_force_redoes(pristine, tmp
     cat = fresh(pristine, tmp_path)
     first = deidentify_flow(str(cat), "crm_research")
     assert first["published"] == 16 and first["skipped"] == 0
-    manifests = {p: p.read_bytes() for p in cat.parent.rglob("_manifest.json")}
+    manifests = {p: p.read_bytes() for p in cat.parent.rglob("manifest.json")}
     again = deidentify_flow(str(cat), "crm_research")
     assert again["skipped"] == 16 and again["published"] == 0 and again["rows_in"] == 0
-    assert {p: p.read_bytes() for p in cat.parent.rglob("_manifest.json")} == manifests  # nothing rewritten
+    assert {p: p.read_bytes() for p in cat.parent.rglob("manifest.json")} == manifests  # nothing rewritten
     forced = deidentify_flow(str(cat), "crm_research", force=True)
     assert forced["published"] == 16 and forced["skipped"] == 0
 
@@ -110,7 +110,7 @@ def test_killed_backfill_resumes_where_it_stopped(pristine, tmp_path, prefect_ha
     res = deidentify_flow(str(cat), "crm_research")
     assert res["skipped"] >= 6 and res["skipped"] + res["published"] == 16
     assert release_content(cat.parent, "crm_research") == release_content(ref.parent, "crm_research")
-    assert not list(cat.parent.rglob(".tmp-*"))
+    assert not list(cat.parent.rglob(".tmp-*")) and not list(cat.parent.rglob("_staging/*"))
 
 
 def test_erasure_re_releases_only_with_the_subject_gone(pristine, tmp_path, prefect_harness):
@@ -329,7 +329,7 @@ def test_estimate_costs_measured_else_by_format(tmp_path, prefect_harness):
     deidentify_flow(str(cat_path), "analytics")
     timed = estimate_costs(catalog, "analytics", datasets)
     assert timed == {ds: seconds_per_byte(catalog, "analytics", ds) for ds in datasets}
-    for manifest in catalog.release_path("analytics", "app_logs").glob("dt=*/_manifest.json"):
+    for manifest in (catalog.release_path("analytics") / "_meta" / "app_logs").glob("dt=*/manifest.json"):
         manifest.unlink()  # app_logs' timings lost: priced by its format, scaled as the others compared with theirs
     partial = estimate_costs(catalog, "analytics", datasets)
     assert partial["device_events"] == timed["device_events"]
@@ -472,9 +472,9 @@ def test_a_hung_release_times_out_publishes_nothing_and_frees_the_lock(pristine,
         time.sleep(0.1)
     monkeypatch.setattr(d, "release_partition", real)
     releases = cat.parent / "releases" / "crm_research"
-    assert not list(releases.glob("*/dt=*/_manifest.json"))  # staged at most (.tmp-dt=...), never published
+    assert not list(releases.glob("_meta/*/dt=*/manifest.json"))  # staged at most (_staging/), never published
     assert d.deidentify_flow(str(cat), "crm_research")["published"] == 16
-    assert len(list(releases.glob("*/dt=*/_manifest.json"))) == 16 and not list(releases.glob("*/.tmp-*"))
+    assert len(list(releases.glob("_meta/*/dt=*/manifest.json"))) == 16 and not list(releases.glob("_staging/*"))
 
 
 def test_commands_and_deployments_carry_the_run_timeout(monkeypatch):
@@ -504,10 +504,10 @@ def test_a_day_with_fewer_rows_than_k_is_released_empty(pristine, tmp_path, pref
     assert res["blocked"] == 0 and res["published"] == 16
     tiny = next(p for p in res["partitions"] if p["dataset"] == "call_records" and p["dt"] == part.dt.isoformat())
     assert (tiny["rows_in"], tiny["rows_out"], tiny["suppressed"]) == (3, 0, 3)
-    manifest = json.loads((Path(tiny["path"]) / "_manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((meta_of(tiny["path"]) / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["rows"] == {"in": 3, "out": 0, "suppressed": 3} and manifest["gate"]["k_anonymity"][
         "fewer_rows_than_k"]
-    assert "released empty" in (Path(tiny["path"]) / "_report.md").read_text(encoding="utf-8")
+    assert "released empty" in (meta_of(tiny["path"]) / "report.md").read_text(encoding="utf-8")
     store.replace_file(part.paths[0], store.read(part).slice(0, 2))  # only that day changes again
     again = deidentify_flow(str(cat), "crm_research")
     assert (again["published"], again["skipped"], again["blocked"]) == (1, 15, 0)

@@ -48,6 +48,16 @@ _DEVICES = [  # (model, brand, os family, os versions, share)
     ("iPad Air", "Apple", "iPadOS", ["17.2"], 0.02),
     ("MacBook Pro", "Apple", "macOS", ["14.2"], 0.02),
     ("ThinkPad X1", "Lenovo", "Windows", ["11", "10"], 0.02),
+    # the long tail: many models, each used by few
+    *[(f"{brand} {model}", brand, family, versions, 0.003) for brand, family, versions, models in [
+        ("HUAWEI", "HarmonyOS", ["4.0", "3.1"], ["nova 11", "nova 12", "Mate X5", "Pura 70", "Enjoy 70", "Mate 50"]),
+        ("Xiaomi", "Android", ["14", "13"], ["Civi 4", "13 Ultra", "Mix Fold 3", "Redmi Note 13", "Redmi 12C"]),
+        ("OPPO", "Android", ["14", "13"], ["A2", "Find X7", "K11", "Reno10", "A58"]),
+        ("vivo", "Android", ["14", "13"], ["Y78", "S18", "X Fold3", "iQOO 12", "iQOO Neo9"]),
+        ("HONOR", "Android", ["14"], ["X50", "90 GT", "Play 8T", "Magic V2"]),
+        ("Meizu", "Android", ["14"], ["21", "20 Pro"]), ("Lenovo", "Android", ["13"], ["Legion Y70"]),
+        ("OnePlus", "Android", ["14"], ["Ace 3", "Ace 2V"]), ("Samsung", "Android", ["14"], ["Galaxy A54"])]
+      for model in models],
 ]
 _TACS = ["35875110", "86729704", "35391811", "86091105", "35467312", "86886504", "35290611", "86481206"]
 _CITIES = [  # (city, lat, lon, area code of resident IDs, landline area code)
@@ -65,6 +75,9 @@ _MOBILE_PREFIXES = ["134", "135", "136", "137", "138", "139", "147", "150", "151
 _IPV4_FIRST = [36, 39, 42, 49, 58, 59, 60, 61, 101, 106, 110, 111, 112, 113, 114, 115, 116, 117, 119, 120, 121,
                122, 123, 124, 125, 171, 175, 180, 182, 183, 202, 210, 211, 218, 219, 220, 221, 222, 223]
 _IPV6_PREFIX = ["240e", "2408", "2409"]
+#: First octets of each carrier's address blocks (China Mobile, China Unicom, China Telecom): a user's address is in
+#: their carrier's block for their region, in the /16 of their city, as real access networks allocate them.
+_CARRIER_BLOCKS = {"中国移动": (117, 223, 111, 120), "中国联通": (112, 123, 221, 60), "中国电信": (58, 114, 183, 14)}
 _OUIS = ["3C:CD:5D", "F4:8E:92", "AC:C1:EE", "00:9A:CD", "88:E9:FE", "B4:0B:44", "70:8A:09", "DC:A6:32"]
 _SSIDS = ["TP-LINK_{}", "ChinaNet-{}", "CMCC-{}", "Xiaomi_{}", "HUAWEI-{}", "MERCURY_{}", "office-{}"]
 _USAGE_EVENTS = ["im.message.send", "im.message.read", "im.group.create", "im.file.upload", "crm.customer.create",
@@ -205,14 +218,16 @@ class Population:
         self.ssid = np.array([s.format(h) for s, h in zip(_choice(rng, _SSIDS, n),
                                                             [f"{x:04X}" for x in rng.integers(0, 65536, n)])],
                              dtype=object)
-        first = _choice(rng, _IPV4_FIRST, n)
-        octets = rng.integers(1, 255, size=(n, 3))
-        self.ipv4 = np.array([f"{f}.{a}.{b}.{c}" for f, (a, b, c) in zip(first, octets)], dtype=object)
+        _choice(rng, _IPV4_FIRST, n)  # drawn and unused: the draws after it stay as they were
+        octets = rng.integers(1, 255, size=(n, 3))  # addresses are made from these below, in the carrier's blocks
         v6 = rng.integers(0, 65536, size=(n, 5))
         self.ipv6 = np.array([f"{p}:{a:x}:{b:x}:{c:x}::{d:x}:{e:x}" for p, (a, b, c, d, e)
                               in zip(_choice(rng, _IPV6_PREFIX, n), v6)], dtype=object)
         car = rng.choice(len(_CARRIERS), size=n, p=[c[2] for c in _CARRIERS])
         self.carrier = np.array([_CARRIERS[c][0] for c in car], dtype=object)
+        blocks = [_CARRIER_BLOCKS[_CARRIERS[c][0]][city_i % 4] for c, city_i in zip(car, city)]  # regional blocks
+        self.ipv4 = np.array([f"{b}.{(city_i * 19 + c * 7) % 256}.{o2}.{o3}" for b, city_i, c, (_, o2, o3)
+                              in zip(blocks, city, car, octets)], dtype=object)
         self.cell_id = np.array([f"460-{_CARRIERS[c][1]}-{lac}-{ci}" for c, lac, ci in
                                  zip(car, rng.integers(1000, 65535, n), rng.integers(10000, 268435455, n))],
                                 dtype=object)

@@ -17,12 +17,12 @@ from flows.storage.base import Partition, Storage, check_region
 from flows.storage.delta import DeltaStorage
 from flows.storage.fs import LakeFS, Problem, dt_of, file_digest, fsync_dir, is_hidden
 from flows.storage.parquet import ParquetStorage
-from flows.storage.releases import ReleaseStore
+from flows.storage.releases import ReleaseStore, recover_release
 from flows.storage.text import TextStorage
 
 __all__ = ["DeltaStorage", "LakeFS", "ParquetStorage", "Partition", "Problem", "ReleaseStore", "Storage",
            "TextStorage", "check_region", "dt_of", "file_digest", "fsync_dir", "is_hidden", "lake_fs",
-           "release_store", "storage_for", "survey"]
+           "recover_lake", "recover_release", "release_store", "storage_for", "survey"]
 
 
 def lake_fs(catalog: Catalog) -> LakeFS:
@@ -44,6 +44,17 @@ def storage_for(catalog: Catalog, name: str) -> Storage:
 
 def release_store(catalog: Catalog, release: str, dataset: str) -> ReleaseStore:
     return ReleaseStore(lake_fs(catalog), release, dataset, catalog.release_path(release, dataset))
+
+
+def recover_lake(catalog: Catalog) -> None:
+    """Finish or undo what an interrupted run left anywhere in the lake (call under the lake's lock): temporaries
+    in every dataset's location and in ``state/``, and every release's staging area and swaps."""
+    fs = lake_fs(catalog)
+    for name in catalog.datasets:
+        fs.recover(catalog.dataset_path(name))
+    for release in catalog.releases:
+        recover_release(fs, catalog.release_path(release))
+    fs.recover(catalog.state_path)
 
 
 def survey(catalog: Catalog, datasets: list[str] | None = None, releases: list[str] | None = None) -> list[Problem]:

@@ -75,6 +75,25 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange two paths (Linux ``renameat2`` with ``RENAME_EXCHANGE``); False where unsupported."""
+    import ctypes
+    import errno
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
 def file_digest(path: Path) -> str:
     """SHA-256 of a file's bytes, streamed."""
     h = hashlib.sha256()
@@ -264,6 +283,28 @@ class LakeFS:
         if sync_parent:
             fsync_dir(target.parent)
         self.delete_tree(old)
+
+    def swap_in(self, staged: Path, target: Path) -> None:
+        """Put the folder ``staged`` at ``target`` in one step: ``target``'s previous content, if any, ends up at
+        ``staged`` (to be removed with the staging area). On Linux the two folders are exchanged atomically
+        (``renameat2(RENAME_EXCHANGE)``), so a reader sees the old folder or the new one, never neither; elsewhere the
+        previous folder is moved to ``<staged>.old`` first and :meth:`recover_swap` puts it back after a kill."""
+        self.safe(staged)
+        self.safe(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not os.path.lexists(target):
+            os.replace(staged, target)
+        elif not _exchange(staged, target):
+            old = staged.with_name(staged.name + ".old")
+            os.replace(target, old)
+            os.replace(staged, target)
+            os.replace(old, staged)
+
+    def recover_swap(self, staged: Path, target: Path) -> None:
+        """Undo a :meth:`swap_in` a kill interrupted between its renames: the previous folder goes back."""
+        old = staged.with_name(staged.name + ".old")
+        if os.path.lexists(self.safe(old)) and not os.path.lexists(self.safe(target)):
+            os.replace(old, target)
 
     def sync_parents(self, targets: list[Path]) -> None:
         """fsync each distinct parent folder of ``targets`` once (the renames of :meth:`publish_dir` with

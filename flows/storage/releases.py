@@ -1,10 +1,22 @@
-"""A release's published data: ``releases/<release>/<dataset>/dt=YYYY-MM-DD/`` folders of Parquet files, each with
-its ``_manifest.json`` and ``_report.md``. Read, rewritten (erasure), removed (retention) and published only through
-here, confined to the release's folder like any dataset."""
+"""A release's published data and its metadata, in a layout every reader handles with no flags:
+
+```
+releases/<release>/<dataset>/dt=YYYY-MM-DD/part-00000.parquet   data only: what pandas, DuckDB, Polars read
+releases/<release>/_meta/<dataset>/dt=YYYY-MM-DD/manifest.json   each partition's evidence and report.md
+releases/<release>/_meta/index.json, dictionary.md, report.html  the release's index, data dictionary, report
+releases/<release>/_staging/                                     a run's work in progress, never read
+```
+
+A partition is staged in ``_staging/`` and swapped into place in one step (data first, then its manifest, which is
+what the next run trusts): a reader sees the previous partition or the new one, whole, never a staging folder. Read,
+rewritten (erasure), removed (retention) and published only through here, confined to the release's folder like
+any dataset.
+"""
 
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import date
 from pathlib import Path
 
@@ -15,20 +27,31 @@ import pyarrow.parquet as pq
 from configs.errors import StorageError
 from flows.storage.fs import LakeFS, Problem, dt_of, is_hidden
 
+META, STAGING = "_meta", "_staging"
+
 
 class ReleaseStore:
-    """One dataset of one release."""
+    """One dataset of one release (``path`` is its data folder, ``releases/<release>/<dataset>``)."""
 
     def __init__(self, fs: LakeFS, release: str, dataset: str, path: Path):
         self.fs, self.release, self.dataset, self.path = fs, release, dataset, path
+        self.root = path.parent  # releases/<release>
         self.problems: list[Problem] = []
 
+    # -- where ---------------------------------------------------------------------------------------------------
+
     def target(self, dt: date) -> Path:
-        """Where the partition of ``dt`` is published."""
-        return self.fs.safe(self.path / f"dt={dt.isoformat()}", self.path)
+        """Where the data of the partition of ``dt`` is published."""
+        return self.fs.safe(self.path / f"dt={dt.isoformat()}", self.root)
+
+    def meta(self, dt: date) -> Path:
+        """Where the manifest and report of the partition of ``dt`` are published."""
+        return self.fs.safe(self.root / META / self.dataset / f"dt={dt.isoformat()}", self.root)
+
+    # -- reading -------------------------------------------------------------------------------------------------
 
     def partitions(self) -> list[tuple[date, Path]]:
-        """The published ``dt=`` folders, in date order (links and unknown names are reported in ``problems``)."""
+        """The published ``dt=`` data folders, in date order (links and unknown names are reported in ``problems``)."""
         out = []
         for e in self.fs.scan_dir(self.fs.safe(self.path), self.problems):
             if is_hidden(e.name):
@@ -52,10 +75,10 @@ class ReleaseStore:
     def size(self, folder: Path) -> int:
         return sum(self.fs.size(f) for f in self.fs.walk_files(self.fs.safe(folder, self.path)))
 
-    def manifest(self, folder: Path) -> dict | None:
-        """The manifest of the partition published at ``folder`` (None when there is none, or it is unreadable)."""
+    def manifest(self, dt: date) -> dict | None:
+        """The manifest of the partition of ``dt`` (None when there is none, or it is unreadable)."""
         try:
-            return json.loads(self.fs.read_bytes(self.fs.safe(folder / "_manifest.json", self.path)))
+            return json.loads(self.fs.read_bytes(self.meta(dt) / "manifest.json"))
         except (OSError, ValueError, StorageError):
             return None
 
@@ -64,6 +87,26 @@ class ReleaseStore:
             return pq.read_table(self.fs.safe(path, self.path))
         except (OSError, pa.ArrowException) as e:
             raise StorageError(f"{self.fs.rel(path)}: cannot read Parquet ({type(e).__name__})") from e
+
+    # -- writing -------------------------------------------------------------------------------------------------
+
+    def stage(self, dt: date) -> Path:
+        """A fresh staging folder for the partition of ``dt``: write its data into ``<stage>/data/`` and its
+        manifest and report into ``<stage>/meta/``, then :meth:`publish` it."""
+        stage = self.fs.safe(self.root / STAGING / f"{self.dataset}-{dt.isoformat()}-{uuid.uuid4().hex[:8]}",
+                             self.root)
+        (stage / "data").mkdir(parents=True)
+        (stage / "meta").mkdir()
+        return stage
+
+    def publish(self, stage: Path, dt: date, *, synced: bool = False) -> None:
+        """Swap the staged partition into place: its data, then its manifest and report (the manifest is what
+        the next run trusts, so it never describes data that is not there yet)."""
+        if not synced:
+            self.fs.sync_tree(stage)
+        self.fs.swap_in(stage / "data", self.target(dt))
+        self.fs.swap_in(stage / "meta", self.meta(dt))
+        self.fs.delete_tree(stage, self.root)
 
     def replace_file(self, path: Path, table: pa.Table) -> None:
         """Rewrite one data file with ``table`` (atomically)."""
@@ -74,5 +117,31 @@ class ReleaseStore:
         """Rewrite one data file without the rows under ``mask``."""
         self.replace_file(path, self.read_file(path).filter(pc.invert(pc.fill_null(mask, False))))
 
-    def delete_partition(self, folder: Path) -> None:
-        self.fs.delete_tree(folder, self.path)
+    def delete_partition(self, dt: date) -> None:
+        """Remove a published partition: its data, then its manifest and report."""
+        self.fs.delete_tree(self.target(dt), self.root)
+        self.fs.delete_tree(self.meta(dt), self.root)
+
+
+def recover_release(fs: LakeFS, release_root: Path) -> int:
+    """Finish or undo what an interrupted release run left in ``release_root`` (call under the lake's lock): a swap
+    a kill cut between its renames is undone, then the staging area is removed. Returns how many staged partitions
+    were cleared."""
+    staging = release_root / STAGING
+    n = 0
+    for e in fs.scan_dir(staging):
+        if not e.is_dir:
+            fs.delete_file(e.path, release_root)
+            continue
+        if e.name.endswith(".old"):
+            continue
+        dataset, _, rest = e.name.rpartition("-")[0].partition("-")
+        dt = dt_of(f"dt={rest}")
+        if dt is not None:
+            store = ReleaseStore(fs, release_root.name, dataset, release_root / dataset)
+            fs.recover_swap(e.path / "data", store.target(dt))
+            fs.recover_swap(e.path / "meta", store.meta(dt))
+        fs.delete_tree(e.path, release_root)
+        n += 1
+    fs.recover(release_root)
+    return n
