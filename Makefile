@@ -9,7 +9,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 
-.PHONY: demo test test-fast lint bench clean install
+.PHONY: demo test test-fast lint bench clean install browser
 
 install: $(STAMP)
 
@@ -25,7 +25,12 @@ demo: $(STAMP)  ## generate a synthetic lake in ./demo-lake and run the nightly 
 # Tests run on TEST_WORKERS processes (pytest-xdist), whole files per worker so module fixtures are built once.
 TEST_WORKERS ?= 2
 
-test: $(STAMP)  ## the whole suite (slow tests included)
+# The release report is tested in a real headless browser: Debian's chromium (no browser download at run time).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) browser  ## the whole suite (slow tests included)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)

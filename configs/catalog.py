@@ -109,6 +109,12 @@ def _check_files(value: str | None) -> str | None:
 class ColumnPolicy(_Frozen):
     kind: Literal["direct", "quasi", "free_text", "sensitive", "other"]
     op: Annotated[Operator, BeforeValidator(op_shorthand)] = Keep()
+    #: What the column is, for the release's data dictionary.
+    description: str = ""
+    #: The type the column is released as (``keep``: the value converted; what does not convert becomes null).
+    #: Declare it where raw files disagree (a number written as text in some lines): a release has one type per
+    #: column.
+    type: Literal["string", "int64", "float64", "bool", "date", "timestamp"] | None = None
     #: The kind of personal identifier the column holds (``phone``, ``email``...): an erasure finds a subject's own
     #: identifiers in their rows and erases them wherever a column declares the same kind, in anybody's rows.
     identifier: Annotated[str, BeforeValidator(lambda v: _check_name(v, NAME, "an identifier kind"))] | None = None
@@ -149,6 +155,8 @@ def region_allowed(region: str, allowed: tuple[str, ...] | list[str]) -> bool:
 
 class Dataset(_Frozen):
     category: Literal["registration", "usage", "device", "log", "enterprise"]
+    #: What the dataset is, for the release's data dictionary.
+    description: str = ""
     location: str
     region: str | None = None
     format: Literal["parquet", "csv", "jsonl", "delta"]
@@ -345,8 +353,19 @@ def _describe(err: dict) -> str:
 
 
 def policy_hash(raw: dict) -> str:
-    """SHA-256 of the catalog's canonical JSON: changes whenever any declaration changes."""
-    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+    """SHA-256 of what the catalog declares that changes released data: every declaration but where the lake is
+    (``lake.root``: two spellings of one lake are one policy) and the descriptions (words for the data dictionary)."""
+    def strip(node):
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if k != "description"}
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    declared = strip(raw)
+    if isinstance(declared.get("lake"), dict):
+        declared["lake"] = {k: v for k, v in declared["lake"].items() if k != "root"}
+    return hashlib.sha256(json.dumps(declared, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def load_catalog(path: str | Path, *, root: str | Path | None = None) -> Catalog:

@@ -54,6 +54,10 @@ class OperatorSpec(FrozenModel):
         nothing to walk (drop, pseudonymize, redaction) is its own whole ladder."""
         return [self]
 
+    def meaning(self, tz: str = "Asia/Shanghai") -> str:
+        """What a released value of this operator is, for a data dictionary (override per operator)."""
+        return self.describe()
+
     def describe(self) -> str:
         """``generalize_ip(v4_prefix=8, v6_prefix=32)``: the name and the parameters that are set."""
         params = {k: v for k, v in self.params().items() if v is not None}
@@ -74,12 +78,18 @@ class _Generalizing(OperatorSpec):
 class Keep(_Generalizing):
     op: Literal["keep"] = "keep"
 
+    def meaning(self, tz: str = "Asia/Shanghai") -> str:
+        return "as recorded"
+
 
 @declare
 class Drop(OperatorSpec):
     op: Literal["drop"] = "drop"
     DIRECT_SAFE: ClassVar[bool] = True
     FREE_TEXT_SAFE: ClassVar[bool] = True
+
+    def meaning(self, tz: str = "Asia/Shanghai") -> str:
+        return "not released"
 
 
 @declare
@@ -91,6 +101,10 @@ class Pseudonymize(OperatorSpec):
     prefix: str = ""
     DIRECT_SAFE: ClassVar[bool] = True
 
+    def meaning(self, tz: str = "Asia/Shanghai") -> str:
+        return (f"a pseudonym ({self.length} hex characters{f' after {self.prefix!r}' if self.prefix else ''}): "
+                f"the same value gives the same pseudonym within this release, and another in any other release")
+
 
 @declare
 class Mask(_Generalizing):
@@ -99,12 +113,18 @@ class Mask(_Generalizing):
     keep_last: int = Field(4, ge=0)
     char: str = Field("*", min_length=1, max_length=1)
 
+    def meaning(self, tz: str = "Asia/Shanghai") -> str:
+        return f"masked with {self.char!r} but for the first {self.keep_first} and last {self.keep_last} characters"
+
 
 @declare
 class GeneralizeIp(_Generalizing):
     op: Literal["generalize_ip"] = "generalize_ip"
     v4_prefix: int = Field(24, ge=0, le=32)
     v6_prefix: int = Field(48, ge=0, le=128)
+
+    def meaning(self, tz: str = "Asia/Shanghai") -> str:
+        return f"the network the address is in, as CIDR text (IPv4 /{self.v4_prefix}, IPv6 /{self.v6_prefix})"
 
     def steps(self) -> list[OperatorSpec]:
         coarser = [(v4, v6) for v4, v6 in ((16, 32), (8, 16), (0, 0)) if v4 < self.v4_prefix and v6 <= self.v6_prefix]
@@ -118,6 +138,10 @@ class GeneralizeGps(_Generalizing):
     op: Literal["generalize_gps"] = "generalize_gps"
     decimals: int = Field(2, ge=0, le=6)
     grid_km: float | None = Field(None, gt=0)
+
+    def meaning(self, tz: str = "Asia/Shanghai") -> str:
+        cell = f"{self.grid_km} km" if self.grid_km else f"{10 ** -self.decimals:g} degree"
+        return f"the south-west corner of the {cell} grid cell the position is in, as 'lat,lon' text"
 
     def steps(self) -> list[OperatorSpec]:
         if self.grid_km is not None:
@@ -133,6 +157,10 @@ class TruncateTime(_Generalizing):
     op: Literal["truncate_time"] = "truncate_time"
     to: Literal["hour", "day", "week", "month"] = "hour"
 
+    def meaning(self, tz: str = "Asia/Shanghai") -> str:
+        return (f"the start of the {self.to} (weeks start on Monday), local {tz} wall-clock time, stored as a "
+                f"timestamp without time zone")
+
     def steps(self) -> list[OperatorSpec]:
         return [TruncateTime(to=t) for t in _TIME_STEPS[_TIME_STEPS.index(self.to):]]
 
@@ -145,11 +173,17 @@ class GeneralizeDevice(_Generalizing):
     op: Literal["generalize_device"] = "generalize_device"
     level: int = Field(1, ge=1, le=2)
 
+    def meaning(self, tz: str = "Asia/Shanghai") -> str:
+        return "the brand of the device model (an OS version: its family and major version); unknown: 'other'"
+
 
 @declare
 class Bucket(_Generalizing):
     op: Literal["bucket"] = "bucket"
     width: float = Field(gt=0)
+
+    def meaning(self, tz: str = "Asia/Shanghai") -> str:
+        return f"the lower bound of the value's bucket of width {self.width:g} (the bucket is [value, value + width))"
 
     def steps(self) -> list[OperatorSpec]:
         return [Bucket(width=self.width * m) for m in (1, 2, 5, 10)]
@@ -162,6 +196,9 @@ class BirthYearBand(_Generalizing):
     op: Literal["birth_year_band"] = "birth_year_band"
     width: int = Field(10, ge=1, le=100)
 
+    def meaning(self, tz: str = "Asia/Shanghai") -> str:
+        return f"the {self.width}-year band of birth years the ID's holder was born in, as 'YYYY-YYYY' text"
+
     def steps(self) -> list[OperatorSpec]:
         return [BirthYearBand(width=w) for w in sorted({self.width, 20, 50}) if w >= self.width]
 
@@ -172,6 +209,10 @@ class RedactEntities(OperatorSpec):
     style: Literal["type", "numbered"] = "type"
     FREE_TEXT_SAFE: ClassVar[bool] = True
 
+    def meaning(self, tz: str = "Asia/Shanghai") -> str:
+        return "the text, with every personal identifier found replaced by <TYPE>" + (
+            " (<TYPE_n>: the same value, the same n)" if self.style == "numbered" else "")
+
 
 @declare
 class Suppress(OperatorSpec):
@@ -179,6 +220,9 @@ class Suppress(OperatorSpec):
 
     op: Literal["suppress"] = "suppress"
     DECLARABLE: ClassVar[bool] = False
+
+    def meaning(self, tz: str = "Asia/Shanghai") -> str:
+        return "hidden: '*' where there was a value"
 
 
 #: The names a catalog may use, in declaration order.

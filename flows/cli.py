@@ -340,6 +340,30 @@ def audit_verify(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> No
 
 
 @app.command()
+def releases(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
+    """List the lake's releases: datasets, coverage, partial days, freshness and expiry (from each release's
+    index)."""
+    from flows.catalogue import list_releases
+
+    _, catalog = _preflight(catalog_path, key=False)
+    _emit({"releases": _guard(lambda: list_releases(catalog))}, as_json, _print_releases)
+
+
+def _print_releases(r: dict) -> None:
+    t = Table(title="Releases")
+    for c in ("release", "dataset", "days", "first", "last", "rows", "partial", "first expiry", "published"):
+        t.add_column(c)
+    for rel in r["releases"]:
+        if not rel["published"]:
+            t.add_row(rel["release"], "-", "0", "", "", "", "", "", "never")
+            continue
+        for ds, d in rel["datasets"].items():
+            t.add_row(rel["release"], ds, str(d["partitions"]), d["first"] or "", d["last"] or "", f"{d['rows']:,}",
+                      str(d["partial"]), d["first_expiry"] or "", rel["generated_at"])
+    out.print(t)
+
+
+@app.command()
 def nightly(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
     """Purge, erase late arrivals of processed erasures, scan, then every release."""
     from flows.nightly import nightly_flow

@@ -20,6 +20,7 @@ import json
 import time
 from datetime import date, datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -39,6 +40,7 @@ from flows.reports import publish_artifacts, report_audit_head, write_report
 from flows.runtime import RUN_TIMEOUT_SECONDS, analyzer_for, storage_tags, transient_io_error
 from flows.storage import check_region, lake_fs, recover_release, release_store, storage_for, survey
 from flows.task_planning import plan_release_tasks
+from transforms.describe import dictionary_markdown, release_index
 from transforms.erasure import exclude_erased
 from transforms.gate import PartitionResult, block_releases_left_empty, judge, partition_manifest, release_summary
 from transforms.keys import derive_key, key_fingerprint, state_key
@@ -51,6 +53,7 @@ from transforms.policy import (
     policy_violations,
     rescan,
 )
+from transforms.report_html import release_page
 from transforms.reporting import partition_markdown, release_markdown
 from transforms.tables import concat
 from transforms.times import to_timestamp
@@ -95,10 +98,11 @@ def _state_digest(catalog: Catalog, dataset: str) -> str:
 
 
 def input_records(catalog: Catalog, paths: list[Path]) -> list[dict]:
-    """Each input file's path, size and content hash, in path order: what a manifest lists and the fingerprint
-    covers (hashed once per partition, for both)."""
+    """Each input file's path (relative to the lake: no internal path reaches a recipient, and the lake may move),
+    size and content hash, in path order: what a manifest lists and the fingerprint covers (hashed once per
+    partition, for both)."""
     fs = lake_fs(catalog)
-    return [{"path": str(p), "bytes": fs.size(p), "sha256": fs.digest(p)} for p in sorted(paths)]
+    return [{"path": fs.rel(p), "bytes": fs.size(p), "sha256": fs.digest(p)} for p in sorted(paths)]
 
 
 def input_fingerprint(catalog: Catalog, dataset: str, paths: list[Path], key: bytes,
@@ -258,6 +262,28 @@ def settle(catalog: Catalog, release: str, results: list[PartitionResult], audit
                                           / "manifest.json")} for r in staged])
 
 
+def describe_release(catalog: Catalog, release: str, summary: dict) -> None:
+    """Write the release's index, data dictionary and HTML report into ``releases/<release>/_meta/`` (what every
+    published partition's manifest says, as of now), and the HTML report beside the run's other reports."""
+    fs = lake_fs(catalog)
+    manifests, schemas = {}, {}
+    for ds in catalog.releases[release].datasets:
+        store = release_store(catalog, release, ds)
+        parts = store.partitions()
+        manifests[ds] = [m for dt, _ in parts if (m := store.manifest(dt))]
+        files = [f for _, folder in parts[-1:] for f in store.files(folder)]
+        schemas[ds] = {f.name: str(f.type) for f in pq.read_schema(files[0])} if files else {}
+    now = datetime.now(ZoneInfo(catalog.lake.timezone))
+    index = release_index(catalog, release, manifests, schemas, now)
+    meta = catalog.release_path(release) / "_meta"
+    fs.write_bytes(meta / "index.json", json.dumps(index, ensure_ascii=False, indent=2).encode("utf-8"))
+    fs.write_bytes(meta / "dictionary.md", dictionary_markdown(index).encode("utf-8"))
+    page = release_page(summary, [m for ms in manifests.values() for m in ms], index).encode("utf-8")
+    fs.write_bytes(meta / "report.html", page)
+    summary["html_report"] = str(write_report(catalog, f"release-{release}", None, page, suffix=".html"))
+    summary["index"] = fs.rel(meta / "index.json")
+
+
 def report_release(catalog: Catalog, summary: dict) -> None:
     """The run's report under ``state/reports/``, its Prefect artifacts and log line; raises ReleaseBlocked if any
     partition was blocked."""
@@ -266,7 +292,7 @@ def report_release(catalog: Catalog, summary: dict) -> None:
     summary["report"] = str(write_report(catalog, f"release-{release}", summary, md))
     publish_artifacts(f"release-{release.replace('_', '-')}", md, [
         {k: p[k] for k in ("dataset", "dt", "status", "rows_out", "suppressed")}
-        for p in summary["partitions"] if p["status"] != "skipped"])
+        for p in summary["partitions"] if p["status"] != "skipped"], link=summary.get("html_report"))
     get_run_logger().info("release %s: %d published, %d skipped, %d blocked", release, summary["published"],
                           summary["skipped"], summary["blocked"])
     if summary["blocked"]:
@@ -296,7 +322,9 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
         chunks = plan_release_tasks(catalog, release, planned, settings)
         results = run_release_tasks(catalog, release, chunks, key, settings, force)
         settle(catalog, release, results, audit)
-    summary = release_summary(release, rel, str(catalog.release_path(release)), results, problems)
+        summary = release_summary(release, rel, fs.rel(catalog.release_path(release)), results, problems)
+        if not summary["blocked"]:
+            describe_release(catalog, release, summary)
     report_release(catalog, summary)
     report_audit_head(catalog, settings, bool(summary["published"]))
     return summary

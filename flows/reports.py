@@ -11,28 +11,35 @@ from configs.catalog import Catalog
 from flows.storage import lake_fs
 
 
-def write_report(catalog: Catalog, name: str, data: dict, markdown: str) -> Path:
-    """``state/reports/<time>-<name>.json`` and ``.md``; returns the JSON file's path."""
+def write_report(catalog: Catalog, name: str, data: dict | None, text: str | bytes, suffix: str = ".md") -> Path:
+    """``state/reports/<time>-<name>.json`` (``data``, when given) and ``<time>-<name><suffix>`` (``text``); returns
+    the JSON file's path, or the text file's when there is no data."""
     fs = lake_fs(catalog)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     folder = catalog.state_path / "reports"
+    fs.write_bytes(folder / f"{stamp}-{name}{suffix}", text if isinstance(text, bytes) else text.encode("utf-8"))
+    if data is None:
+        return folder / f"{stamp}-{name}{suffix}"
     path = folder / f"{stamp}-{name}.json"
     fs.write_bytes(path, json.dumps(data, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
-    fs.write_bytes(folder / f"{stamp}-{name}.md", markdown.encode("utf-8"))
     return path
 
 
-def publish_artifacts(key: str, markdown: str, table: list[dict] | None = None) -> None:
-    """Markdown (and a table) as Prefect artifacts when running inside a flow; silently nothing otherwise."""
+def publish_artifacts(key: str, markdown: str, table: list[dict] | None = None, link: str | None = None) -> None:
+    """Markdown (and a table, and a link to a report file) as Prefect artifacts when running inside a flow; silently
+    nothing otherwise."""
     try:
-        from prefect.artifacts import create_markdown_artifact, create_table_artifact
+        from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
         from prefect.context import FlowRunContext
 
         if FlowRunContext.get() is None:
             return
-        create_markdown_artifact(markdown=markdown, key=key)
+        create_markdown_artifact(markdown=markdown + (f"\n\nReport with charts: `{link}`\n" if link else ""), key=key)
         if table:
             create_table_artifact(table=table, key=f"{key}-table")
+        if link:
+            create_link_artifact(link=Path(link).as_uri(), link_text="the release's report (HTML)",
+                                 key=f"{key}-report")
     except ImportError:  # pragma: no cover - prefect is a hard dependency
         return
 

@@ -117,6 +117,17 @@ def test_policy_hash_changes_with_any_declaration():
     assert catalog_from_dict(raw).policy_hash != a
 
 
+def test_policy_hash_ignores_where_the_lake_is_and_the_descriptions(tmp_path):
+    """Two spellings of one lake (configs/demo.yaml's ../demo-lake, a catalog inside the lake's .) and a reworded
+    description change no released byte: the same policy."""
+    a = catalog_from_dict(copy.deepcopy(RAW)).policy_hash
+    raw = copy.deepcopy(RAW)
+    raw["lake"]["root"] = "/somewhere/else"
+    raw["datasets"]["app_logs"]["description"] = "reworded"
+    raw["datasets"]["app_logs"]["columns"]["ip"]["description"] = "reworded too"
+    assert catalog_from_dict(raw).policy_hash == a
+
+
 @pytest.mark.parametrize("text, days", [("180d", 180), ("2w", 14), ("1y", 365), (" 30 d ", 30)])
 def test_durations(text, days):
     assert parse_duration(text).days == days

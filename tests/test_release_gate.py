@@ -104,7 +104,8 @@ def _snapshot(root):
 
 @pytest.mark.parametrize("edit, message", [
     # free text declared as harmless and kept: the re-scan finds the planted identifiers
-    (("text:            {kind: free_text, op: redact_entities}", "text:            {kind: other, op: keep}"),
+    (('text:            {kind: free_text, op: redact_entities, description: "the message text"}',
+      "text:            {kind: other, op: keep}"),
      "chat_messages.text: re-scan found"),
     # a k no partition can reach without suppressing everything
     (("recipient: crm-research", "recipient: crm-research\n    max_suppression: 0.0"), None),

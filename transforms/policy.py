@@ -23,7 +23,8 @@ from transforms import lattice
 from transforms import operators as ops
 from transforms.detection import DIRECT_ENTITIES, detect, mask_value
 from transforms.operators import IMPLEMENTATIONS, apply_operator
-from transforms.tables import distinct_texts
+from transforms.operators.suppress_operator import hide
+from transforms.tables import cast_to, distinct_texts
 
 
 def policy_violations(name: str, dataset: Dataset, *, anonymised: bool) -> list[str]:
@@ -67,7 +68,9 @@ def apply_policy(table: pa.Table, dataset: Dataset, *, key: bytes, analyzer: Ana
     todo = [n for n in table.column_names if n in dataset.columns and dataset.columns[n].op.op != "drop"]
 
     def one(name: str) -> pa.Array:
-        return apply_operator(dataset.columns[name].op, table.column(name), key=key, analyzer=analyzer, tz=tz)
+        pol = dataset.columns[name]
+        values = apply_operator(pol.op, table.column(name), key=key, analyzer=analyzer, tz=tz)
+        return cast_to(values, pol.type) if pol.type else values
 
     return pa.table(dict(zip(todo, _map_columns(one, todo, table.num_rows)))), undeclared
 
@@ -126,7 +129,10 @@ def generalize_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_
         node = dict(zip(quasi, result.node))
         for c in quasi:
             if node[c]:
-                col = apply_operator(ladders[c][node[c]], raw.column(c), key=key, tz=tz)
+                like = out.column(c).type  # every level keeps the declared operator's type: one type per column
+                op = ladders[c][node[c]]
+                col = hide(raw.column(c), like) if op.op == "suppress" else \
+                    apply_operator(op, raw.column(c), key=key, tz=tz)
                 out = out.set_column(out.column_names.index(c), c, col)
         class_ids = lat.classes(result.node)[lat.row_ids]  # the rows' classes at the chosen levels
     out, rep = k_anonymize(out, quasi, k, class_ids)

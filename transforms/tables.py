@@ -60,3 +60,38 @@ def concat(tables: list[pa.Table]) -> pa.Table:
         fixed = [pa.table({n: (as_text(t.column(n)) if n in drifted else t.column(n)) for n in t.column_names})
                  for t in tables]
         return pa.concat_tables(fixed, promote_options="permissive")
+
+
+def cast_to(values: pa.Array | pa.ChunkedArray, type_name: str) -> pa.Array:
+    """A column as the declared type (``string``, ``int64``, ``float64``, ``bool``, ``date``, ``timestamp``): text
+    is parsed, what does not convert becomes null."""
+    import pandas as pd
+
+    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    target = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(),
+              "date": pa.date32(), "timestamp": pa.timestamp("ms")}[type_name]
+    if arr.type == target:
+        return arr
+    if type_name == "string":
+        return as_text(arr)
+    try:
+        return arr.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        pass
+    text = pd.Series(as_text(arr).to_pylist(), dtype="object")
+    if type_name in ("int64", "float64"):
+        num = pd.to_numeric(text, errors="coerce")
+        if type_name == "int64":
+            num = num.where(num.isna() | (num == num.round()))
+            return pa.array(num.astype("Int64"), pa.int64(), from_pandas=True)
+        return pa.array(num, pa.float64(), from_pandas=True)
+    if type_name == "bool":
+        low = text.str.strip().str.lower()
+        return pa.array(low.map({"true": True, "1": True, "false": False, "0": False}), pa.bool_(), from_pandas=True)
+    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    if type_name == "date":
+        return pa.array(parsed.dt.date, pa.date32(), from_pandas=True)
+    return pa.array(parsed.dt.tz_localize(None) if parsed.dt.tz is not None else parsed, pa.timestamp("ms"),
+                    from_pandas=True)

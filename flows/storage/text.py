@@ -1,8 +1,9 @@
 """JSON-lines and CSV datasets: files named by the catalog's ``files`` pattern (``{dt}`` marks the date), gzip when
 the name ends ``.gz``, in any of the dataset's encodings.
 
-Text carries no types: every column is read as text (numbers as written, nested objects as JSON) and parsed by
-transforms. A rewrite never re-serialises a row it keeps: the file's records are split at the text level (a JSON
+JSON numbers and booleans keep their type; everything else is read as text (CSV carries no types at all; nested
+JSON objects as their JSON text; times as written, parsed by transforms). Lines whose types disagree (a status
+written 304 here and "500" there) make the file's column text. A rewrite never re-serialises a row it keeps: the file's records are split at the text level (a JSON
 line; a CSV record, quoted newlines included) and kept records are written back byte for byte, in the file's own
 encoding; only a row that changes is written anew.
 """
@@ -33,6 +34,15 @@ _LINE = re.compile(r"[^\n]*\n|[^\n]+$")
 def _segments(text: str) -> list[str]:
     """``text`` cut after every ``\\n`` (endings kept; only ``\\n`` ends a line, never a Unicode separator)."""
     return _LINE.findall(text)
+
+
+def _plain(col: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
+    """A parsed text column as piiflow reads it: JSON numbers and booleans keep their type (a status written 304 is
+    a number); nested objects and lists become their JSON text, an all-missing column text."""
+    t = col.type
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_string(t):
+        return col
+    return as_text(col)
 
 
 class TextStorage(Storage):
@@ -134,7 +144,7 @@ class TextStorage(Storage):
         if t.num_rows != n_rows:
             raise StorageError(f"{self.fs.rel(path)}: {t.num_rows} rows parsed from {n_rows} records; the file is "
                                f"not plain {self.dataset.format}")
-        return pa.table({n: as_text(c) for n, c in zip(t.column_names, t.columns)})
+        return pa.table({n: _plain(c) for n, c in zip(t.column_names, t.columns)})
 
     @staticmethod
     def _parse_jsonl(data: bytes) -> pa.Table:

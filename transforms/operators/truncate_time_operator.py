@@ -11,7 +11,9 @@ from transforms.times import to_timestamp
 
 @implements("truncate_time", needs=("tz",))
 def truncate_time(values: pa.Array, *, to: str = "hour", tz: str = "Asia/Shanghai") -> pa.Array:
-    """Event times truncated in local time (``tz``) to the start of their hour, day, week (Monday) or month."""
+    """Event times truncated in local time (``tz``) to the start of their hour, day, week (Monday) or month, as
+    local wall-clock timestamps without a time zone (``timestamp[ms]``): a day's start reads as that day in every
+    reader and session (``ts::DATE = dt``); the data dictionary names the time zone."""
     ts = pd.Series(to_timestamp(values, tz).to_pandas())
     if to == "hour":
         out = ts.dt.floor("h", ambiguous="NaT", nonexistent="NaT")
@@ -23,4 +25,4 @@ def truncate_time(values: pa.Array, *, to: str = "hour", tz: str = "Asia/Shangha
         out = ts.dt.normalize() - pd.to_timedelta(ts.dt.day - 1, unit="D")
     else:
         raise ValueError(f"truncate_time: expected to = hour, day, week or month, found {to!r}")
-    return pa.array(out.dt.as_unit("ms"), type=pa.timestamp("ms", tz=tz), from_pandas=True)
+    return pa.array(out.dt.tz_localize(None).dt.as_unit("ms"), type=pa.timestamp("ms"), from_pandas=True)
