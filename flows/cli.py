@@ -217,6 +217,9 @@ def _print_release(r: dict) -> None:
     out.print(f"release {r['release']} -> {r['path']}: {r['published']} partitions published, "
               f"{r['skipped']} unchanged (skipped); {r['rows_out']:,} rows "
               f"({r['suppressed']:,} suppressed for k-anonymity)")
+    if r.get("hidden_columns"):
+        out.print(f"  hidden entirely on some days to reach k (the data allows no finer level there): "
+                  f"{', '.join(r['hidden_columns'])}")
     _print_problems(r)
 
 

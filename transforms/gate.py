@@ -110,4 +110,8 @@ def release_summary(release: str, rel: Release, path: str, results: list[Partiti
         "blocked": blocked,
         "rows_in": sum(r.rows_in for r in results), "rows_out": sum(r.rows_out for r in results),
         "suppressed": sum(r.suppressed for r in results),
+        # columns some partition of this run had to hide entirely to reach k (the data allows no finer level there)
+        "hidden_columns": sorted({f"{r.dataset}.{c}" for r in results if r.status == "published"
+                                  for c, g in r.gate.get("k_anonymity", {}).get("generalisation", {}).items()
+                                  if g == "suppress"}),
     }

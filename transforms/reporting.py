@@ -32,9 +32,11 @@ def partition_markdown(m: dict) -> str:
 
 def release_markdown(summary: dict) -> str:
     """A release run's report: its figures and every partition that was not skipped, with the reasons."""
+    hidden = summary.get("hidden_columns")
     return (f"# Release {summary['release']}\n\n{summary['published']} partitions published, {summary['skipped']} "
             f"unchanged and skipped, {summary['blocked']} blocked; rows in {summary['rows_in']}, out "
             f"{summary['rows_out']}, suppressed {summary['suppressed']}.\n\n"
+            + (f"Hidden entirely on some days to reach k: {', '.join(hidden)}.\n\n" if hidden else "")
             + md_table([{k: v for k, v in p.items() if k != "gate"} | {"reasons": "; ".join(p["reasons"])}
                         for p in summary["partitions"] if p["status"] != "skipped"],
                        ["dataset", "dt", "status", "rows_in", "rows_out", "suppressed", "reasons"]))
