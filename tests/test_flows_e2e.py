@@ -124,7 +124,7 @@ def test_gate_blocks_a_direct_column_left_in_clear_and_keeps_previous_release(tm
     cat_path, gen = make_lake(tmp_path / "l", rows=300, start=date(2026, 10, 1), end=date(2026, 10, 2))
     deidentify_flow(str(cat_path), "crm_research")
     before = {p: p.read_bytes() for p in (gen.root / "releases").rglob("*") if p.is_file()}
-    text = cat_path.read_text(encoding="utf-8").replace("callee_phone: {kind: direct, op: pseudonymize, identifier: phone}",
+    text = cat_path.read_text(encoding="utf-8").replace('callee_phone: {kind: direct, op: pseudonymize, identifier: phone, description: "the number called"}',
                                                         "callee_phone: {kind: direct, op: keep}")
     cat_path.write_text(text, encoding="utf-8")
     with pytest.raises(ReleaseBlocked, match="call_records.callee_phone: direct identifier with operator 'keep'"):

@@ -113,7 +113,7 @@ CATALOG_CASES = [
     ("  analytics:\n    recipient", "  ../../x:\n    recipient", "found '../../x'"),
     ("  analytics:\n    recipient", "  Analytics:\n    recipient", "found 'Analytics'"),
     ("  analytics:\n    recipient", "  'an alytics':\n    recipient", "found 'an alytics'"),
-    ("  app_logs:\n    category", "  App_Logs:\n    category", "datasets: expected dataset names"),
+    ("  app_logs:\n    description", "  App_Logs:\n    description", "datasets: expected dataset names"),
     ("recipient: analytics-team", "recipient: ../analytics", "releases.analytics.recipient"),
     # locations: inside the lake, outside piiflow's zones, one folder per dataset
     ("location: raw/app_logs", "location: ../outside", "datasets.app_logs.location"),
@@ -159,8 +159,9 @@ def test_a_bad_catalog_is_refused_in_one_line_and_nothing_is_touched(box, old, n
 DUPLICATES = [
     # a second app_logs block with a 1-day retention would silently win
     ("datasets:\n", "datasets:\n  app_logs:\n    category: log\n", "duplicate key 'app_logs'"),
-    ("      user_id:    {kind: direct,    op: pseudonymize}\n      ip:",
-     "      user_id:    {kind: direct,    op: pseudonymize}\n      user_id:    {kind: other, op: keep}\n      ip:",
+    ('      user_id:    {kind: direct,    op: pseudonymize, description: "the user"}\n      ip:',
+     '      user_id:    {kind: direct,    op: pseudonymize, description: "the user"}\n'
+     '      user_id:    {kind: other, op: keep}\n      ip:',
      "duplicate key 'user_id'"),
     ("releases:\n", "releases: {}\nreleases:\n", "duplicate key 'releases'"),
 ]
@@ -389,8 +390,7 @@ def test_a_folder_or_file_that_is_no_partition_is_reported_never_skipped_silentl
 def test_an_unreadable_file_is_set_aside_where_the_catalog_says_and_expires_with_its_date(box):
     path = box.lake / "raw" / "device_events" / "dt=2026-09-02" / "part-00000.parquet"
     path.write_bytes(b"PAR1 but no more")
-    cat = box.edit_catalog("  device_events:\n    category: device\n",
-                           "  device_events:\n    category: device\n    on_bad_file: quarantine\n")
+    cat = box.edit_catalog("  device_events:\n", "  device_events:\n    on_bad_file: quarantine\n")
     box.before = box.snapshot()
     one_line_error(box.run("purge", "--as-of", AS_OF_ARG, "--execute", catalog=cat), "set aside")
     aside = path.with_name(".bad-part-00000.parquet")
@@ -424,8 +424,8 @@ def _with_column(box: Sandbox, values_of) -> Path:
     for f in (box.lake / "raw" / "device_events").rglob("*.parquet"):
         t = pq.read_table(f)
         pq.write_table(t.append_column("contact", values_of(t.num_rows)), f)
-    return box.edit_catalog("      language:     {kind: quasi,  op: keep}",
-                            "      language:     {kind: quasi,  op: keep}\n      contact:      {kind: other,  op: keep}")
+    line = '      language:     {kind: quasi,  op: keep, description: "the device\'s language setting"}'
+    return box.edit_catalog(line, line + "\n      contact:      {kind: other,  op: keep}")
 
 
 @pytest.mark.parametrize("make", [

@@ -91,8 +91,7 @@ def test_expired_hold_no_longer_protects(lake):
 
 
 def test_immutable_dataset_is_quarantined_not_rewritten(lake, prefect_harness):
-    text = lake.read_text(encoding="utf-8").replace("  usage_events:\n    category: usage\n",
-                                                    "  usage_events:\n    category: usage\n    immutable: true\n")
+    text = lake.read_text(encoding="utf-8").replace("  usage_events:\n", "  usage_events:\n    immutable: true\n")
     lake.write_text(text, encoding="utf-8")
     cat = short_retention(lake)
     files = {p: p.read_bytes() for p in (cat.dataset_path("usage_events")).rglob("*.parquet")}
