@@ -9,7 +9,7 @@ export PREFECT_HOME := $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 180
 
-.PHONY: demo test test-fast lint bench clean install browser
+.PHONY: demo test test-fast lint bench clean install browser train-ner
 
 install: $(STAMP)
 
@@ -35,6 +35,11 @@ test: $(STAMP) browser  ## the whole suite (slow tests included)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
+
+# The Chinese NER model (transforms/models/zh_ner.crfsuite) from ../shared/ner-corpus (about 12 minutes, one core).
+NER_CORPUS ?= ../shared/ner-corpus/train.jsonl
+train-ner: $(STAMP)  ## retrain the shipped Chinese NER model from NER_CORPUS
+	$(BIN)/python -m flows.train_ner --corpus $(NER_CORPUS)
 
 lint: $(STAMP)  ## imports and names (ruff)
 	$(BIN)/ruff check configs flows transforms tests bench

@@ -4,7 +4,8 @@ recognizers, on the same generated texts (chat messages with planted identifiers
 Both engines run on a blank spaCy pipeline (nothing downloaded). piiflow runs as `piiflow detect` does
 (``flows.detect.detect_lines`` on JSONL lines, ``--workers`` processes, default 2); its single-process speed and its
 speed on distinct texts only (where remembering repeated texts cannot help) are printed too, each with its own ratio
-against Presidio's speed. Prints one JSON line: characters per second, planted identifiers found by each engine
+against Presidio's speed; so is its speed on the distinct texts of the dev set (``../shared/eval/dev.jsonl``, Chinese
+and English prose, where present), model included. Prints one JSON line: characters per second, planted identifiers found by each engine
 (any finding overlapping the planted span), and ``ratio`` (Presidio's time over piiflow's on the same texts).
 usage: python bench/bench_detect.py [--rows N] [--workers N] [--repeat N]  (each timing is the best of --repeat runs)
 """
@@ -96,6 +97,35 @@ def main() -> None:
     presidio_cps = chars / presidio_s
     distinct_chars = sum(len(t) for t in distinct)
 
+    # Distinct texts of the dev set (../shared/eval, read where it is present, never shipped): Chinese and English
+    # prose, no repetition, one process, piiflow with its NER model against Presidio on the same texts.
+    dev = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev.jsonl"
+    dev_fields = {"devset_distinct_ratio": None}
+    if dev.is_file():
+        from transforms.detection import detect
+
+        dev_texts = list(dict.fromkeys(json.loads(line)["text"] for line in dev.open(encoding="utf-8")
+                                       if json.loads(line)["set"] in ("ccf", "weibo", "presidio")))
+        dev_chars = sum(map(len, dev_texts))
+
+        def dev_piiflow() -> tuple[float, None]:
+            engine = build_analyzer()
+            t0 = time.perf_counter()
+            for t in dev_texts:
+                detect(engine, t)
+            return time.perf_counter() - t0, None
+
+        def dev_presidio() -> tuple[float, None]:
+            t0 = time.perf_counter()
+            for t in dev_texts:
+                presidio.analyze(t, language="en")
+            return time.perf_counter() - t0, None
+
+        mine_dev, theirs_dev = best(dev_piiflow)[0], best(dev_presidio)[0]
+        dev_fields = {"devset_texts": len(dev_texts), "devset_piiflow_chars_per_s": int(dev_chars / mine_dev),
+                      "devset_presidio_chars_per_s": int(dev_chars / theirs_dev),
+                      "devset_distinct_ratio": round(theirs_dev / mine_dev, 2)}
+
     def hits(found) -> int:
         return sum(any(s < e2 and s2 < e for s2, e2 in f) for k, f in zip(keys, found) for s, e in truth.get(k, []))
 
@@ -106,7 +136,8 @@ def main() -> None:
                       "presidio_chars_per_s": int(presidio_cps), "presidio_found": hits(found_presidio),
                       "ratio": round(presidio_s / mine_s, 2),
                       "single_process_ratio": round(presidio_s / single_s, 2),
-                      "distinct_texts_single_process_ratio": round(distinct_chars / distinct_s / presidio_cps, 2)}))
+                      "distinct_texts_single_process_ratio": round(distinct_chars / distinct_s / presidio_cps, 2),
+                      **dev_fields}))
 
 
 if __name__ == "__main__":

@@ -25,8 +25,13 @@ class Settings(BaseSettings):
     key_file: Path | None = None
     #: Rows sampled per dataset by ``scan`` (spread over all partitions).
     scan_sample_rows: int = Field(2000, ge=10)
-    #: Minimum Presidio score for a finding.
+    #: Minimum score for a finding in ``scan`` and ``detect``: the balanced operating point (precision and recall
+    #: about equal on the dev set).
     score_threshold: float = Field(0.5, ge=0, le=1)
+    #: Minimum score for a finding when a release redacts free text (``redact_entities``) and when its gate re-scans
+    #: the result: the recall-first operating point. In a release a missed name is a leak; an extra redaction only
+    #: costs a word.
+    release_score_threshold: float = Field(0.3, ge=0, le=1)
     #: Optional spaCy NER pipelines adding PERSON/LOCATION when installed: ``en_core_web_sm`` (English) or
     #: ``zh=zh_core_web_sm,en=en_core_web_sm`` (package names or paths, one per language).
     ner_model: str | None = None

@@ -15,4 +15,4 @@ def dask_setup(worker=None) -> None:  # noqa: ARG001  (Dask's preload hook signa
     configure_prefect_env()
     import flows.deidentify  # noqa: F401  (the release task and its imports)
 
-    analyzer_for(Settings())
+    analyzer_for(Settings(), release=True)  # the engine release tasks use

@@ -163,7 +163,7 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
         why = str(e) if isinstance(e, StorageError) else f"cannot read its input ({type(e).__name__})"
         return PartitionResult(dataset, dt.isoformat(), "unreadable", path=str(target),
                                reasons=[f"{dataset} dt={dt}: {why}"])
-    analyzer = analyzer_for(settings)
+    analyzer = analyzer_for(settings, release=True)
     out, _ = apply_policy(table, ds, key=key, analyzer=analyzer, tz=catalog.lake.timezone)
     out, krep = generalize_to_k(table, out, ds, rel.k_anonymity, rel.max_suppression, key=key,
                                 tz=catalog.lake.timezone)

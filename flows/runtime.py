@@ -141,10 +141,13 @@ _ENGINES: dict = {}
 _ENGINES_LOCK = threading.Lock()
 
 
-def analyzer_for(settings: Settings):
+def analyzer_for(settings: Settings, *, release: bool = False):
     """The detection engine for these settings, built once per process: concurrent tasks (threads) wait for the
-    first to build it and share it, with its memory of texts already seen."""
-    key = (settings.ner_model, settings.score_threshold)
+    first to build it and share it, with its memory of texts already seen. ``release`` gives the recall-first
+    engine (``release_score_threshold``) that redacts and re-scans releases; otherwise the balanced one
+    (``score_threshold``)."""
+    threshold = settings.release_score_threshold if release else settings.score_threshold
+    key = (settings.ner_model, threshold)
     engine = _ENGINES.get(key)
     if engine is None:
         with _ENGINES_LOCK:
@@ -152,7 +155,7 @@ def analyzer_for(settings: Settings):
             if engine is None:
                 from transforms.detection import build_analyzer
 
-                engine = _ENGINES[key] = build_analyzer(settings)
+                engine = _ENGINES[key] = build_analyzer(settings, threshold=threshold)
     return engine
 
 

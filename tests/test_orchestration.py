@@ -196,9 +196,9 @@ def test_concurrent_tasks_share_one_detection_engine(monkeypatch):
     builds = []
     real = detection.build_analyzer
 
-    def slow_build(settings=None):
+    def slow_build(settings=None, threshold=None):
         builds.append(1)
-        return real(settings)
+        return real(settings, threshold=threshold)
 
     monkeypatch.setattr(detection, "build_analyzer", slow_build)
     monkeypatch.setattr(runtime, "_ENGINES", {})

@@ -50,6 +50,12 @@ def resident_id_ok(value: str) -> bool:
     return False
 
 
+def resident_id_shaped(digits: str) -> bool:
+    """True for 18 characters laid out as a resident ID (a province code, a real birth date), whether or not the
+    check character is right: a mistyped ID is still an ID, not a bank card."""
+    return len(digits) == 18 and digits[:17].isdigit() and digits[:2] in PROVINCE_CODES and _real_date(digits[6:14])
+
+
 def _real_date(yyyymmdd: str) -> bool:
     try:
         d = date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))

@@ -36,6 +36,9 @@ DIRECT_ENTITIES = frozenset({
     "MAC_ADDRESS", "IMEI", "DEVICE_ID", "GPS_COORDINATE", "CELL_ID", "CN_ADDRESS", "STREET_ADDRESS",
 })
 
+#: Entities scans report but releases do not redact: a country or city named alone says little about a person.
+NOT_REDACTED = frozenset({"LOCATION"})
+
 
 def guess_language(text: str) -> str:
     """``zh`` if the text has any CJK ideograph, else ``en``."""
@@ -210,10 +213,12 @@ class _Plan:
         return own.get(r.entity_type, own.get("default", self._default))
 
 
-def build_analyzer(settings=None) -> PiiflowAnalyzer:
+def build_analyzer(settings=None, *, threshold: float | None = None) -> PiiflowAnalyzer:
     """The one place a detection engine is made. ``settings`` may carry ``ner_model`` (see
-    :func:`parse_ner_models`) and ``score_threshold``."""
-    threshold = getattr(settings, "score_threshold", 0.5)
+    :func:`parse_ner_models`) and ``score_threshold``; ``threshold`` overrides the latter (the release engine is
+    built with ``release_score_threshold``)."""
+    if threshold is None:
+        threshold = getattr(settings, "score_threshold", 0.5)
     nlp = BlankSpacyNlpEngine(LANGUAGES, ner_models=parse_ner_models(getattr(settings, "ner_model", None)))
     nlp.load()
     registry = RecognizerRegistry(supported_languages=list(LANGUAGES))
@@ -245,10 +250,12 @@ def _merge_same_type(results: Iterable[RecognizerResult]) -> list[RecognizerResu
 
 def _resolve_overlaps(results: Iterable[RecognizerResult], text: str = "") -> list[Finding]:
     """Merge overlapping findings of the same type, then keep the best of overlapping findings of different types:
-    higher score, then longer span. An e-mail address that a better finding overlaps only at its start (a phone
+    one that is redacted over one that is not (a plate over the place its first character names), then the higher
+    score, then the longer span. An e-mail address that a better finding overlaps only at its start (a phone
     number glued to it: ``1380-2841-004bill@uih.com.hk``) keeps the part after that finding when the part is
     still an address (has its ``@``)."""
-    ordered = sorted(_merge_same_type(results), key=lambda r: (-r.score, -(r.end - r.start), r.start))
+    ordered = sorted(_merge_same_type(results),
+                     key=lambda r: (r.entity_type in NOT_REDACTED, -r.score, -(r.end - r.start), r.start))
     kept: list[Finding] = []
     for r in ordered:
         start = r.start

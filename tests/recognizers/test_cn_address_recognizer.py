@@ -6,9 +6,9 @@ from tests.recognizers._table import found
 
 CASES = [
     ('收货地址：成都市武侯区人民南路四段12号3栋502室，电话', ['成都市武侯区人民南路四段12号3栋502室']),  # full address
-    ('住在北京', ['北京']),  # a place name alone
+    ('住在北京', []),  # a place name alone is a LOCATION (below), not an address
     ('超市门口的马路', []),  # 市 and 路 alone are not an address
-    ('成都市', ['成都市']),  # a known city with its suffix
+    ('成都市', []),  # ... with its suffix too
     ('比如在中关村工作走到四号线很近', ['中关村']),  # a place name from jieba's dictionary
     ('湖北银监局已正式批准', []),  # a place naming an organisation
     ('作品：《东京审判》等', []),  # a place inside a title
@@ -24,3 +24,8 @@ CASES = [
 @pytest.mark.parametrize("text, expected", CASES)
 def test_table(analyzer, text, expected):
     assert found(analyzer, text, 'CN_ADDRESS') == expected
+
+
+@pytest.mark.parametrize("text, expected", [('住在北京', ['北京']), ('成都市', ['成都市']), ('美国的朋友', ['美国'])])
+def test_a_place_alone_is_a_location(analyzer, text, expected):
+    assert found(analyzer, text, 'LOCATION') == expected

@@ -15,8 +15,9 @@ if TYPE_CHECKING:  # the engine is imported by whoever builds it: operators load
 
 def redact_text(analyzer: AnalyzerEngine, text: str, *, style: str = "type", entities: frozenset[str] | None = None
                 ) -> str:
-    """``style="type"`` gives ``<CN_MOBILE>``; ``"numbered"`` a tag per distinct value within the text
-    (``<PERSON_1>`` ... ``<PERSON_1>`` for the same name twice).
+    """Every finding but a bare place (``LOCATION``: a country or city alone) replaced. ``style="type"`` gives
+    ``<CN_MOBILE>``; ``"numbered"`` a tag per distinct value within the text (``<PERSON_1>`` ... ``<PERSON_1>`` for
+    the same name twice).
 
     Redaction repeats until the detector finds nothing more (at most 4 passes): when two findings overlap only one
     is replaced, and what is left of the other may still be an identifier (the re-scan of the gate would see it).
@@ -30,9 +31,10 @@ def redact_text(analyzer: AnalyzerEngine, text: str, *, style: str = "type", ent
 
 
 def _redact_once(analyzer: AnalyzerEngine, text: str, style: str, entities: frozenset[str] | None) -> str:
-    from transforms.detection import detect
+    from transforms.detection import NOT_REDACTED, detect
 
-    findings = [f for f in detect(analyzer, text) if entities is None or f.type in entities]
+    findings = [f for f in detect(analyzer, text)
+                if f.type not in NOT_REDACTED and (entities is None or f.type in entities)]
     if not findings:
         return text
     out, pos, numbering = [], 0, {}

@@ -12,6 +12,7 @@ from transforms.recognizers import (  # noqa: F401  (imported to register)
     cn_landline_recognizer,
     cn_license_plate_recognizer,
     cn_mobile_recognizer,
+    cn_ner_recognizer,
     cn_passport_recognizer,
     cn_resident_id_recognizer,
     cn_uscc_recognizer,

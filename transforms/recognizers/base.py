@@ -45,6 +45,11 @@ class PiiflowRecognizer(PatternRecognizer):
     PREFILTER: ClassVar[str | None] = None
     NLP_FREE: ClassVar[bool] = True
 
+    #: Words that, written just before a match (within ``NEGATIVE_WINDOW`` characters, with none of ``CONTEXT``
+    #: after them), say it is something else: 版本号 before 9.3.6.15, 订单号 before a card-shaped number.
+    NEGATIVE_CONTEXT: ClassVar[tuple[str, ...]] = ()
+    NEGATIVE_WINDOW: ClassVar[int] = 12
+
     #: Digits-only identifiers may be glued to letters in real text ("Tel13701233057", "13801281432Email"), but not
     #: sit inside a long hexadecimal run (hashes, trace ids, tokens): such matches are dropped.
     REJECT_IN_HEX_RUN: ClassVar[bool] = False
@@ -86,9 +91,48 @@ class PiiflowRecognizer(PatternRecognizer):
                 logging.getLogger(__name__).warning("%s: pattern %r timed out after %s s, skipped", self.name,
                                                     pattern.name, REGEX_TIMEOUT_SECONDS)
         results = EntityRecognizer.remove_duplicates(results)
+        if self.NEGATIVE_CONTEXT and results:
+            results = [r for r in results if not self.negated(text, r.start)]
         if self.REJECT_IN_HEX_RUN and results:
             results = [r for r in results if not in_hex_run(text, r.start, r.end)]
         return results
+
+    def negated(self, text: str, start: int) -> bool:
+        return negated(text, start, self.NEGATIVE_CONTEXT, self.CONTEXT, self.NEGATIVE_WINDOW)
+
+
+#: Words before a number that make it an order, tracking, invoice, ticket or other reference number: not a card,
+#: an IMEI or a phone number, however it is shaped.
+REFERENCE_CUES = ("订单", "单号", "运单", "快递", "物流", "发票", "工单", "票号", "流水号", "交易号", "编号", "序列号", "批次",
+                  "商品编码", "order", "tracking", "invoice", "ticket", "ref:", "ref ", "ref#", "ref.", "serial", "waybill", "shipment", "parcel",
+                  "txn", "transaction", "trace", "item", "sku")
+
+
+def negated(text: str, start: int, negative_cues, positive_cues, window: int = 12) -> bool:
+    """True when the last cue within ``window`` characters before ``start`` is one of ``negative_cues`` (no
+    positive cue after it): 版本号 before 9.3.6.15, 订单号 before a card-shaped number. English cues count as whole
+    words (``ver`` is not in ``server``)."""
+    before = text[max(0, start - window):start].lower()
+    negative = _last_cue(tuple(negative_cues), before)
+    return negative >= 0 and negative >= _last_cue(tuple(positive_cues), before)
+
+
+@functools.lru_cache(maxsize=64)
+def _cue_regex(cues: tuple[str, ...]):
+    import re
+
+    parts = [(r"(?<![a-z])" + re.escape(c.lower())) if c[:1].isascii() and c[:1].isalpha() else re.escape(c.lower())
+             for c in sorted(cues, key=len, reverse=True)]
+    return re.compile("|".join(parts)) if parts else None
+
+
+def _last_cue(cues: tuple[str, ...], before: str) -> int:
+    rx = _cue_regex(cues)
+    last = -1
+    if rx is not None:
+        for m in rx.finditer(before):
+            last = m.start()
+    return last
 
 
 @functools.lru_cache(maxsize=1)

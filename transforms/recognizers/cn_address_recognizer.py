@@ -1,6 +1,6 @@
 import re
 
-from transforms.recognizers.base import PiiflowRecognizer, jieba_tables, jieba_words, register, result_of
+from transforms.recognizers.base import PiiflowRecognizer, jieba_tables, jieba_words, result_of
 
 _HAN = r"[\u4e00-\u9fff]"
 _NUM = r"[0-9０-９一二三四五六七八九十百零〇]"
@@ -86,10 +86,11 @@ def _named_places(text: str, tags: dict, freq: dict) -> list[tuple[int, int]]:
     return found
 
 
-@register
 class CnAddressRecognizer(PiiflowRecognizer):
     """Mainland postal addresses: administrative divisions (province, city, county, town) then road and house
-    numbers. Two or more parts are needed, so a bare city name is not an address."""
+    numbers, and place names. Not registered on its own: :class:`~transforms.recognizers.cn_ner_recognizer.
+    ChineseNerRecognizer` weighs its findings with the trained model's reading and tells addresses from bare
+    places."""
 
     SUPPORTED_ENTITY = "CN_ADDRESS"
     #: Addresses and place names are written in Chinese characters.

@@ -15,6 +15,9 @@ class IpRecognizer(PiiflowRecognizer):
         ("ipv4", rf"(?<![\d.vV])(?:{_OCTET}\.){{3}}{_OCTET}(?!\.?[0-9A-Za-z])", 0.6),
         ("ipv6", r"(?<![0-9A-Za-z_:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|:)?(?:%\w+)?(?![0-9A-Za-z_:])", 0.6),
     ]
+    #: Version, build and firmware numbers are written like IPv4 addresses.
+    NEGATIVE_CONTEXT = ("版本", "version", "ver", "build", "固件", "firmware", "release", "升级到", "更新到", "内核",
+                        "kernel", "sdk", "patch", "补丁")
     CONTEXT = ["ip", "地址", "登录", "来源", "host", "client", "remote"]
 
     def validate_result(self, pattern_text: str):

@@ -32,7 +32,9 @@ COMPOUND_SURNAMES = ("欧阳", "司马", "诸葛", "上官", "东方", "皇甫",
                      "轩辕", "令狐", "端木", "独孤", "南宫", "西门", "百里", "呼延", "澹台", "公冶", "太史", "申屠")
 CUES_BEFORE = ("我叫", "我是", "名叫", "叫做", "联系人", "姓名", "经纪人", "收件人", "收货人", "户名", "负责人", "联络人",
                "致电", "找", "请联系", "联系", "艺人", "歌手", "演员", "导演", "主持人", "作者", "记者", "教练", "球员",
-               "老师", "同学", "董事长", "总裁", "经理", "助理", "先生", "女士")
+               "老师", "同学", "董事长", "总裁", "经理", "助理", "先生", "女士", "客户", "用户", "顾客", "会员", "客服",
+               "司机", "同事", "朋友", "转告", "this is ", "I am ", "I'm ", "name is ", "call ", "contact ", "ask ",
+               "Mr. ", "Ms. ", "Dear ")
 TITLES_AFTER = ("先生", "女士", "小姐", "老师", "经理", "总监", "教授", "医生", "主任", "律师", "同学", "导演", "董事长",
                 "总裁", "书记", "局长", "处长", "师傅", "阿姨", "老板", "说", "表示", "称", "认为", "介绍", "透露")
 #: Last characters of role nouns that often stand right before a name (工程师, 总监, 主任, 歌手, 名家...).
@@ -40,7 +42,7 @@ ROLE_SUFFIX = set("家师长员手任监唱者官士总记理导授")
 _STOP = set("的了是在和有我你他她它这那个们说就也都不人一上下大中到为与及或被把从对向以而于之其所着过来去会"
             "能要可将没很最更还又再已但如若因由此些每各某哪谁什么啊吗呢吧哦嗯呀")
 # English names after an honorific or a cue, in English or Chinese text (no \b: it fails next to Chinese).
-_EN = re.compile(r"(?:(?<![A-Za-z])(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+|(?<![A-Za-z])(?:[Mm]y name is|I am|I'm|[Tt]his is|"
+_EN = re.compile(r"(?:(?<![A-Za-z])(?i:mr|mrs|ms|miss|dr|prof)\.?\s+|(?<![A-Za-z])(?:[Mm]y name is|I am|I'm|[Tt]his is|"
                  r"[Cc]ontact|Dear)\s+|(?:我是|我叫|户名|联系人|姓名|找|收件人|客户|联系|致|和|与)[:：]?\s*)"
                  r"(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)?([A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2})"
                  r"|(?<![A-Za-z])([A-Z][a-z]+(?:\s+[A-Z][a-z]+){1,2})(?=\s*(?:的|电话|手机|邮箱|先生|女士|经理|老师))")
@@ -57,6 +59,24 @@ _EN_ACTOR = re.compile(r"(?<![A-Za-z])([A-Z][a-z\u00c0-\u024f]+)(?:\s+(?:lives|l
                        r"asked|called|wrote|works|worked)\b|'s\s+(?:address|phone|number|email|e-mail|kid|son|daughter|"
                        r"wife|husband|house|home|car|account|card|birthday))")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+#: A known first name and any capitalised word after it: Ronald Pesälä, Timothy Laarman (the last name need not be
+#: in a list).
+_FIRST_ANY = re.compile(r"(?<![A-Za-z\u00c0-\u024f])([A-Z][a-z\u00c0-\u024f]+)\s([A-Z][a-z\u00c0-\u024f'\-]{1,20})"
+                        r"(?![A-Za-z\u00c0-\u024f])")
+#: Capitalised words after a first name that make it no name (Grace Period, Mark Down, Main Street).
+_NOT_LAST = frozenset("Street St Road Rd Avenue Ave Lane Drive Court Place Inc Ltd LLC Corp Company Group Period "
+                      "Down Up Day Days Time Point Street Square Park Hall House Center Centre Hotel Bank Airport "
+                      "University College School Hospital Church Station Bridge River Lake Mountain Island Valley "
+                      "County City Town Village Report Policy Service Services Team Project".split())
+#: First names that are also common English words, which a capitalised word after them does not make a name.
+_WORD_FIRST = frozenset("May Will Mark Grant Bill Rose Hope Joy Faith June April Summer Dawn Art Guy Page Sky Rich "
+                        "Young Long Price Case Frank Miles Chase Wade Bell Hunter Baker Love Major Star".split())
+#: A single name addressed at the start of a sentence: "Jakobine, can I please speak to you?"
+_VOCATIVE = re.compile(r"(?:^|(?<=[.!?\n]\s))([A-Z][a-z\u00c0-\u024f]{2,20}),\s+(?:can|could|would|will|please|I|"
+                       r"we|you|thanks|thank|are|do|did|have)\b")
+#: A capitalised word with a family member or a possession after it: Sumaya's kid.
+_POSSESSIVE = re.compile(r"(?<![A-Za-z])([A-Z][a-z\u00c0-\u024f]{2,20})'s\s+(?:kid|son|daughter|wife|husband|"
+                         r"mother|father|mom|dad|brother|sister|partner|boyfriend|girlfriend|baby|children|family)\b")
 
 
 @functools.lru_cache(maxsize=1)
@@ -197,8 +217,14 @@ class PersonRecognizer(EntityRecognizer):
         out += [result_of(self, m.start(1), m.end(1), 0.6) for m in _EN_CUED.finditer(text)
                 if m.group(1).split()[0] not in _EN_NOT_NAMES]
         out += [result_of(self, m.start(1), m.end(1), 0.6) for m in _EN_ACTOR.finditer(text) if m.group(1) in first]
-        if _CJK.search(text):
-            out += self._chinese(text)
+        out += [result_of(self, m.start(), m.end(), 0.55) for m in _FIRST_ANY.finditer(text)
+                if m.group(1) in first and m.group(1) not in _WORD_FIRST and m.group(2) not in _NOT_LAST
+                and m.group(2) not in _EN_NOT_NAMES]
+        out += [result_of(self, m.start(1), m.end(1), 0.5) for m in _VOCATIVE.finditer(text)
+                if m.group(1) not in _EN_NOT_NAMES]
+        out += [result_of(self, m.start(1), m.end(1), 0.55) for m in _POSSESSIVE.finditer(text)
+                if m.group(1) not in _EN_NOT_NAMES]
+        if _CJK.search(text):  # Chinese names themselves: ChineseNerRecognizer weighs this rule with the model
             out += [result_of(self, m.start(), m.end(), 0.65) for m in _TRANSLITERATED.finditer(text)
                     if len(m.group()) <= 16]
             out += [result_of(self, m.start(g), m.end(g), 0.6) for m in _TRANSLIT_WITH_ORIGINAL.finditer(text)
@@ -219,7 +245,7 @@ class PersonRecognizer(EntityRecognizer):
                 break
             i = m.start()
             s_len = 2 if text[i:i + 2] in COMPOUND_SURNAMES else 1
-            before = text[max(0, i - 5):i]
+            before = text[max(0, i - 9):i]
             cue_before = any(before.endswith(c) for c in CUES_BEFORE)
             honorific = next((h for h in HONORIFICS if text.startswith(h, i + s_len)), None)
             if honorific:
@@ -274,3 +300,46 @@ class PersonRecognizer(EntityRecognizer):
             else:
                 i += 1
         return out
+
+
+@functools.lru_cache(maxsize=1)
+def _rules() -> PersonRecognizer:
+    rec = PersonRecognizer()
+    rec.load()
+    return rec
+
+
+def chinese_name_candidates(text: str) -> list[RecognizerResult]:
+    """The Chinese-name rule's findings (surname, given name, cues, titles, name statistics; 小王 and 老李) in
+    ``text``: what the trained model reads as hints and :class:`~transforms.recognizers.cn_ner_recognizer.
+    ChineseNerRecognizer` weighs with the model's own reading."""
+    if not _CJK.search(text):
+        return []
+    rules = _rules()
+    found = rules._chinese(text)
+    taken = [(r.start, r.end) for r in found]
+    found += [r for r in _familiar(rules, text) if not any(s < r.end and r.start < e for s, e in taken)]
+    return found
+
+
+#: 小王, 老李, 阿珍: a familiar prefix and a surname (or a given-name character after 阿), a way colleagues and
+#: customers name people in chat.
+_FAMILIAR = re.compile(r"([小老阿])([\u4e00-\u9fff])")
+#: Characters after a familiar name that say a person does something (说, 来, 在...) or is addressed.
+_FAMILIAR_AFTER = frozenset("说来去在是也都和跟把给让叫要会已还就的，。、！？ :：,")
+
+_FAMILIAR_TIME = ("明天", "今天", "昨天", "刚才", "下午", "上午", "晚上")
+
+
+def _familiar(rules: "PersonRecognizer", text: str) -> list[RecognizerResult]:
+    surnames, tags, freq = _lexicon()
+    out = []
+    for m in _FAMILIAR.finditer(text):
+        word, second = m.group(), m.group(2)
+        if second not in surnames or (tags.get(word) not in (None, "nr") and freq.get(word, 0) > 50):
+            continue  # not a surname, or an ordinary word (小时, 老实, 小米)
+        after = text[m.end():m.end() + 1]
+        if after and after not in _FAMILIAR_AFTER and not any(text.startswith(w, m.end()) for w in _FAMILIAR_TIME):
+            continue
+        out.append(result_of(rules, m.start(), m.end(), 0.55))
+    return out

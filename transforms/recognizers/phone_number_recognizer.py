@@ -3,7 +3,7 @@ import re
 from phonenumbers import Leniency, PhoneNumberMatcher
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 
-from transforms.recognizers.base import in_hex_run, register, result_of
+from transforms.recognizers.base import REFERENCE_CUES, in_hex_run, negated, register, result_of
 
 _ENOUGH_DIGITS = re.compile(r"(?:\d\D{0,2}){7}")
 # libphonenumber is slow: only texts with something a non-mainland number starts with are handed to it (a plus,
@@ -65,6 +65,13 @@ def _in_host(text: str, m) -> bool:
     return bool(_HOST_AFTER.match(text[m.end:m.end + 2])) or (
         len(before) == 2 and before[1] in "-." and before[0].isascii() and before[0].isalnum()) or bool(
         _LOG_TIME.match(m.raw_string) and _LOG_DATE_BEFORE.search(text[max(0, m.start - 8):m.start]))
+
+
+def _glued(text: str, start: int) -> bool:
+    """In English text, the number continues a path (``/items/373884945``) or a word (``md5 078c...``). (Chinese
+    text glues numbers to names: 經理人kenneth+85294979172.)"""
+    before = text[start - 1:start]
+    return before == "/" or (before.isascii() and before.isalpha())
 
 
 def _blank(m: re.Match) -> str:
@@ -144,6 +151,8 @@ class PhoneNumberRecognizer(EntityRecognizer):
                 if in_hex_run(text, m.start, m.end) or _DATE_SHAPED.match(m.raw_string) or _in_host(text, m) or (
                         _DOTTED.search(m.raw_string) and not _DOTTED_PHONE.match(m.raw_string)):
                     continue  # a hash, a date, a host name, an IP address or a version string
+                if (english and _glued(text, m.start)) or negated(text, m.start, REFERENCE_CUES, self.CONTEXT):
+                    continue  # a path segment (/items/373884945), digits of a word (md5), a reference number
                 if _INTERNATIONAL.match(m.raw_string):
                     score = 0.6
                 elif (english and _FORMATTED.search(m.raw_string)) or (
@@ -170,6 +179,7 @@ class PhoneNumberRecognizer(EntityRecognizer):
             if not 8 <= digits <= 15 or groups < 3 or _DATE_SHAPED.match(raw) or _IPV4.search(raw) or \
                     _HOST_AFTER.match(text[m.end():m.end() + 2]):
                 continue
-            if any(s < m.end() and m.start() < e for s, e in spans):
+            if any(s < m.end() and m.start() < e for s, e in spans) or negated(text, m.start(), REFERENCE_CUES,
+                                                                                 self.CONTEXT):
                 continue
             spans[(m.start(), m.end())] = result_of(self, m.start(), m.end(), 0.5 if raw[0] == "+" else 0.35)

@@ -1,0 +1,244 @@
+"""The Chinese NER model and the detection around it: loading offline, names and addresses in sentences, the
+negatives, plates, English free text, the two operating points, and training."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from configs.settings import Settings
+from tests.hard_negatives import hard_negatives
+from transforms import ner
+from transforms.detection import build_analyzer, detect
+from transforms.operators import redact_text
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def balanced():
+    return build_analyzer(Settings())
+
+
+@pytest.fixture(scope="module")
+def release():
+    return build_analyzer(Settings(), threshold=Settings().release_score_threshold)
+
+
+def _found(analyzer, text: str, value: str, types: set[str]) -> bool:
+    start = text.index(value)
+    end = start + len(value)
+    return any(f.type in types and f.start < end and start < f.end for f in detect(analyzer, text))
+
+
+def test_the_model_ships_and_loads_offline_with_no_network():
+    """A fresh process with every socket refused loads the model and labels a sentence."""
+    code = (
+        "import socket\n"
+        "def refuse(*a, **k): raise OSError('network used')\n"
+        "socket.socket.connect = refuse\n"
+        "socket.create_connection = refuse\n"
+        "from transforms.ner import NerModel\n"
+        "from transforms.recognizers.base import jieba_words\n"
+        "t = '联系人王建国，电话找他'\n"
+        "print([s.label for s in NerModel().spans(t, jieba_words(t))])\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "PER" in out.stdout
+    assert ner.MODEL_PATH.stat().st_size < 50 * 2**20
+
+
+def test_a_missing_model_says_how_to_make_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="make train-ner"):
+        ner.NerModel(tmp_path / "none.crfsuite")
+
+
+#: Names in the sentences people write, with honorifics, nicknames, transliterations and traditional characters.
+NAMES = [
+    ("查找客户王畅的订单", "王畅"),
+    ("Hi, this is 侯彬, call me later", "侯彬"),
+    ("联系人：欧阳娜娜女士，周一上午在", "欧阳娜娜"),
+    ("请转告陈志强经理明天开会", "陈志强"),
+    ("我是李雪梅，上周买的手机坏了", "李雪梅"),
+    ("刘德华昨晚在红磡开了演唱会", "刘德华"),
+    ("麻烦张小姐回个电话", "张小姐"),
+    ("收件人赵晓东，放门卫", "赵晓东"),
+    ("客服小王说今天能退款", "小王"),
+    ("老李明天来拿货", "老李"),
+    ("迈克尔·乔丹是篮球运动员", "迈克尔·乔丹"),
+    ("陳雋曄是台灣歌手", "陳雋曄"),
+    ("黃志明先生已經付款", "黃志明"),
+    ("经纪人孙俪电话联系", "孙俪"),
+    ("感谢周杰伦的支持", "周杰伦"),
+    ("我叫林晓彤，想咨询一下", "林晓彤"),
+    ("这是我同事马晓燕的微信", "马晓燕"),
+    ("今天和郭敬明吃饭", "郭敬明"),
+]
+
+
+@pytest.mark.parametrize("text,name", NAMES, ids=[n for _, n in NAMES])
+def test_names_in_sentences_are_found_by_the_release_engine(release, text, name):
+    assert _found(release, text, name, {"PERSON"})
+    assert name not in redact_text(release, text)
+
+
+def test_most_names_are_found_at_the_balanced_point_too(balanced):
+    found = sum(_found(balanced, text, name, {"PERSON"}) for text, name in NAMES)
+    assert found >= 0.8 * len(NAMES)
+
+
+ADDRESSES = [
+    ("寄到成都市武侯区人民南路四段12号3栋502室，谢谢", "成都市武侯区人民南路四段12号3栋502室"),
+    ("我家住在朝阳区建国路88号SOHO现代城2栋1201", "朝阳区建国路88号"),
+    ("收货地址：浙江省杭州市西湖区文三路478号", "浙江省杭州市西湖区文三路478号"),
+    ("公司在深圳市南山区科技园南区", "深圳市南山区科技园南区"),
+    ("送到上海市浦东新区张江路665弄3号楼", "上海市浦东新区张江路665弄3号楼"),
+]
+
+
+@pytest.mark.parametrize("text,address", ADDRESSES, ids=[a for _, a in ADDRESSES])
+def test_a_street_address_is_redacted_whole(release, text, address):
+    out = redact_text(release, text)
+    assert "<CN_ADDRESS>" in out
+    for part in ("号", "室", "栋", "弄"):  # number, building and room go with the street
+        if part in address:
+            assert part not in out.replace("<CN_ADDRESS>", ""), out
+
+
+@pytest.mark.parametrize("text,place", [("我在北京出差", "北京"), ("中国队赢了", "中国"), ("刚从香港回来", "香港"),
+                                        ("美国的朋友寄来的", "美国")])
+def test_a_country_or_city_alone_is_reported_but_not_redacted(balanced, release, text, place):
+    assert not any(f.type == "CN_ADDRESS" for f in detect(release, text))
+    assert redact_text(release, text) == text
+
+
+def test_hard_negatives_raise_almost_no_alarm(balanced, release):
+    texts = hard_negatives(400)
+    assert len(set(texts)) > 300
+    for engine in (balanced, release):
+        alarms = [t for t in texts if detect(engine, t)]
+        assert len(alarms) / len(texts) < 0.02, alarms[:5]
+
+
+@pytest.mark.parametrize("text", ["客户端版本号9.3.6.15", "app version 10.2.3.4 released", "升级到10.1.0.2后闪退"])
+def test_version_numbers_are_not_ip_addresses(balanced, text):
+    assert not any(f.type == "IP_ADDRESS" for f in detect(balanced, text))
+
+
+def test_an_ip_with_its_cue_still_is(balanced):
+    assert [f.type for f in detect(balanced, "登录IP 10.2.3.4")] == ["IP_ADDRESS"]
+    assert [f.type for f in detect(balanced, "server 10.2.3.4 refused")] == ["IP_ADDRESS"]
+
+
+@pytest.mark.parametrize("text", ["订单号6222021234567890123已发货", "运单号：337129589658393", "invoice no. 4111111111111111",
+                                  "ticket #6228480402564890018 closed", "单号440301199003077772"])
+def test_reference_numbers_are_not_cards_imeis_or_phones(balanced, release, text):
+    for engine in (balanced, release):
+        assert not detect(engine, text), text
+
+
+def test_a_card_after_a_reference_number_is_still_a_card(balanced):
+    text = "订单号123，卡号6228480402564890018"
+    assert [f.type for f in detect(balanced, text)] == ["BANK_CARD"]
+
+
+@pytest.mark.parametrize("plate", ["京A12345", "京A·12345", "京A 12345", "沪AD12345", "粤B·D12345", "粤B12345F",
+                                   "苏E3Q8K2", "川A·8K2Q9", "浙A·AB1C2"])
+def test_plates_in_every_issued_form(balanced, plate):
+    text = f"车牌{plate}违停"
+    assert [(f.type, text[f.start:f.end]) for f in detect(balanced, text)] == [("CN_LICENSE_PLATE", plate)]
+
+
+def test_a_three_letter_serial_needs_a_cue(balanced):
+    assert not detect(balanced, "型号浙AAB1C2")
+    assert [f.type for f in detect(balanced, "车牌浙AAB1C2")] == ["CN_LICENSE_PLATE"]
+
+
+@pytest.mark.parametrize("text,value,kind", [
+    ("I'd like to join accounts with ms. Wijtze", "Wijtze", "PERSON"),
+    ("Ronald Pesälä\nTableau Software", "Ronald Pesälä", "PERSON"),
+    ("Jakobine, can I please speak to you?", "Jakobine", "PERSON"),
+    ("It was a done thing between him and Sumaya's kid", "Sumaya", "PERSON"),
+    ("Please charge my card 4207 9604 3498 0 today", "4207 9604 3498 0", "BANK_CARD"),
+    ("card 1800-9350-4925-899 expires soon", "1800-9350-4925-899", "BANK_CARD"),
+    ("My number is 2720-2772-0067-5600, thanks", "2720-2772-0067-5600", "BANK_CARD"),
+    ("Call (555) 555-5555 x123 after 5", "(555) 555-5555 x123", "PHONE_NUMBER"),
+    ("reach me on +1-202-555-0143", "+1-202-555-0143", "PHONE_NUMBER"),
+])
+def test_english_free_text(balanced, text, value, kind):
+    assert _found(balanced, text, value, {kind})
+
+
+def test_release_engine_uses_the_recall_first_threshold():
+    from flows.runtime import analyzer_for
+
+    settings = Settings()
+    assert settings.release_score_threshold < settings.score_threshold
+    assert analyzer_for(settings, release=True).default_score_threshold == settings.release_score_threshold
+    assert analyzer_for(settings).default_score_threshold == settings.score_threshold
+
+
+def test_the_recall_first_point_finds_what_the_balanced_point_leaves(balanced, release):
+    """Scores are probabilities: a name the model doubts (a rule proposes 张三, glued to an e-mail address, and the
+    model gives it little weight) scores between the two points: scans leave it, releases redact it."""
+    text = "手机13812345678，邮箱张三abc.d@qq.com谢谢"
+    assert not any(f.type == "PERSON" for f in detect(balanced, text))
+    rel = [f for f in detect(release, text) if f.type == "PERSON"]
+    assert [text[f.start:f.end] for f in rel] == ["张三"]
+    assert Settings().release_score_threshold <= rel[0].score < Settings().score_threshold
+    assert "张三" not in redact_text(release, text)
+
+
+def test_training_on_a_tiny_corpus_gives_a_model_that_labels(tmp_path):
+    """``python -m flows.train_ner`` end to end on a corpus written here (the real one is ../shared/ner-corpus)."""
+    names = ["王建国", "李雪梅", "陈志强", "赵晓东", "刘海燕", "孙丽娜", "周伟", "吴敏"]
+    lines = []
+    for k in range(80):
+        name = names[k % len(names)]
+        text = f"今天{name}来公司找经理谈合作"
+        start = text.index(name)
+        lines.append(json.dumps({"id": str(k), "source": "cluener2020-train", "lang": "zh", "text": text,
+                                 "spans": [{"type": "PERSON", "label": "name", "start": start,
+                                            "end": start + len(name)}]}, ensure_ascii=False))
+    corpus, model = tmp_path / "c.jsonl", tmp_path / "m.crfsuite"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "flows.train_ner", "--corpus", str(corpus), "--out", str(model),
+                          "--max-iterations", "30"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["sequences"] == 160  # in-domain records count twice
+    from transforms.recognizers.base import jieba_words
+
+    text = "今天王建国来公司找经理谈合作"
+    assert [(s.label, text[s.start:s.end]) for s in ner.NerModel(model).spans(text, jieba_words(text))] == \
+        [("PER", "王建国")]
+
+
+def test_training_refuses_a_missing_corpus(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "flows.train_ner", "--corpus", str(tmp_path / "none.jsonl"),
+                          "--out", str(tmp_path / "m")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "corpus not found" in out.stderr
+    assert not (tmp_path / "m").exists()
+
+
+def test_chunks_cover_long_texts_and_cut_after_sentences():
+    text = ("今天天气很好。" * 100)
+    pieces = ner.chunks(text, limit=50)
+    assert pieces[0][0] == 0 and pieces[-1][1] == len(text)
+    assert all(b == c for (_, b), (c, _) in zip(pieces, pieces[1:]))
+    assert all(e - s <= 50 for s, e in pieces)
+    assert all(text[e - 1] == "。" for _, e in pieces[:-1])
+
+
+def test_decode_reads_bio_spans():
+    labels = ["O", "B-PER", "I-PER", "O", "I-ADR", "I-ADR", "B-PER"]
+    spans = ner.decode(labels, lambda lab, k: 0.5, offset=10)
+    assert [(s.label, s.start, s.end) for s in spans] == [("PER", 11, 13), ("ADR", 14, 16), ("PER", 16, 17)]
+
+

@@ -1,0 +1,134 @@
+"""Names and addresses in Chinese text: piiflow's trained model (:mod:`transforms.ner`) and its rules together.
+
+The model proposes; piiflow's rules propose too (the Chinese-name rule of
+:mod:`~transforms.recognizers.person_recognizer`, the address patterns of
+:mod:`~transforms.recognizers.cn_address_recognizer`) and its lexicons veto what they know is no name or no address:
+a "name" that jieba's dictionary knows as an ordinary word (马上, 黄金), a place name that only qualifies an
+organisation (湖北银监局, 上海音乐学院). A rule's proposal is weighed with the model's reading of the same characters:
+its score is ``RULE_WEIGHT`` x the rule's score + the rest x the model's probability, so the model confirms or
+overrules it. The model's own spans score their probability (the mean of their characters' marginals), and a span
+outside its best labelling whose characters are at least ``FLOOR`` likely counts too, at that probability: scores
+are probabilities throughout, so one threshold means the same for names as for addresses, and the recall-first
+threshold of releases reaches what the best labelling leaves out.
+
+A place standing alone (中国, 香港, 美国, 北京市) is a ``LOCATION``: reported by scans, not redacted, since a country or
+a city says little about a person and redacting every one would empty texts of their meaning. Anything more precise
+(a district, a road, a house number, a building, a named place) is a ``CN_ADDRESS``, redacted whole.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+from transforms.recognizers.base import jieba_tables, jieba_words, register, result_of
+
+#: How much a rule's own score counts against the model's probability for the same characters.
+RULE_WEIGHT = 0.7
+#: Characters the model gives at least this probability of an entity form a candidate outside its best labelling.
+FLOOR = 0.2
+#: A name the model proposes is Chinese characters (with a transliteration's dot) or Latin letters, not a mix
+#: with digits (川A·8K is the start of a plate).
+_NAME_SHAPE = re.compile(r"[\u4e00-\u9fff·•]{2,12}|[A-Za-z][A-Za-z' .\-]{1,30}")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+#: Dictionary words this common and not tagged as names are ordinary words, whatever the model says.
+COMMON_WORD = 200
+
+
+@functools.lru_cache(maxsize=1)
+def _model():
+    from transforms.ner import NerModel
+
+    return NerModel()
+
+
+@functools.lru_cache(maxsize=1)
+def _address_rules():
+    from transforms.recognizers.cn_address_recognizer import CnAddressRecognizer
+
+    return CnAddressRecognizer()
+
+
+def is_bare_place(span: str) -> bool:
+    """A province, city, country or region written alone (北京, 北京市, 香港, 美国, 华东): a location, not an address."""
+    from transforms.recognizers.cn_address_recognizer import PLACE_SET
+
+    tags, _ = jieba_tables()
+    return span.rstrip("省市县") in PLACE_SET or (tags.get(span) == "ns" and len(span) <= 3
+                                                  and span[-1] not in "路街道巷弄村镇乡区号")
+
+
+def _without_plates(text: str, start: int, end: int, score: float) -> tuple[int, int, float] | None:
+    """A place span less a licence plate at its start (京A·12345在路口 is a plate, then a place): the model has
+    seen few plates and reads the province character as a place."""
+    from transforms.recognizers.cn_license_plate_recognizer import PLATE_SHAPE
+
+    m = PLATE_SHAPE.match(text, start, end)
+    if m is None:
+        return start, end, score
+    return (m.end(), end, score) if end - m.end() >= 2 else None
+
+
+@register
+class ChineseNerRecognizer(EntityRecognizer):
+    """See the module's docstring."""
+
+    NLP_FREE = True
+    PREFILTER = r"[\u4e00-\u9fff]"
+    CONTEXT = ["地址", "住址", "收货", "寄到", "住在", "位于", "家住", "坐落", "联系人", "姓名", "我叫", "收件人"]
+
+    def __init__(self, supported_language: str = "zh"):
+        super().__init__(supported_entities=["PERSON", "CN_ADDRESS", "LOCATION"], name="ChineseNerRecognizer",
+                         supported_language=supported_language, context=list(self.CONTEXT))
+
+    def load(self) -> None:
+        _model()
+
+    def analyze(self, text, entities, nlp_artifacts=None):
+        from transforms.ner import simplified
+        from transforms.recognizers.person_recognizer import chinese_name_candidates
+
+        if not _HAN.search(text):
+            return []
+        text = simplified(text)  # offsets unchanged: traditional characters read as simplified ones
+        tagging = _model().tag(text, jieba_words(text))
+        out = self._persons(text, tagging, chinese_name_candidates(text))
+        return out + self._places(text, tagging)
+
+    def _persons(self, text, tagging, rule_findings) -> list[RecognizerResult]:
+        tags, freq = jieba_tables()
+        out = []
+        for span in tagging.spans + tagging.candidates("PER", FLOOR):
+            value = text[span.start:span.end]
+            if span.label != "PER" or not _NAME_SHAPE.fullmatch(value) or (
+                    tags.get(value) not in (None, "nr") and freq.get(value, 0) > COMMON_WORD):
+                continue
+            out.append(self._result("PERSON", span.start, span.end, span.probability))
+        for r in rule_findings:
+            q = tagging.probability("PER", r.start, r.end)
+            out.append(self._result("PERSON", r.start, r.end, RULE_WEIGHT * r.score + (1 - RULE_WEIGHT) * q))
+        return out
+
+    def _places(self, text, tagging) -> list[RecognizerResult]:
+        from transforms.recognizers.cn_address_recognizer import _qualifies_something
+
+        found = [(s.start, s.end, s.probability) for label in ("ADR", "LOC")
+                 for s in tagging.spans + tagging.candidates(label, FLOOR) if s.label == label]
+        found += [(r.start, r.end, RULE_WEIGHT * r.score + (1 - RULE_WEIGHT) * max(
+            tagging.probability("ADR", r.start, r.end), tagging.probability("LOC", r.start, r.end)))
+            for r in _address_rules().analyze(text, None)]
+        found = [f for f in (_without_plates(text, *f) for f in found)
+                 if f and len(_HAN.findall(text, f[0], f[1])) >= 2 and not _qualifies_something(text, *f[:2])]
+        addresses = [f for f in found if not is_bare_place(text[f[0]:f[1]])]
+        out = [self._result("CN_ADDRESS", *f) for f in addresses]
+        # a place inside or beside an address is part of it, not a location of its own
+        out += [self._result("LOCATION", *f) for f in found
+                if is_bare_place(text[f[0]:f[1]]) and not any(s < f[1] and f[0] < e for s, e, _ in addresses)]
+        return out
+
+    def _result(self, entity: str, start: int, end: int, score: float) -> RecognizerResult:
+        r = result_of(self, start, end, round(min(1.0, score), 3))
+        r.entity_type = entity
+        return r
