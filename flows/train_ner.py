@@ -41,7 +41,7 @@ def examples(lines, limit: int | None = None):
         if kind is None:
             continue
         mapping = ner.LABEL_MAP[kind]
-        text = rec["text"]
+        text = ner.simplified(rec["text"])  # as the recognizer reads texts (same length, same offsets)
         spans = sorted((mapping[s["type"]], s["start"], s["end"]) for s in rec["spans"] if s["type"] in mapping)
         feats, labels = ner.features(text, jieba_words(text), ner.rule_hints(text)), ner.bio(text, spans)
         for _ in range(IN_DOMAIN_WEIGHT if kind in ("cluener", "ccf") else 1):

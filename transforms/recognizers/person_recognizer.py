@@ -36,7 +36,8 @@ CUES_BEFORE = ("我叫", "我是", "名叫", "叫做", "联系人", "姓名", "�
                "司机", "同事", "朋友", "转告", "this is ", "I am ", "I'm ", "name is ", "call ", "contact ", "ask ",
                "Mr. ", "Ms. ", "Dear ")
 TITLES_AFTER = ("先生", "女士", "小姐", "老师", "经理", "总监", "教授", "医生", "主任", "律师", "同学", "导演", "董事长",
-                "总裁", "书记", "局长", "处长", "师傅", "阿姨", "老板", "说", "表示", "称", "认为", "介绍", "透露")
+                "总裁", "书记", "局长", "处长", "师傅", "阿姨", "老板", "说", "表示", "称", "认为", "介绍", "透露",
+                "的手机", "的电话", "的邮箱", "的微信", "的地址", "的身份", "的号码", "的联系", "的订单")
 #: Last characters of role nouns that often stand right before a name (工程师, 总监, 主任, 歌手, 名家...).
 ROLE_SUFFIX = set("家师长员手任监唱者官士总记理导授")
 _STOP = set("的了是在和有我你他她它这那个们说就也都不人一上下大中到为与及或被把从对向以而于之其所着过来去会"
@@ -44,7 +45,7 @@ _STOP = set("的了是在和有我你他她它这那个们说就也都不人一�
 # English names after an honorific or a cue, in English or Chinese text (no \b: it fails next to Chinese).
 _EN = re.compile(r"(?:(?<![A-Za-z])(?i:mr|mrs|ms|miss|dr|prof)\.?\s+|(?<![A-Za-z])(?:[Mm]y name is|I am|I'm|[Tt]his is|"
                  r"[Cc]ontact|Dear)\s+|(?:我是|我叫|户名|联系人|姓名|找|收件人|客户|联系|致|和|与)[:：]?\s*)"
-                 r"(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)?([A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2})"
+                 r"(?:(?:Mr|Mrs|Ms|Miss|Dr|Prof)\.?\s+)?([A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2})(?![A-Za-z])"
                  r"|(?<![A-Za-z])([A-Z][a-z]+(?:\s+[A-Z][a-z]+){1,2})(?=\s*(?:的|电话|手机|邮箱|先生|女士|经理|老师))")
 #: English cues before a name: how people are called and who says or is told things (call me Lauren, her maiden
 #: name is Vestergaard, says Eklund, directed by Tiffany Gabor, shouted at Janet).
