@@ -149,3 +149,22 @@ def test_a_day_whose_rows_form_no_class_of_k_even_fully_hidden_is_released_empty
     _, rep = generalize_to_k(wide, out, ds, 50, 0.15, key=KEY)  # 40 rows, k=50: fewer rows than k
     assert judge("logs", Release(recipient="r", datasets=("logs",), k_anonymity=50), [], [], [], rep)[0]["k_anonymity"][
         "fewer_rows_than_k"]
+
+
+def test_the_summary_names_columns_a_day_had_to_hide_or_empty():
+    """A column suppressed on some day, or generalised to a level that keeps nothing (an IP's /0), is named; a column
+    that kept information is not."""
+    from types import SimpleNamespace
+
+    from transforms.gate import PartitionResult, release_summary
+
+    def part(dt, gen, loss):
+        return PartitionResult("device_events", dt, "published", 10, 10, gate={"k_anonymity": {
+            "generalisation": gen, "information_loss_by_column": loss}})
+
+    results = [part("2026-11-01", {"gps": "suppress", "ipv4": "generalize_ip(v4_prefix=8)", "carrier": "keep"},
+                    {"gps": 1.0, "ipv4": 0.2, "carrier": 0.0}),
+               part("2026-11-02", {"gps": "generalize_gps(decimals=0)", "ipv4": "generalize_ip(v4_prefix=0)",
+                                   "carrier": "keep"}, {"gps": 0.3, "ipv4": 1.0, "carrier": 0.0})]
+    summary = release_summary("analytics", SimpleNamespace(recipient="r"), "releases/analytics", results)
+    assert summary["hidden_columns"] == ["device_events.gps", "device_events.ipv4"]

@@ -110,8 +110,10 @@ def release_summary(release: str, rel: Release, path: str, results: list[Partiti
         "blocked": blocked,
         "rows_in": sum(r.rows_in for r in results), "rows_out": sum(r.rows_out for r in results),
         "suppressed": sum(r.suppressed for r in results),
-        # columns some partition of this run had to hide entirely to reach k (the data allows no finer level there)
+        # columns some partition of this run had to hide entirely to reach k (the data allows no finer level there):
+        # suppressed, or generalised to a level that keeps nothing (an IP's /0: all of its information lost)
         "hidden_columns": sorted({f"{r.dataset}.{c}" for r in results if r.status == "published"
                                   for c, g in r.gate.get("k_anonymity", {}).get("generalisation", {}).items()
-                                  if g == "suppress"}),
+                                  if g == "suppress" or r.gate["k_anonymity"].get(
+                                      "information_loss_by_column", {}).get(c, 0.0) >= 0.9999}),
     }
