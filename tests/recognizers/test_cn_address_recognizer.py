@@ -26,6 +26,6 @@ def test_table(analyzer, text, expected):
     assert found(analyzer, text, 'CN_ADDRESS') == expected
 
 
-@pytest.mark.parametrize("text, expected", [('住在北京', ['北京']), ('成都市', ['成都市']), ('美国的朋友', ['美国'])])
+@pytest.mark.parametrize("text, expected", [('住在北京', ['北京']), ('成都市', ['成都市'])])
 def test_a_place_alone_is_a_location(analyzer, text, expected):
     assert found(analyzer, text, 'LOCATION') == expected

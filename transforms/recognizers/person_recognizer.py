@@ -97,6 +97,11 @@ def _surname_finder():
     return re.compile("|".join(COMPOUND_SURNAMES) + f"|[{re.escape(singles)}]").search
 
 
+#: What ends a phrase after a name, and the contact words that follow one (联系成文电话...).
+_PHRASE_END = frozenset("，,。.!！?？、;；:： ")
+#: A framed name may be a dictionary word this rare (成文 270), not a common one (方式 16,797, 文件 4,288).
+FRAMED_WORD = 1000
+_CONTACT_WORDS = ("电话", "手机", "邮箱", "微信", "的电话", "的手机")
 #: What stands before a name in a list of names (张三、李四和王五).
 _LIST_MARKS = ("，", "、", "：", ":", "和", "与", "及")
 #: Words jieba tags ``nr`` yet uses this often are ordinary words (明星 2,130, 阳光 3,451): names need a cue then.
@@ -269,7 +274,11 @@ class PersonRecognizer(EntityRecognizer):
                 title_after = any(after.startswith(t) for t in TITLES_AFTER)
                 cued = cue_before or title_after
                 tag = tags.get(cand)
-                if tag is not None and tag != "nr" and freq.get(cand, 0) > 50 or cand in PLACE_SET:
+                # a cue before and a title or the end of a phrase after mark both ends: a name even when it is
+                # also a word (this is 成文, ; 找管建国经理)
+                framed = cue_before and freq.get(cand, 0) <= FRAMED_WORD and (
+                    title_after or after[:1] in _PHRASE_END or after.startswith(_CONTACT_WORDS))
+                if not framed and (tag is not None and tag != "nr" and freq.get(cand, 0) > 50 or cand in PLACE_SET):
                     continue  # an ordinary word (王国, 黄金, 马上) or a place (石家庄, which jieba tags nr)
                 if tag == "nr" and not cued and freq.get(cand, 0) > COMMON_NR:
                     continue  # a common word jieba's dictionary tags as a name: 明星, 阳光, 顾问, 陆军
@@ -293,6 +302,8 @@ class PersonRecognizer(EntityRecognizer):
                     score += 0.2
                 if before[-1:] in _LIST_MARKS and after[:1] in ("，", "、", "。", "和", "与", ""):
                     score += 0.1
+                if framed:
+                    score = max(score, 0.6)
                 if best is None or score > best[2] + 0.05:
                     best = (i, j, score)
             if best and best[2] >= 0.5:
