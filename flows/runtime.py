@@ -164,10 +164,12 @@ def forget_texts() -> None:
     engines stay built. A process is then as one meeting data it has not seen: benchmarks call it on long-lived
     workers between timed runs, which would otherwise re-analyse nothing."""
     from transforms.recognizers.base import jieba_words
+    from transforms.recognizers.person_recognizer import chinese_name_candidates
 
     for engine in list(_ENGINES.values()):
         engine.forget_texts()
     jieba_words.cache_clear()
+    chinese_name_candidates.cache_clear()
 
 
 #: The flows' own default run timeout (deployments from ``prefect.yaml``); commands and ``serve`` apply the setting.

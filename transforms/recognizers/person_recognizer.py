@@ -252,7 +252,7 @@ class PersonRecognizer(EntityRecognizer):
             i = m.start()
             s_len = 2 if text[i:i + 2] in COMPOUND_SURNAMES else 1
             before = text[max(0, i - 9):i]
-            cue_before = any(before.endswith(c) for c in CUES_BEFORE)
+            cue_before = before.endswith(CUES_BEFORE)
             honorific = next((h for h in HONORIFICS if text.startswith(h, i + s_len)), None)
             if honorific:
                 if bounds is None:
@@ -271,7 +271,7 @@ class PersonRecognizer(EntityRecognizer):
                 if any(c in _STOP for c in giv) or (g_len == 1 and giv == text[i]):
                     continue  # function characters, or a doubled character (谢谢, 常常)
                 after = text[j:j + 3]
-                title_after = any(after.startswith(t) for t in TITLES_AFTER)
+                title_after = after.startswith(TITLES_AFTER)
                 cued = cue_before or title_after
                 tag = tags.get(cand)
                 # a cue before and a title or the end of a phrase after mark both ends: a name even when it is
@@ -321,17 +321,19 @@ def _rules() -> PersonRecognizer:
     return rec
 
 
-def chinese_name_candidates(text: str) -> list[RecognizerResult]:
+@functools.lru_cache(maxsize=4096)
+def chinese_name_candidates(text: str) -> tuple[RecognizerResult, ...]:
     """The Chinese-name rule's findings (surname, given name, cues, titles, name statistics; 小王 and 老李) in
     ``text``: what the trained model reads as hints and :class:`~transforms.recognizers.cn_ner_recognizer.
-    ChineseNerRecognizer` weighs with the model's own reading."""
+    ChineseNerRecognizer` weighs with the model's own reading. Remembered for recent texts: the model's features
+    and the recognizer both read them (treat the findings as read-only)."""
     if not _CJK.search(text):
-        return []
+        return ()
     rules = _rules()
     found = rules._chinese(text)
     taken = [(r.start, r.end) for r in found]
     found += [r for r in _familiar(rules, text) if not any(s < r.end and r.start < e for s, e in taken)]
-    return found
+    return tuple(found)
 
 
 #: 小王, 老李, 阿珍: a familiar prefix and a surname (or a given-name character after 阿), a way colleagues and
