@@ -79,6 +79,10 @@ NAMES = [
     ("我叫林晓彤，想咨询一下", "林晓彤"),
     ("这是我同事马晓燕的微信", "马晓燕"),
     ("今天和郭敬明吃饭", "郭敬明"),
+    ("Hi, this is 成文, call me on 13812345678", "成文"),  # a rare dictionary word framed by a cue and a comma
+    ("座机010-12345678，找管建国经理", "管建国"),  # surname + a common word, between a cue and a title
+    ("打款账户：6222021234567890128，户名方彬", "方彬"),  # a cue, then the end of the text
+    ("夏建国的手机号", "夏建国"),  # the name of a contact detail
 ]
 
 

@@ -277,7 +277,7 @@ class PersonRecognizer(EntityRecognizer):
                 # a cue before and a title or the end of a phrase after mark both ends: a name even when it is
                 # also a word (this is 成文, ; 找管建国经理)
                 framed = cue_before and freq.get(cand, 0) <= FRAMED_WORD and (
-                    title_after or after[:1] in _PHRASE_END or after.startswith(_CONTACT_WORDS))
+                    title_after or not after or after[:1] in _PHRASE_END or after.startswith(_CONTACT_WORDS))
                 if not framed and (tag is not None and tag != "nr" and freq.get(cand, 0) > 50 or cand in PLACE_SET):
                     continue  # an ordinary word (王国, 黄金, 马上) or a place (石家庄, which jieba tags nr)
                 if tag == "nr" and not cued and freq.get(cand, 0) > COMMON_NR:
