@@ -17,6 +17,7 @@ keyed hashes: an erased subject's late rows never survive.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from datetime import datetime, timezone
@@ -118,6 +119,9 @@ def plan_erasure(catalog: Catalog, subjects: list[str], org: str | None, setting
     org_hash = subject_hash(skey, org) if org is not None else None
     plan = ErasurePlan(request_id(sorted(hashed.subjects), org_hash), sorted(hashed.subjects), org_hash,
                        len(set(everyone) - set(subjects)), subjects=everyone, org=org)
+    earlier = _pending(catalog, plan.request_id)
+    if earlier is not None:  # an interrupted run of this request: its identifiers, whatever rows are left
+        erased = dataclasses.replace(erased, earlier=ledger_erased([earlier], skey))
     plan.erased, plan.problems = erased, problems
     plan.not_found = len(set(subjects) - found)
     plan.already_processed = any(e["request_id"] == plan.request_id for e in ledger.entries(catalog))
@@ -218,6 +222,11 @@ def execute_erasure(catalog: Catalog, plan: ErasurePlan, settings: Settings) -> 
     event = "erase.late" if plan.already_processed else "erase"
     audit.append(f"{event}.start", run_id=run_id, request_id=plan.request_id, subjects=len(plan.subject_hashes),
                  org_hash=plan.org_hash, policy_hash=catalog.policy_hash)
+    if not plan.already_processed:  # before anything changes: what the request's rows say, as keyed hashes
+        hashed = plan.erased.hashed(state_key(settings.master_key()))
+        fs.write_bytes(_pending_path(catalog, plan.request_id), json.dumps(
+            {"request_id": plan.request_id, "subject_hashes": plan.subject_hashes, "org_hash": plan.org_hash,
+             "identifier_hashes": {k: sorted(v) for k, v in hashed.identifiers.items()}}).encode())
     done: dict[str, int] = {}
     for t in plan.targets:
         path = catalog.lake.root / t.path
@@ -253,8 +262,20 @@ def execute_erasure(catalog: Catalog, plan: ErasurePlan, settings: Settings) -> 
         ledger.append(catalog, {"request_id": plan.request_id, "subject_hashes": plan.subject_hashes,
                                 "org_hash": plan.org_hash, "completed_at": receipt["completed_at"], "run_id": run_id,
                                 "identifier_hashes": {k: sorted(v) for k, v in hashed.identifiers.items()}})
+    fs.delete_file(_pending_path(catalog, plan.request_id))
     audit.append(f"{event}.end", run_id=run_id, request_id=plan.request_id, rows=sum(done.values()))
     return receipt
+
+
+def _pending_path(catalog: Catalog, request_id: str):
+    return catalog.state_path / "erasure" / "pending" / f"{request_id}.json"
+
+
+def _pending(catalog: Catalog, request_id: str) -> dict | None:
+    """The record an earlier, interrupted run of this request wrote before it changed anything (None if none)."""
+    path = _pending_path(catalog, request_id)
+    fs = lake_fs(catalog)
+    return json.loads(fs.read_bytes(path)) if fs.exists(path) else None
 
 
 def plan_ledger_sweep(catalog: Catalog, settings: Settings) -> ErasurePlan:

@@ -22,6 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from configs.catalog import load_catalog
+from configs.settings import Settings
 from flows.cli import app
 from flows.storage import storage_for
 from tests.helpers import AS_OF, END, START, make_lake, short_retention
@@ -514,6 +515,41 @@ def test_an_erased_subjects_phone_leaves_other_users_call_records(box, tmp_path)
     assert res.exit_code == 0, res.output
     left = [v for p in calls.list_partitions() for v in calls.read(p).column("callee_phone").to_pylist()]
     assert phone not in left and None in left  # the cell erased, the other user's call record kept
+
+
+def test_an_interrupted_erasure_still_erases_the_subjects_phone_elsewhere(box, tmp_path, monkeypatch):
+    """Killed after the subject's own registration row (which says what their phone number is) was deleted but
+    before other users' call records were rewritten: the re-run no longer finds the number in the subject's rows,
+    and erases it anyway from what the first run recorded (keyed hashes) before it changed anything."""
+    from flows import erase
+
+    reg = pa.concat_tables([pq.read_table(f) for f in (box.lake / "raw" / "registration").rglob("*.parquet")])
+    calls = storage_for(load_catalog(box.catalog), "call_records")
+    callees = {v for p in calls.list_partitions() for v in calls.read(p).column("callee_phone").to_pylist()}
+    pick = next(i for i, ph in enumerate(reg.column("phone").to_pylist()) if ph in callees)
+    subject, phone = reg.column("user_id")[pick].as_py(), reg.column("phone")[pick].as_py()
+    f = tmp_path / "s.txt"
+    f.write_text(f"{subject}\n")
+    real = erase._erase_raw_file
+
+    def killed_at_call_records(catalog, target, erased):
+        if target.target == "call_records":
+            raise KeyboardInterrupt  # as a SIGKILL would stop it: nothing after this runs
+        return real(catalog, target, erased)
+
+    monkeypatch.setattr(erase, "_erase_raw_file", killed_at_call_records)
+    with pytest.raises(KeyboardInterrupt):
+        erase.run_erase(load_catalog(box.catalog), f, None, True, Settings())
+    monkeypatch.setattr(erase, "_erase_raw_file", real)
+    assert phone in [v for p in calls.list_partitions() for v in calls.read(p).column("callee_phone").to_pylist()]
+    assert not any(phone == v for v in pa.concat_tables(
+        [pq.read_table(x) for x in (box.lake / "raw" / "registration").rglob("*.parquet")]).column("phone").to_pylist())
+    res = box.run("erase", "--subjects", str(f), "--execute")
+    assert res.exit_code == 0, res.output
+    left = [v for p in calls.list_partitions() for v in calls.read(p).column("callee_phone").to_pylist()]
+    assert phone not in left
+    assert not (box.lake / "state" / "erasure" / "pending").exists() or \
+        not any((box.lake / "state" / "erasure" / "pending").iterdir())
 
 
 def test_an_erased_subjects_late_rows_are_erased_on_the_next_run(box, tmp_path):

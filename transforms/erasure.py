@@ -75,16 +75,22 @@ class Erased:
     orgs: frozenset[str] = frozenset()
     identifiers: dict[str, frozenset[str]] = field(default_factory=dict)
     key: bytes | None = None
+    #: The same request's identifiers as keyed hashes, recorded before an earlier run of it changed anything: after
+    #: that run was interrupted, the rows that showed them may be gone, yet other rows may still hold them.
+    earlier: "Erased | None" = None
 
     def __bool__(self) -> bool:
-        return bool(self.subjects or self.orgs or any(self.identifiers.values()))
+        return bool(self.subjects or self.orgs or any(self.identifiers.values()) or self.earlier)
 
     def hashed(self, key: bytes) -> "Erased":
-        """The same erasure as keyed hashes (what the ledger records)."""
+        """The same erasure as keyed hashes (what the ledger records), identifiers recorded earlier included."""
         if self.key is not None:
             return self
         h = lambda values: frozenset(subject_hash(key, v) for v in values)  # noqa: E731
-        return Erased(h(self.subjects), h(self.orgs), {k: h(v) for k, v in self.identifiers.items()}, key)
+        idents = {k: h(v) for k, v in self.identifiers.items()}
+        for k, v in (self.earlier.identifiers if self.earlier is not None else {}).items():
+            idents[k] = idents.get(k, frozenset()) | v
+        return Erased(h(self.subjects), h(self.orgs), idents, key)
 
     def isin(self, col: pa.Array | pa.ChunkedArray, wanted: frozenset[str]) -> pa.Array:
         """True where ``col`` (as text) is one of ``wanted``; never null. Hashed sets hash each distinct value once."""
@@ -130,11 +136,13 @@ def identifier_cells(table: pa.Table, ds: Dataset, erased: Erased) -> dict[str, 
     phone number in another user's call record): those cells are erased even where the row is somebody else's."""
     out = {}
     for col, label in identifier_columns(ds).items():
-        wanted = erased.identifiers.get(label, frozenset())
-        if col in table.column_names and wanted:
-            hit = erased.isin(table.column(col), wanted)
-            if pc.any(hit).as_py():
-                out[col] = hit
+        if col not in table.column_names:
+            continue
+        hit = erased.isin(table.column(col), erased.identifiers.get(label, frozenset()))
+        if erased.earlier is not None:
+            hit = pc.or_(hit, erased.earlier.isin(table.column(col), erased.earlier.identifiers.get(label, frozenset())))
+        if pc.any(hit).as_py():
+            out[col] = hit
     return out
 
 
