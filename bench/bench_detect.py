@@ -104,8 +104,8 @@ def main() -> None:
     if dev.is_file():
         from transforms.detection import detect
 
-        dev_texts = list(dict.fromkeys(json.loads(line)["text"] for line in dev.open(encoding="utf-8")
-                                       if json.loads(line)["set"] in ("ccf", "weibo", "presidio")))
+        records = [json.loads(line) for line in dev.open(encoding="utf-8") if line.strip()]
+        dev_texts = list(dict.fromkeys(r["text"] for r in records if r["set"] in ("ccf", "weibo", "presidio")))
         dev_chars = sum(map(len, dev_texts))
 
         def dev_piiflow() -> tuple[float, None]:

@@ -222,8 +222,10 @@ def execute_erasure(catalog: Catalog, plan: ErasurePlan, settings: Settings) -> 
     event = "erase.late" if plan.already_processed else "erase"
     audit.append(f"{event}.start", run_id=run_id, request_id=plan.request_id, subjects=len(plan.subject_hashes),
                  org_hash=plan.org_hash, policy_hash=catalog.policy_hash)
-    if not plan.already_processed:  # before anything changes: what the request's rows say, as keyed hashes
-        hashed = plan.erased.hashed(state_key(settings.master_key()))
+    # a new request, before anything changes: what its rows say (subjects, identifiers) as keyed hashes, kept
+    # until it completes so that a re-run after a kill still knows identifiers whose rows are gone
+    hashed = None if plan.already_processed else plan.erased.hashed(state_key(settings.master_key()))
+    if hashed is not None:
         fs.write_bytes(_pending_path(catalog, plan.request_id), json.dumps(
             {"request_id": plan.request_id, "subject_hashes": plan.subject_hashes, "org_hash": plan.org_hash,
              "identifier_hashes": {k: sorted(v) for k, v in hashed.identifiers.items()}}).encode())
@@ -257,8 +259,7 @@ def execute_erasure(catalog: Catalog, plan: ErasurePlan, settings: Settings) -> 
                "late_arrivals": plan.already_processed, "policy_hash": catalog.policy_hash}
     receipt_path = catalog.state_path / "erasure" / "receipts" / f"{plan.request_id}-{run_id}.json"
     fs.write_bytes(receipt_path, json.dumps(receipt, indent=2).encode())
-    if not plan.already_processed:
-        hashed = plan.erased.hashed(state_key(settings.master_key()))
+    if hashed is not None:
         ledger.append(catalog, {"request_id": plan.request_id, "subject_hashes": plan.subject_hashes,
                                 "org_hash": plan.org_hash, "completed_at": receipt["completed_at"], "run_id": run_id,
                                 "identifier_hashes": {k: sorted(v) for k, v in hashed.identifiers.items()}})

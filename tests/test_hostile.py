@@ -503,17 +503,27 @@ def test_an_unknown_subject_is_said_not_found_and_nothing_is_recorded(box, tmp_p
     assert json.loads(res.stdout)["receipt"]["not_found"] == 1
 
 
-def test_an_erased_subjects_phone_leaves_other_users_call_records(box, tmp_path):
+def _callee_phones(calls) -> list:
+    return [v for p in calls.list_partitions() for v in calls.read(p).column("callee_phone").to_pylist()]
+
+
+def _subject_others_called(box, tmp_path):
+    """(the call_records store, a subject's phone number that other users' call records hold, a subjects file
+    naming that subject)."""
     reg = pa.concat_tables([pq.read_table(f) for f in (box.lake / "raw" / "registration").rglob("*.parquet")])
     calls = storage_for(load_catalog(box.catalog), "call_records")
-    callees = {v for p in calls.list_partitions() for v in calls.read(p).column("callee_phone").to_pylist()}
+    callees = set(_callee_phones(calls))
     pick = next(i for i, ph in enumerate(reg.column("phone").to_pylist()) if ph in callees)
-    subject, phone = reg.column("user_id")[pick].as_py(), reg.column("phone")[pick].as_py()
     f = tmp_path / "s.txt"
-    f.write_text(f"{subject}\n")
+    f.write_text(f"{reg.column('user_id')[pick].as_py()}\n")
+    return calls, reg.column("phone")[pick].as_py(), f
+
+
+def test_an_erased_subjects_phone_leaves_other_users_call_records(box, tmp_path):
+    calls, phone, f = _subject_others_called(box, tmp_path)
     res = box.run("erase", "--subjects", str(f), "--execute")
     assert res.exit_code == 0, res.output
-    left = [v for p in calls.list_partitions() for v in calls.read(p).column("callee_phone").to_pylist()]
+    left = _callee_phones(calls)
     assert phone not in left and None in left  # the cell erased, the other user's call record kept
 
 
@@ -523,13 +533,7 @@ def test_an_interrupted_erasure_still_erases_the_subjects_phone_elsewhere(box, t
     and erases it anyway from what the first run recorded (keyed hashes) before it changed anything."""
     from flows import erase
 
-    reg = pa.concat_tables([pq.read_table(f) for f in (box.lake / "raw" / "registration").rglob("*.parquet")])
-    calls = storage_for(load_catalog(box.catalog), "call_records")
-    callees = {v for p in calls.list_partitions() for v in calls.read(p).column("callee_phone").to_pylist()}
-    pick = next(i for i, ph in enumerate(reg.column("phone").to_pylist()) if ph in callees)
-    subject, phone = reg.column("user_id")[pick].as_py(), reg.column("phone")[pick].as_py()
-    f = tmp_path / "s.txt"
-    f.write_text(f"{subject}\n")
+    calls, phone, f = _subject_others_called(box, tmp_path)
     real = erase._erase_raw_file
 
     def killed_at_call_records(catalog, target, erased):
@@ -541,12 +545,12 @@ def test_an_interrupted_erasure_still_erases_the_subjects_phone_elsewhere(box, t
     with pytest.raises(KeyboardInterrupt):
         erase.run_erase(load_catalog(box.catalog), f, None, True, Settings())
     monkeypatch.setattr(erase, "_erase_raw_file", real)
-    assert phone in [v for p in calls.list_partitions() for v in calls.read(p).column("callee_phone").to_pylist()]
+    assert phone in _callee_phones(calls)
     assert not any(phone == v for v in pa.concat_tables(
         [pq.read_table(x) for x in (box.lake / "raw" / "registration").rglob("*.parquet")]).column("phone").to_pylist())
     res = box.run("erase", "--subjects", str(f), "--execute")
     assert res.exit_code == 0, res.output
-    left = [v for p in calls.list_partitions() for v in calls.read(p).column("callee_phone").to_pylist()]
+    left = _callee_phones(calls)
     assert phone not in left
     assert not (box.lake / "state" / "erasure" / "pending").exists() or \
         not any((box.lake / "state" / "erasure" / "pending").iterdir())

@@ -53,10 +53,6 @@ class BankCardRecognizer(PiiflowRecognizer):
     #: one (releases still redact it), unless a card cue raises it.
     ID_SHAPED = 0.35
 
-    def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
-        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
-        for r in results:
-            d = digits_only(text[r.start:r.end])
-            if len(d) == 18 and resident_id_shaped(d):
-                r.score = min(r.score, self.ID_SHAPED)
-        return results
+    def score_cap(self, pattern_text: str) -> float | None:
+        d = digits_only(pattern_text)
+        return self.ID_SHAPED if len(d) == 18 and resident_id_shaped(d) else None

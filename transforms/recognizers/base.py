@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from typing import ClassVar
 
 import regex
@@ -33,7 +34,8 @@ class PiiflowRecognizer(PatternRecognizer):
 
     ``PATTERNS`` is a list of ``(name, regex, score)``; ``CONTEXT`` the words (Chinese or English) that raise the
     score when found near a match (see :class:`transforms.detection.WindowContextEnhancer`); ``validate_result``
-    returns True (certain), False (reject) or None (keep the pattern's score).
+    returns True (certain), False (reject) or None (keep the pattern's score); ``score_cap`` may hold a valid but
+    ambiguous match below the pattern's score (it then needs a context word to count).
 
     ``PREFILTER`` is a cheap regex every match implies (a digit run, ``@``, a cue word): the engine's fast path runs
     the recognizer only on texts it is found in. ``NLP_FREE`` says the recognizer reads characters, not spaCy tokens.
@@ -86,7 +88,8 @@ class PiiflowRecognizer(PatternRecognizer):
                     if self.invalidate_result(value):
                         score = self.MIN_SCORE
                     if score > self.MIN_SCORE:
-                        results.append(result_of(self, start, end, score))
+                        cap = self.score_cap(value)
+                        results.append(result_of(self, start, end, score if cap is None else min(score, cap)))
             except TimeoutError:
                 logging.getLogger(__name__).warning("%s: pattern %r timed out after %s s, skipped", self.name,
                                                     pattern.name, REGEX_TIMEOUT_SECONDS)
@@ -97,6 +100,10 @@ class PiiflowRecognizer(PatternRecognizer):
             results = [r for r in results if not in_hex_run(text, r.start, r.end)]
         return results
 
+    def score_cap(self, pattern_text: str) -> float | None:
+        """The most a valid match may score before context (None: no limit)."""
+        return None
+
     def negated(self, text: str, start: int) -> bool:
         return negated(text, start, self.NEGATIVE_CONTEXT, self.CONTEXT, self.NEGATIVE_WINDOW)
 
@@ -104,8 +111,8 @@ class PiiflowRecognizer(PatternRecognizer):
 #: Words before a number that make it an order, tracking, invoice, ticket or other reference number: not a card,
 #: an IMEI or a phone number, however it is shaped.
 REFERENCE_CUES = ("订单", "单号", "运单", "快递", "物流", "发票", "工单", "票号", "流水号", "交易号", "编号", "序列号", "批次",
-                  "商品编码", "order", "tracking", "invoice", "ticket", "ref:", "ref ", "ref#", "ref.", "serial", "waybill", "shipment", "parcel",
-                  "txn", "transaction", "trace", "item", "sku")
+                  "商品编码", "order", "tracking", "invoice", "ticket", "ref:", "ref ", "ref#", "ref.", "serial",
+                  "waybill", "shipment", "parcel", "txn", "transaction", "trace", "item", "sku")
 
 
 def negated(text: str, start: int, negative_cues, positive_cues, window: int = 12) -> bool:
@@ -119,8 +126,6 @@ def negated(text: str, start: int, negative_cues, positive_cues, window: int = 1
 
 @functools.lru_cache(maxsize=64)
 def _cue_regex(cues: tuple[str, ...]):
-    import re
-
     parts = [(r"(?<![a-z])" + re.escape(c.lower())) if c[:1].isascii() and c[:1].isalpha() else re.escape(c.lower())
              for c in sorted(cues, key=len, reverse=True)]
     return re.compile("|".join(parts)) if parts else None

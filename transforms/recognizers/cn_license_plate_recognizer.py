@@ -27,12 +27,8 @@ class CnLicensePlateRecognizer(PiiflowRecognizer):
     CONTEXT = ["车", "牌照", "号牌", "plate", "license", "vehicle"]
     CUE_GATED = 0.3
 
-    def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
-        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
-        for r in results:
-            if _letters(text[r.start:r.end]) == 3:
-                r.score = min(r.score, self.CUE_GATED)
-        return results
+    def score_cap(self, pattern_text: str) -> float | None:
+        return self.CUE_GATED if _letters(pattern_text) == 3 else None
 
     def validate_result(self, pattern_text: str):
         tail = _tail(pattern_text)
