@@ -57,8 +57,9 @@ class Settings(BaseSettings):
         state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
         return Path(state) / "piiflow" / "anchors"
 
-    def master_key(self) -> bytes:
-        """The master key bytes. Raises PolicyError if none is configured or it is too short."""
+    def master_key(self, lake_root: Path | None = None) -> bytes:
+        """The master key bytes. Raises PolicyError if none is configured or it is too short; the message then names
+        the key ``piiflow demo`` made for the lake at ``lake_root`` (``.<lake>.key`` beside it), if there is one."""
         if self.key is not None:
             raw = self.key.get_secret_value()
             origin = "PIIFLOW_KEY"
@@ -69,8 +70,8 @@ class Settings(BaseSettings):
                 raise PolicyError(f"PIIFLOW_KEY_FILE: cannot read {self.key_file} ({e.strerror})") from e
             origin = f"PIIFLOW_KEY_FILE ({self.key_file})"
         else:
-            demo = sorted(Path.cwd().glob(".*.key"))
-            hint = (f"; the demo's key is {demo[0].name}: PIIFLOW_KEY_FILE={demo[0].name}" if demo
+            demo = lake_root.parent / f".{lake_root.name}.key" if lake_root is not None else None
+            hint = (f"; this demo lake's key is {demo}: PIIFLOW_KEY_FILE={demo}" if demo is not None and demo.is_file()
                     else " (`piiflow demo` makes a local one for the demo lake)")
             raise PolicyError(f"no pseudonymisation key: set PIIFLOW_KEY or PIIFLOW_KEY_FILE{hint}")
         if len(raw) < 32:

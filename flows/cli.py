@@ -21,27 +21,55 @@ from rich.table import Table
 from configs.errors import PiiflowError
 from flows.runtime import configure_prefect_env, quiet_domain_errors
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Make a privacy policy true of stored data: scan, de-identify, purge.")
-out = Console()
-err = Console(stderr=True)
+EXAMPLES = """Examples:
 
-CatalogOpt = typer.Option(..., "-c", "--catalog", exists=False, help="catalog YAML file")
-JsonOpt = typer.Option(False, "--json", help="machine-readable output on stdout")
+\b
+  piiflow demo                                        a synthetic lake and a nightly run on it
+  piiflow scan -c catalog.yaml --dataset app_logs     the PII inventory of one dataset
+  piiflow deidentify -c catalog.yaml --release analytics --start 2026-11-01 --end 2026-11-07
+  piiflow purge -c catalog.yaml                       print the retention plan (--execute acts on it)
+  piiflow erase -c catalog.yaml --subjects ids.txt    plan an erasure (--execute acts on it)
+
+Dates are YYYY-MM-DD in the lake's time zone; ranges include both ends. Exit status: 0 done, 1 refused or done
+with problems (one line on stderr says why), 2 a bug (PIIFLOW_DEBUG=1 shows its traceback)."""
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  context_settings={"max_content_width": 110}, help="Make a privacy policy true of stored data: scan, de-identify, purge.", epilog=EXAMPLES)
+out = Console(soft_wrap=True)  # a line is a line, in a terminal or a log file
+err = Console(stderr=True, soft_wrap=True)
+
+CatalogOpt = typer.Option(..., "-c", "--catalog", exists=False, metavar="CATALOG.yaml",
+                          help="the catalog: the lake, its datasets, their policy and releases")
+JsonOpt = typer.Option(False, "--json", metavar="", help="one JSON object on stdout instead of the summary")
 
 
-#: Commands that run flows; they run them with :func:`flows.runtime.direct_run_settings`.
+def DateOpt(flag: str, help: str):  # noqa: N802  (an option factory, read like the Option constants above)
+    return typer.Option(None, flag, metavar="YYYY-MM-DD", help=help)
+
+
+def Flag(flag: str, help: str):  # noqa: N802
+    return typer.Option(False, flag, metavar="", help=help)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"piiflow {version('piiflow')}")
+        raise typer.Exit()
+
+
+#: Commands that run flows; :func:`_run` runs them with :func:`flows.runtime.direct_run_settings`.
 FLOW_COMMANDS = {"scan", "deidentify", "purge", "erase", "nightly", "demo"}
 
 
 @app.callback()
-def _session(ctx: typer.Context) -> None:
+def _session(ctx: typer.Context,
+             version: bool = typer.Option(False, "--version", metavar="", callback=_version, is_eager=True,
+                                          help="print the version and exit")) -> None:
     configure_prefect_env()  # environment defaults only: detect and generate start without importing Prefect
     if ctx.invoked_subcommand in FLOW_COMMANDS:
-        from flows.runtime import direct_run_settings
-
-        quiet_domain_errors()
-        ctx.with_resource(direct_run_settings())
+        quiet_domain_errors()  # logging only: Prefect is imported once the call has been checked (see _run)
 
 
 def demo_catalog_path() -> Path:
@@ -79,7 +107,7 @@ def _preflight(catalog_path: Path, key: bool = True):
     settings = _guard(Settings)
     catalog = _guard(lambda: load_catalog(catalog_path))
     if key:
-        _guard(settings.master_key)
+        _guard(lambda: settings.master_key(catalog.lake.root))
     return settings, catalog
 
 
@@ -89,13 +117,21 @@ def _flow(flow_, settings, **options):
     return configured(flow_, settings, **options)
 
 
+def _check_task_runner(settings) -> None:
+    from flows.runtime import check_task_runner
+
+    check_task_runner(settings)
+
+
 def _run(call, as_json: bool, human) -> None:
     """Run a flow command: print its result; a run that finished with problems prints what it did, then fails in
     one line; any other failure is one line too."""
     from configs.errors import RunIncomplete
+    from flows.runtime import direct_run_settings
 
     try:
-        result = call()
+        with direct_run_settings():
+            result = call()
     except RunIncomplete as e:
         _emit(e.result, as_json, human)
         _fail(e)
@@ -107,12 +143,14 @@ def _run(call, as_json: bool, human) -> None:
 
 
 @app.command()
-def generate(dir: Path = typer.Option(..., "--dir", help="lake root to write"),
-             rows: int = typer.Option(20_000, "--rows", help="device events in all; other datasets in proportion"),
-             seed: int = typer.Option(42, "--seed"),
-             start: Optional[str] = typer.Option(None, "--start", help="first date (default: 29 days before end)"),
-             end: Optional[str] = typer.Option(None, "--end", help="last date (default: yesterday)"),
-             catalog: Optional[Path] = typer.Option(None, "-c", "--catalog", help="layout (default: demo catalog)"),
+def generate(dir: Path = typer.Option(..., "--dir", metavar="DIR", help="the lake root to write (created)"),
+             rows: int = typer.Option(20_000, "--rows", min=1, metavar="N",
+                                      help="device events in all; the other datasets in proportion"),
+             seed: int = typer.Option(42, "--seed", metavar="N", help="the same seed writes the same lake"),
+             start: Optional[str] = DateOpt("--start", "first event date, included (default: 29 days before --end)"),
+             end: Optional[str] = DateOpt("--end", "last event date, included (default: yesterday)"),
+             catalog: Optional[Path] = typer.Option(None, "-c", "--catalog", metavar="CATALOG.yaml",
+                                                    help="the layout to write (default: the demo catalog)"),
              as_json: bool = JsonOpt) -> None:
     """Write a synthetic lake with the ground truth of every planted identifier."""
     try:
@@ -149,10 +187,13 @@ def _generate(dir: Path, rows: int, seed: int, start: str | None, end: str | Non
 
 
 @app.command()
-def detect(threshold: Optional[float] = typer.Option(None, "--threshold", help="minimum score"),
-           workers: int = typer.Option(os.cpu_count() or 1, "--workers", min=1,
+def detect(threshold: Optional[float] = typer.Option(None, "--threshold", min=0.0, max=1.0, metavar="SCORE",
+                                                     help="minimum score (default: the balanced point, "
+                                                          "PIIFLOW_SCORE_THRESHOLD)"),
+           workers: int = typer.Option(os.cpu_count() or 1, "--workers", min=1, metavar="N",
                                        help="processes for inputs longer than one batch (default: CPUs)"),
-           batch: int = typer.Option(2000, "--batch", min=1, help="lines per batch (output comes per batch)")) -> None:
+           batch: int = typer.Option(2000, "--batch", min=1, metavar="N",
+                                     help="lines per batch (output comes per batch)")) -> None:
     """Read JSONL {"id","text","language"} on stdin; write {"id","entities":[...]} per line on stdout, in order."""
     from configs.settings import Settings
     from flows.detect import detect_lines
@@ -169,14 +210,21 @@ def detect(threshold: Optional[float] = typer.Option(None, "--threshold", help="
 
 
 @app.command()
-def scan(catalog_path: Path = CatalogOpt, dataset: Optional[str] = typer.Option(None, "--dataset"),
+def scan(catalog_path: Path = CatalogOpt,
+         dataset: Optional[str] = typer.Option(None, "--dataset", metavar="NAME",
+                                               help="one dataset of the catalog (default: every dataset)"),
+         changed: bool = Flag("--changed", "scan only partitions new or changed since the last scan under the same "
+                                           "detector and policy, merged into its findings (what the nightly does)"),
          as_json: bool = JsonOpt) -> None:
     """PII inventory per dataset and column; flags PII in columns the policy does not cover."""
-    from flows.scan import check_dataset, scan_flow
+    from configs.checks import check_dataset
 
     settings, catalog = _preflight(catalog_path, key=False)
     _guard(lambda: check_dataset(catalog, dataset))
-    _run(lambda: _flow(scan_flow, settings)(str(catalog_path), dataset, settings=settings), as_json, _print_scan)
+    from flows.scan import scan_flow
+
+    _run(lambda: _flow(scan_flow, settings)(str(catalog_path), dataset, changed=changed, settings=settings), as_json,
+         _print_scan)
 
 
 def _print_scan(result: dict) -> None:
@@ -195,17 +243,23 @@ def _print_scan(result: dict) -> None:
 
 
 @app.command()
-def deidentify(catalog_path: Path = CatalogOpt, release: str = typer.Option(..., "--release"),
-               start: Optional[str] = typer.Option(None, "--start"), end: Optional[str] = typer.Option(None, "--end"),
-               force: bool = typer.Option(False, "--force", help="redo partitions whose inputs are unchanged"),
+def deidentify(catalog_path: Path = CatalogOpt,
+               release: str = typer.Option(..., "--release", metavar="NAME", help="a release the catalog declares"),
+               start: Optional[str] = DateOpt("--start", "first event date, included (default: the earliest)"),
+               end: Optional[str] = DateOpt("--end", "last event date, included (default: the latest)"),
+               force: bool = Flag("--force", "redo partitions whose inputs, policy, key and state are unchanged"),
                as_json: bool = JsonOpt) -> None:
-    """Build and gate a release; a date range is a backfill. Unchanged partitions are skipped."""
-    from flows.deidentify import check_release_request, deidentify_flow
-    from flows.runtime import task_runner_for
+    """Build, gate and publish a release; a date range is a backfill. Unchanged partitions are skipped, and each
+    redone one says why (new, input, policy, key, ledger, forced)."""
+    from configs.checks import check_release_request
 
     settings, catalog = _preflight(catalog_path)
     first, last = _date(start, "--start"), _date(end, "--end")
     _guard(lambda: check_release_request(catalog, release, first, last))
+    _guard(lambda: _check_task_runner(settings))
+    from flows.deidentify import deidentify_flow
+    from flows.runtime import task_runner_for
+
     _run(lambda: _flow(deidentify_flow, settings, task_runner=task_runner_for(settings))(
         str(catalog_path), release, first, last, force=force, settings=settings), as_json, _print_release)
 
@@ -214,9 +268,16 @@ def _print_release(r: dict) -> None:
     if r["status"] == "blocked":
         out.print(f"release {r['release']}: BLOCKED: {r.get('error', '')}")
         return
-    out.print(f"release {r['release']} -> {r['path']}: {r['published']} partitions published, "
-              f"{r['skipped']} unchanged (skipped); {r['rows_out']:,} rows "
-              f"({r['suppressed']:,} suppressed for k-anonymity)")
+    for w in r.get("warnings", []):
+        err.print(f"piiflow: warning: release {r['release']}: {w}", highlight=False)
+    if r["published"] == 0 and r["skipped"] and not r["problems"]:
+        out.print(f"release {r['release']} -> {r['path']}: all {r['skipped']} partitions unchanged since they were "
+                  f"published (inputs, policy, key and ledger); nothing to do (--force redoes them)")
+        return
+    redone = ", ".join(f"{n} {why}" for why, n in r.get("redone", {}).items())
+    out.print(f"release {r['release']} -> {r['path']}: {r['published']} partitions published"
+              + (f" ({redone})" if redone else "") + f", {r['skipped']} unchanged (skipped); "
+              f"{r['rows_out']:,} rows out of {r['rows_in']:,} ({r['suppressed']:,} suppressed for k-anonymity)")
     if r.get("hidden_columns"):
         out.print(f"  hidden entirely on some days to reach k (the data allows no finer level there): "
                   f"{', '.join(r['hidden_columns'])}")
@@ -233,20 +294,24 @@ def _date(value: str | None, flag: str) -> date | None:
 
 
 @app.command()
-def purge(catalog_path: Path = CatalogOpt, as_of: Optional[str] = typer.Option(None, "--as-of"),
-          execute: bool = typer.Option(False, "--execute", help="act on the plan (default: only print it)"),
+def purge(catalog_path: Path = CatalogOpt,
+          as_of: Optional[str] = DateOpt("--as-of", "enforce retention as at the end of this day, not in the future "
+                                                    "(default: now)"),
+          execute: bool = Flag("--execute", "act on the plan (default: only print it)"),
           as_json: bool = JsonOpt) -> None:
-    """Plan (default) or execute retention."""
+    """Plan (default) or execute retention: delete what is past its retention period, keep what a legal hold
+    holds."""
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from flows.purge import purge_flow
     from transforms.retention import resolve_as_of
 
     settings, catalog = _preflight(catalog_path, key=execute)
     moment = _date(as_of, "--as-of")
     tz = catalog.lake.timezone
     _guard(lambda: resolve_as_of(moment, tz, datetime.now(ZoneInfo(tz))))
+    from flows.purge import purge_flow
+
     _run(lambda: _flow(purge_flow, settings)(str(catalog_path), moment, execute, settings=settings), as_json,
          _print_purge)
 
@@ -281,19 +346,24 @@ def _print_purge(r: dict) -> None:
 
 @app.command()
 def erase(catalog_path: Path = CatalogOpt,
-          subjects_file: Optional[Path] = typer.Option(None, "--subjects", help="file of subject ids, one a line"),
-          org: Optional[str] = typer.Option(None, "--org", help="an organisation id"),
-          execute: bool = typer.Option(False, "--execute", help="act on the plan (default: only print it)"),
-          ledger: bool = typer.Option(False, "--ledger", help="apply every processed request again to what arrived "
-                                                              "since (what the nightly does)"),
+          subjects_file: Optional[Path] = typer.Option(None, "--subjects", metavar="FILE",
+                                                       help="the subjects' ids, one a line"),
+          org: Optional[str] = typer.Option(None, "--org", metavar="ID",
+                                            help="an organisation id: erase it and every member"),
+          execute: bool = Flag("--execute", "act on the plan (default: only print it)"),
+          ledger: bool = Flag("--ledger", "apply every processed request again to what arrived since (what the "
+                                          "nightly does)"),
           as_json: bool = JsonOpt) -> None:
-    """Plan (default) or execute an erasure request (account cancellation)."""
-    from flows.erase import erase_flow
-    from flows.requests import read_subjects_file
+    """Plan (default) or execute an erasure request (account cancellation), in raw data and releases."""
+    from configs.checks import check_erase_request
+    from flows.subject_files import read_subjects_file
 
     settings, _ = _preflight(catalog_path)
+    _guard(lambda: check_erase_request(subjects_file, org, ledger))
     if subjects_file is not None:
         _guard(lambda: read_subjects_file(subjects_file))
+    from flows.erase import erase_flow
+
     _run(lambda: _flow(erase_flow, settings)(str(catalog_path), str(subjects_file) if subjects_file else None, org,
                                              execute, ledger, settings=settings), as_json, _print_erase)
 
@@ -346,7 +416,7 @@ def audit_verify(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> No
 def releases(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
     """List the lake's releases: datasets, coverage, partial days, freshness and expiry (from each release's
     index)."""
-    from flows.catalogue import list_releases
+    from flows.release_listing import list_releases
 
     _, catalog = _preflight(catalog_path, key=False)
     _emit({"releases": _guard(lambda: list_releases(catalog))}, as_json, _print_releases)
@@ -368,10 +438,11 @@ def _print_releases(r: dict) -> None:
 
 @app.command()
 def nightly(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
-    """Purge, erase late arrivals of processed erasures, scan, then every release."""
+    """Purge, erase late arrivals of processed erasures, scan what changed, then every release."""
+    settings, _ = _preflight(catalog_path)
+    _guard(lambda: _check_task_runner(settings))
     from flows.nightly import nightly_flow
 
-    settings, _ = _preflight(catalog_path)
     _run(lambda: _flow(nightly_flow, settings)(str(catalog_path), settings=settings), as_json, _print_nightly)
 
 
@@ -388,7 +459,9 @@ def _print_nightly(r: dict) -> None:
 
 
 @app.command()
-def demo(rows: int = typer.Option(20_000, "--rows"), dir: Path = typer.Option(Path("demo-lake"), "--dir"),
+def demo(rows: int = typer.Option(20_000, "--rows", metavar="N", help="device events in all (at least 10,000)"),
+         dir: Path = typer.Option(Path("demo-lake"), "--dir", metavar="DIR",
+                                  help="the lake to generate (once) and run on"),
          as_json: bool = JsonOpt) -> None:
     """Generate a synthetic lake and run the nightly pipeline on it with the embedded Prefect."""
     from configs.catalog import load_catalog
@@ -431,12 +504,24 @@ def demo(rows: int = typer.Option(20_000, "--rows"), dir: Path = typer.Option(Pa
 
 
 @app.command()
-def serve(catalog_path: Path = CatalogOpt) -> None:
-    """Serve the scheduled deployments (nightly at 02:00 and a weekly full scan, Asia/Shanghai) from this process."""
-    from configs.settings import Settings
+def serve(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
+    """Serve the scheduled deployments from this process until interrupted: nightly-served at 02:00 and
+    weekly-full-scan-served on Sundays at 04:00, Asia/Shanghai. Refuses to take over a work pool's deployment."""
+    settings, catalog = _preflight(catalog_path)
+
+    def announce(deps) -> None:
+        served = [{"deployment": d.full_name, "schedule": d.schedules[0].schedule.cron,
+                   "timezone": d.schedules[0].schedule.timezone, "parameters": d.parameters} for d in deps]
+        from prefect.settings import PREFECT_API_URL
+
+        _emit({"serving": served, "api": PREFECT_API_URL.value() or "ephemeral"}, as_json, lambda r: out.print(
+            "serving " + ", ".join(f"{s['deployment']} ({s['schedule']} {s['timezone']})" for s in r["serving"])
+            + f" against {r['api']}; Ctrl-C stops", highlight=False))
+        out.file.flush()
+
     from flows.deployments import serve_all
 
-    serve_all(str(catalog_path.resolve()), Settings())
+    _guard(lambda: serve_all(str(catalog_path.resolve()), settings, announce))
 
 
 def main() -> None:

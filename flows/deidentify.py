@@ -31,10 +31,12 @@ from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from configs.catalog import Catalog, load_catalog
+from configs.checks import check_release_request, policy_violations
 from configs.errors import PolicyError, ReleaseBlocked, StorageError, incomplete
 from configs.settings import Settings
 from flows import ledger, quarantine
 from flows.audit import AuditLog
+from flows.naming import release_run_name, release_task_name
 from flows.progress import Progress
 from flows.reports import publish_artifacts, report_audit_head, write_report
 from flows.runtime import RUN_TIMEOUT_SECONDS, analyzer_for, storage_tags, transient_io_error
@@ -42,7 +44,14 @@ from flows.storage import check_region, lake_fs, recover_release, release_store,
 from flows.task_planning import plan_release_tasks
 from transforms.describe import dictionary_markdown, release_index
 from transforms.erasure import exclude_erased
-from transforms.gate import PartitionResult, block_releases_left_empty, judge, partition_manifest, release_summary
+from transforms.gate import (
+    PartitionResult,
+    block_releases_left_empty,
+    judge,
+    partition_manifest,
+    redo_reason,
+    release_summary,
+)
 from transforms.keys import derive_key, key_fingerprint, state_key
 from transforms.planning import Part
 from transforms.policy import (
@@ -50,7 +59,6 @@ from transforms.policy import (
     columns_to_read,
     dictionary_columns,
     generalize_to_k,
-    policy_violations,
     rescan,
 )
 from transforms.report_html import release_page
@@ -106,15 +114,28 @@ def input_records(catalog: Catalog, paths: list[Path]) -> list[dict]:
 
 
 def input_fingerprint(catalog: Catalog, dataset: str, paths: list[Path], key: bytes,
-                      inputs: list[dict] | None = None) -> str:
+                      inputs: list[dict] | None = None, state: str | None = None) -> str:
     """What a release partition depends on: its inputs (``inputs``, from :func:`input_records` when not given), the
-    policy, the key and the state that changes a release."""
+    policy, the key and the state that changes a release (``state``, from :func:`_state_digest` when not given)."""
     h = hashlib.sha256()
     for i in inputs if inputs is not None else input_records(catalog, paths):
         h.update(f"{i['path']}|{i['bytes']}|{i['sha256']}\n".encode())
-    h.update(f"policy={catalog.policy_hash}|key={key_fingerprint(key)}|state={_state_digest(catalog, dataset)}"
-             .encode())
+    state = state if state is not None else _state_digest(catalog, dataset)
+    h.update(f"policy={catalog.policy_hash}|key={key_fingerprint(key)}|state={state}".encode())
     return h.hexdigest()
+
+
+def why_redo(catalog: Catalog, release: str, dataset: str, dt: date, paths: list[Path], key: bytes,
+             force: bool) -> tuple[str | None, dict]:
+    """(why the partition must be built, or None to skip it; what its manifest will record of its inputs:
+    ``inputs``, ``fingerprint``, ``state``)."""
+    inputs = input_records(catalog, paths)
+    state = _state_digest(catalog, dataset)
+    fp = input_fingerprint(catalog, dataset, paths, key, inputs, state)
+    why = redo_reason(release_store(catalog, release, dataset).manifest(dt), fingerprint=fp, inputs=inputs,
+                      policy_hash=catalog.policy_hash, key_fingerprint=key_fingerprint(key), state_digest=state,
+                      force=force)
+    return why, {"inputs": inputs, "fingerprint": fp, "state": state}
 
 
 def load_date(catalog: Catalog, dataset: str, dt: date, paths: list[Path], master: bytes,
@@ -153,9 +174,8 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     started = time.perf_counter()
     target = store.target(dt)
     try:
-        inputs = input_records(catalog, paths)
-        fp = input_fingerprint(catalog, dataset, paths, key, inputs)
-        if not force and (store.manifest(dt) or {}).get("input_fingerprint") == fp:
+        why, recorded = why_redo(catalog, release, dataset, dt, paths, key, force)
+        if why is None:
             return PartitionResult(dataset, dt.isoformat(), "skipped", path=str(target))
         seen: set[str] = set()
         table = load_date(catalog, dataset, dt, paths, settings.master_key(), columns_seen=seen)
@@ -168,7 +188,7 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     out, krep = generalize_to_k(table, out, ds, rel.k_anonymity, rel.max_suppression, key=key,
                                 tz=catalog.lake.timezone)
     res = PartitionResult(dataset, dt.isoformat(), "published", rows_in=table.num_rows, rows_out=out.num_rows,
-                          suppressed=krep.suppressed, path=str(target))
+                          suppressed=krep.suppressed, path=str(target), redo=why)
     res.gate, res.reasons = judge(dataset, rel, policy_violations(dataset, ds, anonymised=rel.anonymised),
                                   sorted(seen - set(ds.columns)), rescan(out, analyzer, ds), krep)
     if res.reasons:
@@ -180,7 +200,8 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     res.seconds = round(time.perf_counter() - started, 4)
     manifest = partition_manifest(
         release=release, rel=rel, result=res, policy_hash=catalog.policy_hash, key_fingerprint=key_fingerprint(key),
-        input_fingerprint=fp, inputs=inputs, created_at=datetime.now(timezone.utc).isoformat(),
+        input_fingerprint=recorded["fingerprint"], state_digest=recorded["state"], inputs=recorded["inputs"],
+        created_at=datetime.now(timezone.utc).isoformat(),
         outputs=[{"path": "part-00000.parquet", "sha256": fs.digest(stage / "data" / "part-00000.parquet")}])
     (stage / "meta" / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     (stage / "meta" / "report.md").write_text(partition_markdown(manifest), encoding="utf-8")
@@ -192,7 +213,8 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     return res
 
 
-@task(cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=transient_io_error)
+@task(cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=transient_io_error,
+      task_run_name=release_task_name)
 def release_partitions_task(catalog, release, parts, key, settings, force) -> list[PartitionResult]:
     """Partitions ``[(dataset, date, paths)]``, each de-identified, gated and staged in turn (usually one; several
     where the task runner makes a task costly, see :func:`transforms.planning.plan_tasks`). Tagged
@@ -210,21 +232,31 @@ def release_key(settings: Settings, recipient: str) -> bytes:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def check_release_request(catalog: Catalog, release: str, start: date | None, end: date | None) -> None:
-    """Refuse, before any data is read, a release the catalog does not declare, a range that ends before it starts,
-    or a policy that would let an identifier out."""
-    if release not in catalog.releases:
-        raise PolicyError(f"{catalog.source}: release {release!r} is not declared; expected one of "
-                          f"{', '.join(catalog.releases) or '(none)'}")
-    if start and end and end < start:
-        raise PolicyError(f"--end {end} is before --start {start}")
-    rel = catalog.releases[release]
-    problems = [p for ds in rel.datasets for p in policy_violations(ds, catalog.datasets[ds],
-                                                                      anonymised=rel.anonymised)]
-    if problems:
-        raise ReleaseBlocked(f"release {release!r} blocked before reading data: {problems[0]}"
-                             + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
-                             {"policy": problems})
+def _span(start: date | None, end: date | None) -> str:
+    if start is None and end is None:
+        return "any date"
+    return f"{start or 'the first date'}..{end or 'the last date'} (both included)"
+
+
+def set_aside_unchanged(catalog: Catalog, release: str, planned: dict[str, list], key: bytes, force: bool
+                        ) -> tuple[dict[str, list], list[PartitionResult]]:
+    """(the planned partitions to build, the results of those skipped as unchanged): an unchanged partition costs
+    its inputs' hashes here and no task. Each skip is logged."""
+    log, todo, skipped = get_run_logger(), {}, []
+    for ds, dates in planned.items():
+        todo[ds] = []
+        for dt, paths in dates:
+            try:
+                why = why_redo(catalog, release, ds, dt, paths, key, force)[0]
+            except (StorageError, OSError):
+                why = "input"  # the task reads it again, and reports what it cannot read
+            if why is None:
+                skipped.append(PartitionResult(ds, dt.isoformat(), "skipped",
+                                               path=str(release_store(catalog, release, ds).target(dt))))
+                log.info(skipped[-1].log_line(release))
+            else:
+                todo[ds].append((dt, paths))
+    return todo, skipped
 
 
 def run_release_tasks(catalog: Catalog, release: str, chunks: list[list[Part]], key: bytes, settings: Settings,
@@ -233,8 +265,11 @@ def run_release_tasks(catalog: Catalog, release: str, chunks: list[list[Part]], 
     rel = catalog.releases[release]
     with tags(*storage_tags()):
         futures = [release_partitions_task.submit(catalog, release, chunk, key, settings, force) for chunk in chunks]
+    log = get_run_logger()
     with Progress(sum(len(c) for c in chunks), f"release {release}") as progress:
         for fut in as_completed(futures):
+            for r in fut.result():
+                log.info(r.log_line(release))
             progress.advance(len(fut.result()))
     return sorted((r for f in futures for r in f.result()), key=lambda r: (rel.datasets.index(r.dataset), r.dt))
 
@@ -304,7 +339,7 @@ def report_release(catalog: Catalog, summary: dict) -> None:
 
 
 @flow(name="deidentify", task_runner=ThreadPoolTaskRunner(max_workers=Settings.model_fields["max_workers"].default),
-      timeout_seconds=RUN_TIMEOUT_SECONDS)
+      timeout_seconds=RUN_TIMEOUT_SECONDS, flow_run_name=release_run_name)
 def deidentify_flow(catalog_path: str, release: str, start: date | None = None, end: date | None = None,
                     force: bool = False, root: str | None = None, settings: Settings | None = None) -> dict:
     """Build, gate and publish ``release`` for event dates ``start..end`` (all dates by default), one task per
@@ -319,10 +354,15 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
     with fs.exclusive_lock(catalog.state_path, f"deidentify {release}"):
         recover_release(fs, catalog.release_path(release))
         planned = {ds: list(plan_dates(catalog, ds, start, end).items()) for ds in rel.datasets}
+        planned, unchanged = set_aside_unchanged(catalog, release, planned, key, force)
         chunks = plan_release_tasks(catalog, release, planned, settings)
-        results = run_release_tasks(catalog, release, chunks, key, settings, force)
+        results = sorted(unchanged + run_release_tasks(catalog, release, chunks, key, settings, force),
+                         key=lambda r: (rel.datasets.index(r.dataset), r.dt))
         settle(catalog, release, results, audit)
         summary = release_summary(release, rel, fs.rel(catalog.release_path(release)), results, problems)
+        if not results:
+            summary["warnings"] = [f"no data of {', '.join(rel.datasets)} in {_span(start, end)}: nothing to release"]
+            get_run_logger().info("release %s: %s", release, summary["warnings"][0])
         if not summary["blocked"]:
             describe_release(catalog, release, summary)
     report_release(catalog, summary)

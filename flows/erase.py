@@ -28,14 +28,16 @@ import pyarrow.compute as pc
 from prefect import flow, get_run_logger
 
 from configs.catalog import Catalog, load_catalog
+from configs.checks import check_erase_request
 from configs.errors import PolicyError, StorageError, incomplete
 from configs.settings import Settings
 from flows import ledger
 from flows.audit import AuditLog
+from flows.naming import erase_run_name
 from flows.reports import publish_artifacts, report_audit_head
-from flows.requests import read_subjects_file
 from flows.runtime import RUN_TIMEOUT_SECONDS
 from flows.storage import Problem, lake_fs, recover_lake, release_store, storage_for, survey
+from flows.subject_files import read_subjects_file
 from transforms.erasure import (
     Erased,
     ErasurePlan,
@@ -320,14 +322,13 @@ def run_erase(catalog: Catalog, subjects_file: Path | None, org: str | None, exe
     return result
 
 
-@flow(name="erase", timeout_seconds=RUN_TIMEOUT_SECONDS)
+@flow(name="erase", timeout_seconds=RUN_TIMEOUT_SECONDS, flow_run_name=erase_run_name)
 def erase_flow(catalog_path: str, subjects_file: str | None = None, org: str | None = None, execute: bool = False,
                ledger: bool = False, root: str | None = None, settings: Settings | None = None) -> dict:
     """Plan (default) or, with ``execute``, carry out an erasure request: the subject ids in ``subjects_file`` (one
     a line, or the first column of a CSV) and/or the organisation ``org``, in every raw dataset and every release.
     With ``ledger`` (and no request), every processed request is applied again to what arrived since."""
-    if ledger and (subjects_file or org):
-        raise PolicyError("erase: --ledger re-applies processed requests; give it no --subjects or --org")
+    check_erase_request(subjects_file, org, ledger)
     catalog = load_catalog(catalog_path, root=root)
     settings = settings or Settings()
     result = run_erase(catalog, Path(subjects_file) if subjects_file else None, org, execute, settings,

@@ -9,6 +9,7 @@ from configs.errors import ReleaseBlocked, RunIncomplete, incomplete
 from configs.settings import Settings
 from flows.deidentify import deidentify_flow
 from flows.erase import erase_flow
+from flows.naming import nightly_run_name
 from flows.purge import purge_flow
 from flows.reports import publish_artifacts
 from flows.runtime import RUN_TIMEOUT_SECONDS, configured, task_runner_for
@@ -34,17 +35,17 @@ def _release(deidentify, catalog_path: str, name: str, root: str | None, setting
         return {"release": name, "blocked": 0, "problems": [], **e.report, "status": "blocked", "error": str(e)}
 
 
-@flow(name="nightly", timeout_seconds=RUN_TIMEOUT_SECONDS)
+@flow(name="nightly", timeout_seconds=RUN_TIMEOUT_SECONDS, flow_run_name=nightly_run_name)
 def nightly_flow(catalog_path: str, root: str | None = None, settings: Settings | None = None) -> dict:
-    """The scheduled job: purge (executed), erase what arrived since of every processed erasure, scan, then every
-    release. A release that fails its gate, or anything a step refused or could not read, is reported; the other
+    """The scheduled job: purge (executed), erase what arrived since of every processed erasure, scan what is new
+    or changed since the last scan, then every release. A release that fails its gate, or anything a step refused or could not read, is reported; the other
     steps still run; the run fails at the end if anything was blocked or left undone."""
     catalog = load_catalog(catalog_path, root=root)
     settings = settings or Settings()
     purge = _step(configured(purge_flow, settings), catalog_path, execute=True, root=root, settings=settings)
     erasures = _step(configured(erase_flow, settings), catalog_path, execute=True, ledger=True, root=root,
                      settings=settings)
-    scan = _step(configured(scan_flow, settings), catalog_path, root=root, settings=settings)
+    scan = _step(configured(scan_flow, settings), catalog_path, changed=True, root=root, settings=settings)
     deidentify = configured(deidentify_flow, settings, task_runner=task_runner_for(settings))
     releases = {name: _release(deidentify, catalog_path, name, root, settings) for name in catalog.releases}
     result = {"purge": purge, "erasures": erasures, "scan": scan, "releases": releases}

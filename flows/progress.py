@@ -43,3 +43,18 @@ class Progress:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def progress_callback(label: str):
+    """A ``(done, total)`` callback for plain-Python work that learns its total as it goes (the purge's actions):
+    the :class:`Progress` is made at the first call and closed when ``done`` reaches ``total``."""
+    current: list[Progress] = []
+
+    def tick(done: int, total: int) -> None:
+        if not current:
+            current.append(Progress(total, label))
+        current[0].advance(done - current[0].done)
+        if done >= total:
+            current[0].close()
+
+    return tick

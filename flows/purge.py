@@ -26,10 +26,12 @@ from configs.errors import StorageError, incomplete
 from configs.settings import Settings
 from flows import quarantine
 from flows.audit import AuditLog
+from flows.naming import purge_run_name
+from flows.progress import progress_callback
 from flows.reports import publish_artifacts, report_audit_head, write_report
-from flows.requests import read_subjects_file
 from flows.runtime import RUN_TIMEOUT_SECONDS
 from flows.storage import Problem, dt_of, lake_fs, recover_lake, release_store, storage_for, survey
+from flows.subject_files import read_subjects_file
 from transforms.reporting import purge_markdown
 from transforms.retention import cutoff, decide_rows, partition_status, resolve_as_of
 from transforms.times import to_timestamp
@@ -309,7 +311,7 @@ def vacuum_and_check(catalog: Catalog, moment: datetime, holds, audit: AuditLog,
     return out
 
 
-@flow(name="purge", timeout_seconds=RUN_TIMEOUT_SECONDS)
+@flow(name="purge", timeout_seconds=RUN_TIMEOUT_SECONDS, flow_run_name=purge_run_name)
 def purge_flow(catalog_path: str, as_of: date | None = None, execute: bool = False, root: str | None = None,
                settings: Settings | None = None) -> dict:
     """Plan (default) or, with ``execute``, carry out retention for every dataset and release of the catalog as of
@@ -317,7 +319,7 @@ def purge_flow(catalog_path: str, as_of: date | None = None, execute: bool = Fal
     rest, if anything was refused or could not be handled."""
     catalog = load_catalog(catalog_path, root=root)
     settings = settings or Settings()
-    result = run_purge(catalog, as_of, execute, settings)
+    result = run_purge(catalog, as_of, execute, settings, progress=progress_callback("purge"))
     md = purge_markdown(result)
     result["report"] = str(write_report(catalog, "purge", result, md))
     publish_artifacts("purge", md)

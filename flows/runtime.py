@@ -18,7 +18,8 @@ def configure_prefect_env(home: Path | None = None) -> None:
     Prefect's local database goes to ``home``, by default ``./.prefect`` under the working directory."""
     env = os.environ
     env.setdefault("PREFECT_HOME", str(home or Path.cwd() / ".prefect"))
-    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry: the server's ...
+    env.setdefault("DO_NOT_TRACK", "1")  # ... nor the client's (nor its first-run notice)
     env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     env.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     env.setdefault("PREFECT_UI_ENABLED", "false")
@@ -114,16 +115,51 @@ def share_api_with_workers() -> str:
     return url
 
 
+def check_task_runner(settings: Settings) -> None:
+    """Refuse, before anything starts, a Dask cluster at ``dask_address`` without a Prefect server: its workers run
+    in other processes, perhaps on other machines, and could only report task runs to a server of their own (an
+    ephemeral one each, which outlives them). Start ``prefect server start`` and set ``PREFECT_API_URL`` here and
+    in the workers' environment."""
+    from configs.errors import PolicyError
+
+    if settings.task_runner == "dask" and settings.dask_address and not os.environ.get("PREFECT_API_URL"):
+        raise PolicyError("PIIFLOW_DASK_ADDRESS: a Dask cluster's workers need a Prefect server they can reach; start "
+                          "one (prefect server start) and set PREFECT_API_URL here and in the workers' environment")
+
+
+def check_dask_workers(address: str, api_url: str, timeout: float = 10) -> int:
+    """The number of workers at ``address``; raises PolicyError unless there is one and every one reports to
+    ``api_url`` (the workers' ``PREFECT_API_URL``), so that no worker starts a Prefect server of its own."""
+    from distributed import Client
+
+    from configs.errors import PolicyError
+
+    try:
+        with Client(address, timeout=timeout) as client:
+            urls = client.run(lambda: os.environ.get("PREFECT_API_URL"))
+    except OSError as e:
+        raise PolicyError(f"PIIFLOW_DASK_ADDRESS: cannot reach the Dask scheduler ({type(e).__name__})") from e
+    if not urls:
+        raise PolicyError("PIIFLOW_DASK_ADDRESS: the Dask scheduler has no workers")
+    wrong = sum(1 for u in urls.values() if u != api_url)
+    if wrong:
+        raise PolicyError(f"PIIFLOW_DASK_ADDRESS: {wrong} of {len(urls)} Dask worker(s) do not report to this "
+                          f"run's Prefect server; start them with PREFECT_API_URL={api_url}")
+    return len(urls)
+
+
 def task_runner_for(settings: Settings):
     """The task runner settings ask for: threads (default), processes, or Dask (a local cluster of
     ``max_workers`` single-threaded workers, or the scheduler at ``dask_address``). The one wiring place.
     Worker processes share this process's Prefect API (:func:`share_api_with_workers`)."""
+    check_task_runner(settings)
     if settings.task_runner in ("dask", "processes"):
-        share_api_with_workers()
+        url = share_api_with_workers()
     if settings.task_runner == "dask":
         from prefect_dask import DaskTaskRunner
 
         if settings.dask_address:
+            check_dask_workers(settings.dask_address, url)
             return DaskTaskRunner(address=settings.dask_address)
         return DaskTaskRunner(cluster_kwargs={"n_workers": settings.max_workers, "threads_per_worker": 1,
                                               "processes": True, "dashboard_address": None,

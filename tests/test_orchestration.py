@@ -42,13 +42,30 @@ def test_rerun_on_unchanged_data_skips_everything_and_force_redoes(pristine, tmp
     from flows.deidentify import deidentify_flow
     cat = fresh(pristine, tmp_path)
     first = deidentify_flow(str(cat), "crm_research")
-    assert first["published"] == 16 and first["skipped"] == 0
+    assert first["published"] == 16 and first["skipped"] == 0 and first["redone"] == {"new": 16}
     manifests = {p: p.read_bytes() for p in cat.parent.rglob("manifest.json")}
     again = deidentify_flow(str(cat), "crm_research")
     assert again["skipped"] == 16 and again["published"] == 0 and again["rows_in"] == 0
     assert {p: p.read_bytes() for p in cat.parent.rglob("manifest.json")} == manifests  # nothing rewritten
     forced = deidentify_flow(str(cat), "crm_research", force=True)
-    assert forced["published"] == 16 and forced["skipped"] == 0
+    assert forced["published"] == 16 and forced["skipped"] == 0 and forced["redone"] == {"forced": 16}
+    assert {json.loads(p.read_text())["redo"] for p in cat.parent.rglob("manifest.json")} == {"forced"}
+
+
+def test_two_spellings_of_one_lake_are_one_release(pristine, tmp_path, prefect_harness):
+    """A second catalog elsewhere, naming the same lake by another path (and with other descriptions), publishes
+    nothing again: where the lake is and the words for the dictionary are not the policy."""
+    from flows.deidentify import deidentify_flow
+    cat = fresh(pristine, tmp_path)
+    deidentify_flow(str(cat), "crm_research")
+    other = tmp_path / "elsewhere" / "configs" / "prod.yaml"
+    other.parent.mkdir(parents=True)
+    text = cat.read_text()
+    assert "root: ." in text
+    other.write_text(text.replace("root: .", f"root: ../../{cat.parent.name}/../{cat.parent.name}")
+                     .replace("description: ", "description: Reworded. ", 1))
+    again = deidentify_flow(str(other), "crm_research")
+    assert again["published"] == 0 and again["skipped"] == 16
 
 
 def test_changed_input_or_policy_reruns_only_what_changed(pristine, tmp_path, prefect_harness):
@@ -61,11 +78,11 @@ def test_changed_input_or_policy_reruns_only_what_changed(pristine, tmp_path, pr
     part = store.list_partitions()[2]
     store.replace_file(part.paths[0], store.read(part).slice(1))  # one late correction on one day
     res = deidentify_flow(str(cat), "crm_research")
-    redone = [(p["dataset"], p["dt"]) for p in res["partitions"] if p["status"] == "published"]
-    assert redone == [("call_records", part.dt.isoformat())]
+    redone = [(p["dataset"], p["dt"], p["redo"]) for p in res["partitions"] if p["status"] == "published"]
+    assert redone == [("call_records", part.dt.isoformat(), "input")] and res["redone"] == {"input": 1}
     cat.write_text(cat.read_text().replace("k_anonymity: 5\n    retention: 180d", "k_anonymity: 4\n    retention: 180d"))
     res = deidentify_flow(str(cat), "crm_research")
-    assert res["published"] == 16  # a new policy hash invalidates every partition
+    assert res["published"] == 16 and res["redone"] == {"policy": 16}  # a new policy hash: every partition
 
 
 def test_backfill_range_and_bad_range(pristine, tmp_path, prefect_harness):
@@ -133,7 +150,7 @@ def test_erasure_re_releases_only_with_the_subject_gone(pristine, tmp_path, pref
     subjects.write_text(victim + "\n")
     run_erase(catalog, subjects, None, execute=True, settings=Settings())
     res = deidentify_flow(str(cat), "crm_research")
-    assert res["published"] == 16  # the ledger changed: every partition is checked again
+    assert res["published"] == 16 and res["redone"] == {"ledger": 16}  # the ledger changed: every partition
     assert not any(token in json.dumps(rows, default=str) for rows in release_content(cat.parent, "crm_research").values())
 
 
@@ -172,17 +189,20 @@ def test_task_runner_comes_from_settings():
     from flows.runtime import task_runner_for
     assert isinstance(task_runner_for(Settings()), ThreadPoolTaskRunner)
     assert isinstance(task_runner_for(Settings(task_runner="processes")), ProcessPoolTaskRunner)
-    assert isinstance(task_runner_for(Settings(task_runner="dask", dask_address="tcp://127.0.0.1:8786")),
-                      DaskTaskRunner)
+    assert isinstance(task_runner_for(Settings(task_runner="dask", max_workers=1)), DaskTaskRunner)
 
 
 def test_deployments_are_scheduled_in_shanghai_time():
     from flows.deployments import deployments
     deps = {d.name: d for d in deployments("/etc/piiflow/catalog.yaml", Settings())}
-    assert set(deps) == {"nightly", "weekly-full-scan"}
-    sched = deps["nightly"].schedules[0].schedule
+    assert set(deps) == {"nightly-served", "weekly-full-scan-served"}  # never the work pool's names
+    sched = deps["nightly-served"].schedules[0].schedule
     assert sched.cron == "0 2 * * *" and sched.timezone == "Asia/Shanghai"
-    assert deps["nightly"].parameters == {"catalog_path": "/etc/piiflow/catalog.yaml"}
+    assert deps["nightly-served"].parameters == {"catalog_path": "/etc/piiflow/catalog.yaml"}
+    import yaml
+    declared = {d["name"]: d for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]}
+    assert declared["nightly"]["schedules"][0] == {"cron": "0 2 * * *", "timezone": "Asia/Shanghai"}  # the same times
+    assert not set(declared) & set(deps)
 
 
 def test_concurrent_tasks_share_one_detection_engine(monkeypatch):

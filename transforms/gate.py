@@ -24,6 +24,44 @@ class PartitionResult:
     gate: dict = field(default_factory=dict)
     staged: str = ""  # a gated partition written but not yet moved into place (see deidentify_flow)
     seconds: float = 0.0  # time spent on it, recorded in the manifest to balance the next run's tasks
+    redo: str = ""  # why it was (re)built: one of REDO_REASONS; empty when skipped
+
+    def log_line(self, release: str) -> str:
+        """One line for the run's log: which partition, what happened and why, in counts (never a value)."""
+        head = f"{release} {self.dataset} {self.dt}: {self.status}"
+        if self.status == "skipped":
+            return head + " (unchanged: inputs, policy, key and ledger as when it was published)"
+        if self.status == "unreadable":
+            return head + " (its input could not be read; the published version, if any, stays)"
+        return (head + f" ({self.redo}); {self.rows_in:,} rows in, {self.rows_out:,} out, {self.suppressed:,} "
+                f"suppressed" + (f"; {len(self.reasons)} reason(s) to block" if self.reasons else ""))
+
+
+#: Why a partition is (re)built, in the order they are told apart: never published, ``--force``, an input file
+#: added, removed or changed, the catalog's policy, the pseudonymisation key, the erasure ledger or the dataset's
+#: quarantine list, or (``fingerprint``) a manifest from an earlier version of piiflow that records no parts.
+REDO_REASONS = ("new", "forced", "input", "policy", "key", "ledger", "fingerprint")
+
+
+def redo_reason(manifest: dict | None, *, fingerprint: str, inputs: list[dict], policy_hash: str,
+                key_fingerprint: str, state_digest: str, force: bool) -> str | None:
+    """Why a partition must be (re)built given its published ``manifest``, or None: it is unchanged and skipped."""
+    if not manifest:
+        return "new"
+    if force:
+        return "forced"
+    if manifest.get("input_fingerprint") == fingerprint:
+        return None
+    before = [(i.get("path"), i.get("bytes"), i.get("sha256")) for i in manifest.get("inputs", [])]
+    if before != [(i["path"], i["bytes"], i["sha256"]) for i in inputs]:
+        return "input"
+    if manifest.get("policy_hash") != policy_hash:
+        return "policy"
+    if manifest.get("key_fingerprint") != key_fingerprint:
+        return "key"
+    if "state_digest" in manifest and manifest["state_digest"] != state_digest:
+        return "ledger"
+    return "fingerprint"
 
 
 def judge(dataset: str, rel: Release, policy: list[str], undeclared: list[str], leaks: list[Leak],
@@ -81,13 +119,13 @@ def _released_empty(r: PartitionResult) -> bool:
 
 def partition_manifest(*, release: str, rel: Release, result: PartitionResult, policy_hash: str,
                        key_fingerprint: str, input_fingerprint: str, inputs: list[dict], outputs: list[dict],
-                       created_at: str) -> dict:
+                       created_at: str, state_digest: str = "") -> dict:
     """What a published partition's ``_manifest.json`` says: where it came from (inputs and their content hashes,
     the policy, the key's fingerprint), what was done (counts, time) and the gate's evidence."""
     return {
         "release": release, "recipient": rel.recipient, "purpose": rel.purpose, "dataset": result.dataset,
         "dt": result.dt, "created_at": created_at, "policy_hash": policy_hash, "key_fingerprint": key_fingerprint,
-        "input_fingerprint": input_fingerprint, "inputs": inputs,
+        "input_fingerprint": input_fingerprint, "state_digest": state_digest, "redo": result.redo, "inputs": inputs,
         "rows": {"in": result.rows_in, "out": result.rows_out, "suppressed": result.suppressed},
         "seconds": result.seconds, "gate": result.gate, "outputs": outputs,
     }
@@ -107,6 +145,9 @@ def release_summary(release: str, rel: Release, path: str, results: list[Partiti
         "partitions": [r.__dict__ for r in results],
         "published": sum(r.status == "published" for r in results),
         "skipped": sum(r.status == "skipped" for r in results),
+        # why the partitions of this run were built: {reason: partitions} (see REDO_REASONS)
+        "redone": {why: n for why in REDO_REASONS
+                   if (n := sum(r.redo == why for r in results if r.status in ("published", "blocked")))},
         "blocked": blocked,
         "rows_in": sum(r.rows_in for r in results), "rows_out": sum(r.rows_out for r in results),
         "suppressed": sum(r.suppressed for r in results),

@@ -18,28 +18,14 @@ import pyarrow.compute as pc
 from presidio_analyzer import AnalyzerEngine
 
 from configs.catalog import Dataset
-from configs.operators import DIRECT_SAFE_OPERATORS, FREE_TEXT_SAFE_OPERATORS, OperatorSpec
+from configs.checks import policy_violations  # noqa: F401  (re-exported: the gate's check)
+from configs.operators import OperatorSpec
 from transforms import lattice
 from transforms import operators as ops
 from transforms.detection import DIRECT_ENTITIES, detect, mask_value
 from transforms.operators import IMPLEMENTATIONS, apply_operator
 from transforms.operators.suppress_operator import hide
 from transforms.tables import cast_to, distinct_texts
-
-
-def policy_violations(name: str, dataset: Dataset, *, anonymised: bool) -> list[str]:
-    """Declarations that would let an identifier out: a direct column not dropped or keyed-pseudonymised, free
-    text neither dropped nor redacted. Empty when the policy is releasable."""
-    problems = []
-    for col, pol in dataset.columns.items():
-        if pol.kind == "direct" and pol.op.op not in DIRECT_SAFE_OPERATORS:
-            problems.append(f"{name}.{col}: direct identifier with operator {pol.op.op!r}; expected drop or "
-                            f"pseudonymize")
-        if pol.kind == "free_text" and pol.op.op not in FREE_TEXT_SAFE_OPERATORS:
-            problems.append(f"{name}.{col}: free text with operator {pol.op.op!r}; expected drop or redact_entities")
-        if anonymised and pol.kind == "sensitive" and pol.op.op == "keep":
-            problems.append(f"{name}.{col}: reversible operator 'keep' in a release marked anonymised")
-    return problems
 
 
 def dictionary_columns(dataset: Dataset) -> list[str]:

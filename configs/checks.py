@@ -1,0 +1,64 @@
+"""Checks of a request against the catalog's declarations: the release and dataset names, the date range, the
+policy's releasability. Importable without Prefect, Presidio or the data, so that a bad call fails in a second,
+before anything starts."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from configs.catalog import Catalog, Dataset
+from configs.errors import PolicyError, ReleaseBlocked
+from configs.operators import DIRECT_SAFE_OPERATORS, FREE_TEXT_SAFE_OPERATORS
+
+
+def policy_violations(name: str, dataset: Dataset, *, anonymised: bool) -> list[str]:
+    """Declarations that would let an identifier out: a direct column not dropped or keyed-pseudonymised, free
+    text neither dropped nor redacted. Empty when the policy is releasable."""
+    problems = []
+    for col, pol in dataset.columns.items():
+        if pol.kind == "direct" and pol.op.op not in DIRECT_SAFE_OPERATORS:
+            problems.append(f"{name}.{col}: direct identifier with operator {pol.op.op!r}; expected drop or "
+                            f"pseudonymize")
+        if pol.kind == "free_text" and pol.op.op not in FREE_TEXT_SAFE_OPERATORS:
+            problems.append(f"{name}.{col}: free text with operator {pol.op.op!r}; expected drop or redact_entities")
+        if anonymised and pol.kind == "sensitive" and pol.op.op == "keep":
+            problems.append(f"{name}.{col}: reversible operator 'keep' in a release marked anonymised")
+    return problems
+
+
+def check_dataset(catalog: Catalog, dataset: str | None) -> None:
+    """Refuse a dataset the catalog does not declare, before anything is read."""
+    if dataset is not None and dataset not in catalog.datasets:
+        raise PolicyError(f"{catalog.source}: dataset {dataset!r} is not declared; expected one of "
+                          f"{', '.join(catalog.datasets)}")
+
+
+def check_range(start: date | None, end: date | None, *, today: date | None = None) -> None:
+    """Refuse a range that ends before it starts (both ends are included)."""
+    if start and end and end < start:
+        raise PolicyError(f"--end {end} is before --start {start} (both dates are included)")
+
+
+def check_release_request(catalog: Catalog, release: str, start: date | None, end: date | None) -> None:
+    """Refuse, before any data is read, a release the catalog does not declare, a range that ends before it starts,
+    or a policy that would let an identifier out."""
+    if release not in catalog.releases:
+        raise PolicyError(f"{catalog.source}: release {release!r} is not declared; expected one of "
+                          f"{', '.join(catalog.releases) or '(none)'}")
+    check_range(start, end)
+    rel = catalog.releases[release]
+    problems = [p for ds in rel.datasets for p in policy_violations(ds, catalog.datasets[ds],
+                                                                      anonymised=rel.anonymised)]
+    if problems:
+        raise ReleaseBlocked(f"release {release!r} blocked before reading data: {problems[0]}"
+                             + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+                             {"policy": problems})
+
+
+def check_erase_request(subjects_file: object | None, org: str | None, ledger: bool) -> None:
+    """An erasure names subjects or an organisation, or (``ledger``) re-applies processed requests: not both."""
+    if ledger and (subjects_file or org):
+        raise PolicyError("erase: --ledger re-applies processed requests; give it no --subjects or --org")
+    if not ledger and not subjects_file and org is None:
+        raise PolicyError("erase: expected subject ids (--subjects FILE) or an organisation (--org ID), found "
+                          "neither (or --ledger)")

@@ -1,0 +1,270 @@
+"""The README's "Run it in production", done as an engineer does it, with real processes on 127.0.0.1: a
+`prefect server start` with its own PREFECT_HOME, a process work pool, `prefect deploy --all` from prefect.yaml, a
+worker, the nightly and a backfill run through the API with parameters; `piiflow serve` beside the work pool's
+deployments (which it must leave as they were); a release on a `dask scheduler` + `dask worker` pair. Everything
+started here is stopped here."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import ROOT, make_lake
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop(p: subprocess.Popen) -> None:
+    """Stop a process and the processes it started (each is started in a session of its own)."""
+    if p.poll() is None:
+        os.killpg(p.pid, signal.SIGTERM)
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def start(args: list[str], env: dict, log: Path, cwd: Path = ROOT) -> subprocess.Popen:
+    return subprocess.Popen(args, env=env, cwd=cwd, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real Prefect server on 127.0.0.1 with its own home; yields (api_url, env for its clients)."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": url, "DO_NOT_TRACK": "1",
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false",
+           "PREFECT_LOGGING_LEVEL": "INFO", "PIIFLOW_PROJECT_DIR": str(ROOT), "PYTHONPATH": str(ROOT)}
+    for k in ("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "PREFECT_SERVER_LOGGING_LEVEL"):
+        env.pop(k, None)
+    p = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+              {k: v for k, v in env.items() if k != "PREFECT_API_URL"}, home / "server.log")
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert p.poll() is None and time.monotonic() < deadline, (home / "server.log").read_text()[-2000:]
+            time.sleep(0.5)
+        yield url, env
+    finally:
+        stop(p)
+
+
+def client_for(url: str):
+    from prefect.client.orchestration import SyncPrefectClient
+
+    return SyncPrefectClient(url)
+
+
+def prefect(env: dict, *args: str) -> subprocess.CompletedProcess:
+    p = subprocess.run([str(BIN / "prefect"), "--no-prompt", *args], env=env, cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return p
+
+
+@pytest.fixture(scope="module")
+def deployed(server, tmp_path_factory):
+    """The work pool, `prefect deploy --all`, a worker, and a lake for the runs."""
+    url, env = server
+    lake = tmp_path_factory.mktemp("prod-lake")
+    make_lake(lake, rows=1200, start=date(2026, 8, 1), end=date(2026, 8, 4), seed=9)
+    prefect(env, "work-pool", "create", "piiflow", "--type", "process")
+    prefect(env, "deploy", "--all")
+    worker_env = {**env, "PIIFLOW_KEY": "prod-test-key-0123456789-abcdefghijklmnopq"}
+    worker = start([str(BIN / "prefect"), "worker", "start", "--pool", "piiflow"], worker_env,
+                   lake.parent / "worker.log")
+    try:
+        yield url, env, lake / "catalog.yaml"
+    finally:
+        stop(worker)
+
+
+def run_and_wait(client, name: str, parameters: dict, timeout: float = 300):
+    """Start a deployment's run with ``parameters`` and wait for it to end; the flow run."""
+    dep = client.read_deployment_by_name(name)
+    run = client.create_flow_run_from_deployment(dep.id, parameters=parameters)
+    deadline = time.monotonic() + timeout
+    while True:
+        run = client.read_flow_run(run.id)
+        if run.state is not None and run.state.is_final():
+            return run
+        assert time.monotonic() < deadline, f"{name}: still {run.state.name if run.state else None}"
+        time.sleep(1)
+
+
+def test_deploy_work_pool_worker_nightly_and_backfill(deployed):
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterParentFlowRunId
+
+    url, env, catalog = deployed
+    with client_for(url) as client:
+        names = {f"{client.read_flow(d.flow_id).name}/{d.name}" for d in client.read_deployments()}
+        assert {"nightly/nightly", "scan/weekly-full-scan", "deidentify/backfill", "erase/erasure"} <= names
+
+        nightly = run_and_wait(client, "nightly/nightly", {"catalog_path": str(catalog)})
+        assert nightly.state.is_completed(), nightly.state
+        assert nightly.name.startswith("nightly-") and nightly.name.endswith(date.today().isoformat())
+        subflows = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[nightly.id])))
+        sub_names = {r.name for r in subflows}
+        assert {"purge-execute-as-of-now", "scan-all-datasets-changed", "release-analytics-all-dates",
+                "release-crm_research-all-dates"} <= sub_names, sub_names
+        assert all(r.state.is_completed() for r in subflows)
+        keys = {a.key for a in client.read_artifacts()}
+        assert {"nightly-summary", "pii-inventory", "release-analytics", "release-crm-research"} <= keys
+
+        backfill = run_and_wait(client, "deidentify/backfill", {
+            "catalog_path": str(catalog), "release": "crm_research", "start": "2026-08-02", "end": "2026-08-03",
+            "force": True})
+        assert backfill.state.is_completed(), backfill.state
+        assert backfill.name == "release-crm_research-2026-08-02..2026-08-03-forced"
+        result_tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[backfill.id])))
+        assert {t.name for t in result_tasks if t.name.startswith("crm_research: ")} == {
+            f"crm_research: {ds} {d}" for ds in ("call_records", "chat_messages")
+            for d in ("2026-08-02", "2026-08-03")}
+        from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+        deadline = time.monotonic() + 60
+        while True:  # a run's logs reach the API in batches, some after its final state
+            lines = [x.message for x in client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[backfill.id])))]
+            if any("Finished in state" in m for m in lines) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert sum(" published (forced); " in m for m in lines) == 4, "\n".join(lines)
+
+
+def test_serve_leaves_the_work_pools_deployments_as_they_were(deployed, tmp_path):
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateName,
+    )
+
+    url, env, catalog = deployed
+    with client_for(url) as client:
+        before = {n: client.read_deployment_by_name(n) for n in ("nightly/nightly", "scan/weekly-full-scan")}
+    serve_env = {**env, "PIIFLOW_KEY": "prod-test-key-0123456789-abcdefghijklmnopq"}
+    log = tmp_path / "serve.log"
+    served = subprocess.Popen([str(BIN / "piiflow"), "serve", "-c", str(catalog), "--json"], env=serve_env,
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=log.open("w"), text=True,
+                              start_new_session=True)
+    try:
+        line = served.stdout.readline()
+        announced = json.loads(line)
+        assert {s["deployment"] for s in announced["serving"]} == {"nightly/nightly-served",
+                                                                    "scan/weekly-full-scan-served"}
+        assert announced["api"] == url
+        deadline = time.monotonic() + 60
+        with client_for(url) as client:
+            while True:  # served deployments registered
+                try:
+                    client.read_deployment_by_name("nightly/nightly-served")
+                    break
+                except Exception:  # noqa: BLE001
+                    assert time.monotonic() < deadline and served.poll() is None, log.read_text()
+                    time.sleep(0.5)
+    finally:
+        served.send_signal(signal.SIGINT)
+        try:
+            served.wait(60)
+        except subprocess.TimeoutExpired:
+            stop(served)
+    with client_for(url) as client:
+        after = {n: client.read_deployment_by_name(n) for n in before}
+        for n in before:
+            assert after[n].model_dump_json() == before[n].model_dump_json(), n  # byte for byte
+            assert not after[n].paused and after[n].schedules and all(s.active for s in after[n].schedules)
+        scheduled = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[after["nightly/nightly"].id])),
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Scheduled"]))))
+        assert scheduled, "the work pool's nightly has no scheduled run left"
+        # a deployment of a served name that a work pool holds: serving refuses, in one line, and changes nothing
+        from prefect.client.schemas.actions import DeploymentCreate  # noqa: F401  (the API the CLI uses)
+        pool_dep = after["nightly/nightly"]
+        taken = client.create_deployment(flow_id=pool_dep.flow_id, name="nightly-served",
+                                         work_pool_name="piiflow", entrypoint=pool_dep.entrypoint,
+                                         parameters={"catalog_path": "elsewhere.yaml"})
+        refused = subprocess.run([str(BIN / "piiflow"), "serve", "-c", str(catalog)], env=serve_env, cwd=tmp_path,
+                                 capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 1 and "exists in work pool 'piiflow'" in refused.stderr, refused.stderr
+        assert client.read_deployment(taken).parameters == {"catalog_path": "elsewhere.yaml"}
+        client.delete_deployment(taken)
+
+
+def test_a_release_on_a_dask_scheduler_and_worker(server, tmp_path, monkeypatch):
+    """The release on a real `dask scheduler` + `dask worker` (its own working directory, started with the
+    server's API URL) equals the thread runner's, its task runs reach the server; a cluster whose workers report
+    elsewhere is refused."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from configs.errors import PolicyError
+    from configs.settings import Settings
+    from flows.deidentify import deidentify_flow
+    from flows.runtime import check_dask_workers, task_runner_for
+    from tests.test_orchestration import release_content
+
+    url, env = server
+    lake_a, lake_b = tmp_path / "a", tmp_path / "b"
+    for lake in (lake_a, lake_b):
+        make_lake(lake, rows=1200, start=date(2026, 8, 1), end=date(2026, 8, 3), seed=21)
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    sched = start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                  env, tmp_path / "scheduler.log", cwd=tmp_path)
+    (tmp_path / "w").mkdir()
+    worker = start([str(BIN / "dask"), "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
+                    "--preload", "flows.dask_preload", "--local-directory", str(tmp_path / "w")],
+                   {**env, "PIIFLOW_KEY": os.environ["PIIFLOW_KEY"]}, tmp_path / "worker.log", cwd=tmp_path / "w")
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if check_dask_workers(address, url, timeout=5) == 1:
+                    break
+            except PolicyError:
+                assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()[-2000:]
+                time.sleep(1)
+        with pytest.raises(PolicyError, match="do not report to this run's Prefect server"):
+            check_dask_workers(address, "http://127.0.0.1:1/api")
+        monkeypatch.setenv("PREFECT_API_URL", url)
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            deidentify_flow(str(lake_a / "catalog.yaml"), "crm_research")
+            runner = task_runner_for(Settings(task_runner="dask", dask_address=address))
+            state = deidentify_flow.with_options(task_runner=runner)(str(lake_b / "catalog.yaml"), "crm_research",
+                                                                     return_state=True)
+            res = state.result()
+            with client_for(url) as client:
+                from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+                runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
+                    id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+        assert res["published"] == 6 and res["blocked"] == 0
+        assert release_content(lake_a, "crm_research") == release_content(lake_b, "crm_research")
+        assert runs and all(r.state is not None and r.state.is_completed() for r in runs)
+    finally:
+        stop(worker)
+        stop(sched)
