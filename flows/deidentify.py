@@ -9,8 +9,10 @@ release stays byte-identical, and the flow fails with the reasons.
 
 Idempotent: each manifest records an input fingerprint (input paths, sizes and content hashes, the policy hash,
 the key fingerprint, and the erasure ledger and quarantine list as they were). A partition whose fingerprint is
-unchanged is skipped and reported as such, so a re-run does no work and a killed backfill resumes where it
-stopped. ``force`` redoes every partition.
+unchanged is skipped before a task is started for it (:func:`set_aside_unchanged`), so a re-run does no work and a
+killed backfill resumes where it stopped; a partition built says why (:data:`transforms.gate.REDO_REASONS`: new,
+forced, input, policy, key, ledger), in the run's summary, its log line and its manifest. ``force`` redoes every
+partition.
 """
 
 from __future__ import annotations
