@@ -9,6 +9,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from datetime import date, timedelta
 from importlib.resources import files
 from pathlib import Path
@@ -451,8 +452,9 @@ def _print_nightly(r: dict) -> None:
     if r["erasures"].get("files"):
         _print_erase(r["erasures"])
     drift = r["scan"]["drift"]
-    out.print(f"scan: {len(r['scan']['datasets'])} datasets; policy drift in {drift or 'no column'}; "
-              f"report {r['scan']['report']}")
+    modes = Counter(d.get("mode", "full") for d in r["scan"]["datasets"])
+    out.print(f"scan: {len(r['scan']['datasets'])} datasets ({', '.join(f'{n} {m}' for m, n in modes.items())}); "
+              f"policy drift in {drift or 'no column'}; report {r['scan']['report']}")
     _print_problems(r["scan"])
     for rel in r["releases"].values():
         _print_release(rel)
