@@ -153,6 +153,12 @@ def region_allowed(region: str, allowed: tuple[str, ...] | list[str]) -> bool:
     return any(fnmatch.fnmatchcase(region, pat) for pat in allowed)
 
 
+#: What a release may be for (privacy policy 8.2, 8.3): the vocabulary a release's ``purpose`` and a dataset's
+#: ``purposes`` are written in. ``security`` is what the law still allows after consent is withdrawn.
+PURPOSES = ("analytics", "marketing", "personalisation", "security", "partner_sharing")
+Purpose = Literal["analytics", "marketing", "personalisation", "security", "partner_sharing"]
+
+
 class Dataset(_Frozen):
     category: Literal["registration", "usage", "device", "log", "enterprise"]
     #: What the dataset is, for the release's data dictionary.
@@ -178,6 +184,8 @@ class Dataset(_Frozen):
     #: aside as ``.bad-<name>`` beside it (hidden from every reader, removed when its date expires). Either way the
     #: run reports it and exits non-zero.
     on_bad_file: Literal["skip", "quarantine"] = "skip"
+    #: The purposes a release of this dataset may serve (default: all of PURPOSES).
+    purposes: tuple[Purpose, ...] = PURPOSES
     columns: dict[str, ColumnPolicy]
 
     _location = field_validator("location")(lambda v: _check_location(v))
@@ -224,7 +232,10 @@ class LegalHold(_Frozen):
 
 class Release(_Frozen):
     recipient: Annotated[str, BeforeValidator(lambda v: _check_name(v, RECIPIENT, "a recipient"))]
-    purpose: str = ""
+    #: What the recipient may use it for, one of PURPOSES.
+    purpose: Purpose
+    #: Words for the data dictionary: what this release is for, in the company's terms.
+    description: str = ""
     datasets: tuple[str, ...]
     k_anonymity: int = Field(5, ge=1)
     #: Share of a partition's rows that may be suppressed before quasi-identifiers are generalised further.
@@ -271,6 +282,10 @@ class Catalog(_Frozen):
                 if ds not in self.datasets:
                     raise ValueError(f"releases.{rname}.datasets: expected names of declared datasets "
                                      f"({', '.join(self.datasets)}), found {ds!r}")
+                if rel.purpose not in self.datasets[ds].purposes:
+                    raise ValueError(f"releases.{rname}.purpose: dataset {ds!r} may serve only "
+                                     f"{', '.join(self.datasets[ds].purposes) or 'no purpose'}, found "
+                                     f"{rel.purpose!r}")
             region = rel.region or self.lake.region
             if not region_allowed(region, self.lake.allowed_regions):
                 raise ValueError(f"releases.{rname}.region: expected a region matching allowed_regions "

@@ -137,3 +137,20 @@ def test_durations(text, days):
 def test_bad_durations(text):
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_a_release_purpose_comes_from_the_vocabulary_and_the_datasets_allow_it(tmp_path):
+    from configs.catalog import PURPOSES
+    from tests.helpers import DEMO_CATALOG
+
+    text = DEMO_CATALOG.read_text(encoding="utf-8")
+    assert load_catalog(DEMO_CATALOG).releases["analytics"].purpose in PURPOSES
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("    purpose: analytics\n", "    purpose: product usage analytics\n", 1))
+    with pytest.raises(PolicyError, match=r"releases\.analytics\.purpose: expected 'analytics', 'marketing'.*found 'product usage analytics'"):
+        load_catalog(bad)
+    head, tail = text.split("  device_events:\n", 1)
+    narrow = tmp_path / "narrow.yaml"
+    narrow.write_text(head + "  device_events:\n    purposes: [security]\n" + tail)
+    with pytest.raises(PolicyError, match="dataset 'device_events' may serve only security, found 'analytics'"):
+        load_catalog(narrow)

@@ -142,12 +142,12 @@ def test_a_day_whose_rows_form_no_class_of_k_even_fully_hidden_is_released_empty
     out, _ = apply_policy(raw, ds, key=KEY, analyzer=None)
     released, rep = generalize_to_k(raw, out, ds, 5, 0.15, key=KEY)
     assert released.num_rows == 0 and not rep.within_budget and rep.largest_top_class == 3
-    gate, reasons = judge("logs", Release(recipient="r", datasets=("logs",)), [], [], [], rep)
+    gate, reasons = judge("logs", Release(recipient="r", purpose="analytics", datasets=("logs",)), [], [], [], rep)
     assert reasons == [] and gate["k_anonymity"]["no_class_reaches_k"]
     wide = pa.table({"ip": [f"36.1.{i}.1" for i in range(40)], "carrier": [f"c{i}" for i in range(40)]})
     out, _ = apply_policy(wide, ds, key=KEY, analyzer=None)
     _, rep = generalize_to_k(wide, out, ds, 50, 0.15, key=KEY)  # 40 rows, k=50: fewer rows than k
-    assert judge("logs", Release(recipient="r", datasets=("logs",), k_anonymity=50), [], [], [], rep)[0]["k_anonymity"][
+    assert judge("logs", Release(recipient="r", purpose="analytics", datasets=("logs",), k_anonymity=50), [], [], [], rep)[0]["k_anonymity"][
         "fewer_rows_than_k"]
 
 

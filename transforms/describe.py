@@ -78,7 +78,8 @@ def release_index(catalog: Catalog, release: str, manifests: dict[str, list[dict
             "hidden_in_some_partitions": top,
             "partitions": parts,
         }
-    return {"release": release, "recipient": rel.recipient, "purpose": rel.purpose, "k_anonymity": rel.k_anonymity,
+    return {"release": release, "recipient": rel.recipient, "purpose": rel.purpose, "description": rel.description,
+            "k_anonymity": rel.k_anonymity,
             "max_suppression": rel.max_suppression, "retention_days": rel.retention.days if rel.retention else None,
             "time_zone": tz, "generated_at": as_of.isoformat(timespec="seconds"), "policy_hash": catalog.policy_hash,
             "datasets": datasets}
@@ -87,7 +88,8 @@ def release_index(catalog: Catalog, release: str, manifests: dict[str, list[dict
 def dictionary_markdown(index: dict) -> str:
     """The data dictionary an analyst reads first: what each dataset and column is, how to read it."""
     lines = [f"# Release {index['release']}: data dictionary\n\n",
-             f"For {index['recipient']}" + (f" ({index['purpose']})" if index["purpose"] else "") + ". "
+             f"For {index['recipient']}, for {index['purpose']}"
+             + (f" ({index['description']})" if index.get("description") else "") + ". "
              f"Every group of rows that shares its quasi-identifiers has at least {index['k_anonymity']} rows; "
              f"pseudonyms join within this release only. Times are local {index['time_zone']} wall-clock time, "
              f"stored without a time zone, so `ts::DATE = dt`. Generated {index['generated_at']}.\n"]
