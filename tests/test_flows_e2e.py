@@ -102,8 +102,9 @@ def test_every_planted_slot_of_released_free_text_is_redacted(nightly_run):
 
     templates = [t for t in _QUERY_TEMPLATES + _CHAT_TEMPLATES if any(e is None and p.strip() for p, e in t)]
     shapes = [re.compile("".join(re.escape(p) if e is None else "(.+?)" for p, e in t) + "$") for t in templates]
-    # a slot is redacted when nothing but tags, and the honorifics and degrees around an English name, is left
-    tag = re.compile(r"(?:\s|<[A-Z_]+(?:_\d+)?>|Mrs?\.|Ms\.|Miss|Dr\.|MD|DDS|PhD|DVM|Jr\.|Sr\.|I{1,3}|IV|V)*")
+    # a slot is redacted when nothing but tags, and the honorifics and degrees around an English name, is left (an
+    # honorific redacted as a name leaves its dot: "Ms. Allison Morris PhD" -> "<PERSON>. <PERSON> PhD")
+    tag = re.compile(r"(?:\s|<[A-Z_]+(?:_\d+)?>\.?|Mrs?\.|Ms\.|Miss|Dr\.|MD|DDS|PhD|DVM|Jr\.|Sr\.|I{1,3}|IV|V)*")
     checked, leaks = 0, []
     for value in _release_strings(nightly_run[1].root):
         m = next((m for m in (rx.match(value) for rx in shapes) if m), None)
