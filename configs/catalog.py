@@ -118,6 +118,9 @@ class ColumnPolicy(_Frozen):
     #: The kind of personal identifier the column holds (``phone``, ``email``...): an erasure finds a subject's own
     #: identifiers in their rows and erases them wherever a column declares the same kind, in anybody's rows.
     identifier: Annotated[str, BeforeValidator(lambda v: _check_name(v, NAME, "an identifier kind"))] | None = None
+    #: The column tells the subject's age (clause 7, minors): as a ``birth_date``, as a ``resident_id`` (its birth
+    #: date), or as an ``age`` in whole years at the row's event time.
+    age_from: Literal["birth_date", "resident_id", "age"] | None = None
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -157,6 +160,13 @@ def region_allowed(region: str, allowed: tuple[str, ...] | list[str]) -> bool:
 #: ``purposes`` are written in. ``security`` is what the law still allows after consent is withdrawn.
 PURPOSES = ("analytics", "marketing", "personalisation", "security", "partner_sharing")
 Purpose = Literal["analytics", "marketing", "personalisation", "security", "partner_sharing"]
+#: What the law allows without consent (PIPL art. 13: legal obligations, security): a withdrawal of consent does
+#: not reach it, and an objection cannot name it.
+LAWFUL_AFTER_WITHDRAWAL = ("security",)
+#: Purposes whose releases leave minors out unless a guardian consented (clause 7; PIPL art. 31).
+MINOR_RESTRICTED = ("marketing", "personalisation", "partner_sharing")
+#: The requests of the consent ledger: an objection (8.2) to named purposes, a withdrawal of consent (8.3).
+CONSENT_KINDS = ("objection", "withdrawal")
 
 
 class Dataset(_Frozen):
@@ -186,6 +196,9 @@ class Dataset(_Frozen):
     on_bad_file: Literal["skip", "quarantine"] = "skip"
     #: The purposes a release of this dataset may serve (default: all of PURPOSES).
     purposes: tuple[Purpose, ...] = PURPOSES
+    #: A column that says whether a minor's guardian consented (true/false, yes/no, 1/0): releases for purposes that
+    #: leave minors out (``transforms.consent.MINOR_RESTRICTED``) keep the rows of minors whose guardian consented.
+    guardian_consent: str | None = None
     columns: dict[str, ColumnPolicy]
 
     _location = field_validator("location")(lambda v: _check_location(v))
@@ -193,11 +206,17 @@ class Dataset(_Frozen):
 
     @model_validator(mode="after")
     def _keys_are_columns(self) -> "Dataset":
-        for key in ("subject_key", "org_key", "row_key", "event_time"):
+        for key in ("subject_key", "org_key", "row_key", "event_time", "guardian_consent"):
             value = getattr(self, key)
             if value is not None and value not in self.columns:
                 raise ValueError(
                     f"{key}: expected one of the declared columns ({', '.join(self.columns)}), found {value!r}")
+        if self.guardian_consent and not any(p.age_from for p in self.columns.values()):
+            raise ValueError("guardian_consent: expected a column that tells the age (age_from: birth_date, "
+                             "resident_id or age) beside it, found none")
+        if any(p.age_from for p in self.columns.values()) and not self.subject_key:
+            raise ValueError("subject_key: expected the subject key that ages are known by (a column declares "
+                             "age_from), found nothing")
         if self.format in ("csv", "jsonl") and not self.files:
             raise ValueError(f"files: expected a file name pattern such as 'app-{{dt}}.jsonl.gz' for format "
                              f"{self.format!r}, found nothing")

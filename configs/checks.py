@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from configs.catalog import Catalog, Dataset
+from configs.catalog import CONSENT_KINDS, LAWFUL_AFTER_WITHDRAWAL, PURPOSES, Catalog, Dataset
 from configs.errors import PolicyError, ReleaseBlocked
 from configs.operators import DIRECT_SAFE_OPERATORS, FREE_TEXT_SAFE_OPERATORS
 
@@ -62,3 +62,24 @@ def check_erase_request(subjects_file: object | None, org: str | None, ledger: b
     if not ledger and not subjects_file and org is None:
         raise PolicyError("erase: expected subject ids (--subjects FILE) or an organisation (--org ID), found "
                           "neither (or --ledger)")
+
+
+def check_consent_request(kind: str, purposes: list[str] | tuple[str, ...] | None) -> None:
+    """An objection names purposes from the vocabulary, none the law allows without consent; a withdrawal names
+    none (it reaches every purpose but those)."""
+    if kind not in CONSENT_KINDS:
+        raise PolicyError(f"expected a request kind of {', '.join(CONSENT_KINDS)}, found {kind!r}")
+    purposes = list(purposes or [])
+    if kind == "withdrawal":
+        if purposes:
+            raise PolicyError("withdraw: a withdrawal of consent reaches every purpose but "
+                              f"{', '.join(LAWFUL_AFTER_WITHDRAWAL)}; give it no --purpose")
+        return
+    if not purposes:
+        raise PolicyError(f"object: expected --purpose (one of {', '.join(PURPOSES)}), found none")
+    for p in purposes:
+        if p not in PURPOSES:
+            raise PolicyError(f"object: --purpose: expected one of {', '.join(PURPOSES)}, found {p!r}")
+        if p in LAWFUL_AFTER_WITHDRAWAL:
+            raise PolicyError(f"object: --purpose {p}: the law allows it without consent (clause 8.3); an objection "
+                              f"cannot reach it")

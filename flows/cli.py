@@ -30,6 +30,8 @@ EXAMPLES = """Examples:
   piiflow deidentify -c catalog.yaml --release analytics --start 2026-11-01 --end 2026-11-07
   piiflow purge -c catalog.yaml                       print the retention plan (--execute acts on it)
   piiflow erase -c catalog.yaml --subjects ids.txt    plan an erasure (--execute acts on it)
+  piiflow object -c catalog.yaml --subjects ids.txt --purpose marketing --execute
+  piiflow withdraw -c catalog.yaml --subjects ids.txt plan a withdrawal of consent (--execute records it)
 
 Dates are YYYY-MM-DD in the lake's time zone; ranges include both ends. Exit status: 0 done, 1 refused or done
 with problems (one line on stderr says why), 2 a bug (PIIFLOW_DEBUG=1 shows its traceback)."""
@@ -61,7 +63,7 @@ def _version(value: bool) -> None:
 
 
 #: Commands that run flows; :func:`_run` runs them with :func:`flows.runtime.direct_run_settings`.
-FLOW_COMMANDS = {"scan", "deidentify", "purge", "erase", "nightly", "demo"}
+FLOW_COMMANDS = {"scan", "deidentify", "purge", "erase", "object", "withdraw", "nightly", "demo"}
 
 
 @app.callback()
@@ -239,6 +241,11 @@ def _print_scan(result: dict) -> None:
                           f"{c['declared_kind'] or '-'}/{c['declared_op'] or 'undeclared'}", c["evidence"],
                           "[red]DRIFT[/red]" if c["drift"] else "")
     out.print(t)
+    for d in result["datasets"]:
+        if m := d.get("minors"):
+            out.print(f"minors in {d['dataset']} (clause 7): {m['under_18']:,} rows under 18, {m['under_14']:,} under 14"
+                      + (f", {m['guardian_consent']:,} with a guardian's consent" if "guardian_consent" in m else "")
+                      + f" (of {m['with_age']:,} rows with an age)")
     out.print(f"report: {result['report']}")
     _print_problems(result)
 
@@ -279,6 +286,9 @@ def _print_release(r: dict) -> None:
     out.print(f"release {r['release']} -> {r['path']}: {r['published']} partitions published"
               + (f" ({redone})" if redone else "") + f", {r['skipped']} unchanged (skipped); "
               f"{r['rows_out']:,} rows out of {r['rows_in']:,} ({r['suppressed']:,} suppressed for k-anonymity)")
+    if r.get("left_out"):
+        out.print(f"  left out for the release's purpose before de-identification: "
+                  f"{', '.join(f'{n:,} rows ({why})' for why, n in r['left_out'].items())}")
     if r.get("hidden_columns"):
         out.print(f"  hidden entirely on some days to reach k (the data allows no finer level there): "
                   f"{', '.join(r['hidden_columns'])}")
@@ -383,6 +393,61 @@ def _print_erase(r: dict) -> None:
                   + ("" if r["executed"] else " (plan only; --execute to act)"))
         for target, n in rows.items():
             out.print(f"  {target}: {n:,} rows")
+    if r.get("not_found"):
+        out.print(f"  not found: {r['not_found']} requested subject(s) appear in no dataset")
+    _print_problems(r)
+
+
+SubjectsOpt = typer.Option(..., "--subjects", metavar="FILE", help="the subjects' ids, one a line (or the first "
+                                                                   "column of a CSV)")
+
+
+@app.command("object")
+def object_(catalog_path: Path = CatalogOpt, subjects_file: Path = SubjectsOpt,
+            purposes: list[str] = typer.Option(..., "--purpose", metavar="PURPOSE",
+                                               help="a purpose objected to (repeat for more): marketing, "
+                                                    "personalisation, partner_sharing, analytics"),
+            execute: bool = Flag("--execute", "record the request (default: only print the plan)"),
+            as_json: bool = JsonOpt) -> None:
+    """Plan (default) or record an objection (clause 8.2): releases for those purposes leave the subjects out."""
+    _consent(catalog_path, "objection", subjects_file, purposes, execute, as_json)
+
+
+@app.command()
+def withdraw(catalog_path: Path = CatalogOpt, subjects_file: Path = SubjectsOpt,
+             execute: bool = Flag("--execute", "record the request (default: only print the plan)"),
+             as_json: bool = JsonOpt) -> None:
+    """Plan (default) or record a withdrawal of consent (clause 8.3): every release but security's leaves the
+    subjects out."""
+    _consent(catalog_path, "withdrawal", subjects_file, [], execute, as_json)
+
+
+def _consent(catalog_path: Path, kind: str, subjects_file: Path, purposes: list[str], execute: bool,
+             as_json: bool) -> None:
+    from configs.checks import check_consent_request
+    from flows.subject_files import read_subjects_file
+
+    settings, _ = _preflight(catalog_path)
+    _guard(lambda: check_consent_request(kind, purposes))
+    _guard(lambda: read_subjects_file(subjects_file))
+    from flows.consent import consent_flow
+
+    _run(lambda: _flow(consent_flow, settings)(str(catalog_path), kind, str(subjects_file), purposes or None,
+                                               execute, settings=settings), as_json, _print_consent)
+
+
+def _print_consent(r: dict) -> None:
+    what = f"objection to {', '.join(r['purposes'])}" if r["kind"] == "objection" else "withdrawal of consent"
+    if r["already_recorded"]:
+        state = "already recorded: nothing new"
+    else:
+        state = "recorded" if r["executed"] else "plan only; --execute to record it"
+    out.print(f"{what} {r['request_id']}: {r['subjects']} subject(s) ({state})")
+    for rel, v in r["releases"].items():
+        out.print(f"  {rel}: leaves them out from its next run ({v['rows']:,} published rows in {v['partitions']} "
+                  f"partition(s) to redo)")
+    if not r["releases"]:
+        out.print("  no release of the catalog serves a purpose it reaches")
     if r.get("not_found"):
         out.print(f"  not found: {r['not_found']} requested subject(s) appear in no dataset")
     _print_problems(r)

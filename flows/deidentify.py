@@ -1,8 +1,9 @@
 """``deidentify``: build, gate and publish a release by event-date partition (one per task on threads, runs of
 them per task on processes or Dask).
 
-For each release dataset and each date in ``start..end``: read that date's raw files, leave out quarantined rows
-and erased subjects, apply the column policy, enforce k-anonymity, re-scan the output, and publish the
+For each release dataset and each date in ``start..end``: read that date's raw files, leave out quarantined rows,
+erased subjects and whom the release's purpose excludes (objections, withdrawals of consent, minors:
+:mod:`flows.consent`), apply the column policy, enforce k-anonymity, re-scan the output, and publish the
 ``dt=`` folder atomically with its ``_manifest.json`` and ``_report.md``. Partitions are staged first and moved
 into place only when every partition of the run passed its gate: if one fails, nothing is published, the previous
 release stays byte-identical, and the flow fails with the reasons.
@@ -11,7 +12,7 @@ Idempotent: each manifest records an input fingerprint (input paths, sizes and c
 the key fingerprint, and the erasure ledger and quarantine list as they were). A partition whose fingerprint is
 unchanged is skipped before a task is started for it (:func:`set_aside_unchanged`), so a re-run does no work and a
 killed backfill resumes where it stopped; a partition built says why (:data:`transforms.gate.REDO_REASONS`: new,
-forced, input, policy, key, ledger), in the run's summary, its log line and its manifest. ``force`` redoes every
+forced, input, policy, key, consent, ledger), in the run's summary, its log line and its manifest. ``force`` redoes every
 partition.
 """
 
@@ -38,12 +39,14 @@ from configs.errors import PolicyError, ReleaseBlocked, StorageError, incomplete
 from configs.settings import Settings
 from flows import ledger, quarantine
 from flows.audit import AuditLog
+from flows.consent import release_exclusions
 from flows.naming import release_run_name, release_task_name
 from flows.progress import Progress
 from flows.reports import publish_artifacts, report_audit_head, write_report
 from flows.runtime import RUN_TIMEOUT_SECONDS, analyzer_for, storage_tags, transient_io_error
 from flows.storage import check_region, lake_fs, recover_release, release_store, storage_for, survey
 from flows.task_planning import plan_release_tasks
+from transforms.consent import Exclusions, leave_out
 from transforms.describe import dictionary_markdown, release_index
 from transforms.erasure import exclude_erased
 from transforms.gate import (
@@ -116,33 +119,56 @@ def input_records(catalog: Catalog, paths: list[Path]) -> list[dict]:
 
 
 def input_fingerprint(catalog: Catalog, dataset: str, paths: list[Path], key: bytes,
-                      inputs: list[dict] | None = None, state: str | None = None) -> str:
+                      inputs: list[dict] | None = None, state: str | None = None, excluded: str = "") -> str:
     """What a release partition depends on: its inputs (``inputs``, from :func:`input_records` when not given), the
-    policy, the key and the state that changes a release (``state``, from :func:`_state_digest` when not given)."""
+    policy, the key, the state that changes a release (``state``, from :func:`_state_digest` when not given) and
+    whom the release leaves out of it (``excluded``, :meth:`~transforms.consent.Exclusions.digest`; "" for
+    nobody)."""
     h = hashlib.sha256()
     for i in inputs if inputs is not None else input_records(catalog, paths):
         h.update(f"{i['path']}|{i['bytes']}|{i['sha256']}\n".encode())
     state = state if state is not None else _state_digest(catalog, dataset)
     h.update(f"policy={catalog.policy_hash}|key={key_fingerprint(key)}|state={state}".encode())
+    if excluded:
+        h.update(f"|excluded={excluded}".encode())
     return h.hexdigest()
 
 
+def partition_subjects(catalog: Catalog, dataset: str, dt: date, paths: list[Path]) -> pa.Array:
+    """The subject key column of the rows of ``dataset`` for release date ``dt`` (only that column is read, and the
+    event time for files without a date)."""
+    ds, store = catalog.datasets[dataset], storage_for(catalog, dataset)
+    cols = []
+    for path in paths:
+        t = store.read_file(path, [c for c in (ds.subject_key, ds.event_time) if c])
+        if store.date_of(path) is None:
+            dates = _event_dates(t, ds.event_time, catalog.lake.timezone)
+            t = t.filter(pc.fill_null(pc.equal(dates, pa.scalar(dt, pa.date32())), False))
+        if ds.subject_key in t.column_names:
+            cols.append(t.column(ds.subject_key).combine_chunks().cast(pa.string()))
+    return pa.concat_arrays(cols) if cols else pa.array([], pa.string())
+
+
 def why_redo(catalog: Catalog, release: str, dataset: str, dt: date, paths: list[Path], key: bytes,
-             force: bool) -> tuple[str | None, dict]:
+             force: bool, excl: Exclusions | None = None) -> tuple[str | None, dict]:
     """(why the partition must be built, or None to skip it; what its manifest will record of its inputs:
-    ``inputs``, ``fingerprint``, ``state``)."""
+    ``inputs``, ``fingerprint``, ``state``, ``excluded``). With exclusions (``excl``), the partition's subjects are
+    read to tell whether they reach it."""
     inputs = input_records(catalog, paths)
     state = _state_digest(catalog, dataset)
-    fp = input_fingerprint(catalog, dataset, paths, key, inputs, state)
+    excluded = excl.digest(partition_subjects(catalog, dataset, dt, paths), dt) if excl else ""
+    fp = input_fingerprint(catalog, dataset, paths, key, inputs, state, excluded)
     why = redo_reason(release_store(catalog, release, dataset).manifest(dt), fingerprint=fp, inputs=inputs,
                       policy_hash=catalog.policy_hash, key_fingerprint=key_fingerprint(key), state_digest=state,
-                      force=force)
-    return why, {"inputs": inputs, "fingerprint": fp, "state": state}
+                      exclusion_digest=excluded, force=force)
+    return why, {"inputs": inputs, "fingerprint": fp, "state": state, "excluded": excluded}
 
 
 def load_date(catalog: Catalog, dataset: str, dt: date, paths: list[Path], master: bytes,
-              columns_seen: set[str] | None = None) -> pa.Table:
-    """The rows of ``dataset`` for release date ``dt``, without quarantined rows or erased subjects: only the
+              columns_seen: set[str] | None = None, excl: Exclusions | None = None,
+              left_out: dict[str, int] | None = None) -> pa.Table:
+    """The rows of ``dataset`` for release date ``dt``, without quarantined rows, erased subjects, or the subjects
+    ``excl`` leaves out (objection, withdrawal, minors: counted by reason into ``left_out`` when given): only the
     columns a release needs (:func:`~transforms.policy.columns_to_read`). The names of all columns the files
     have are added to ``columns_seen`` when given (columns the catalog does not declare are reported)."""
     ds = catalog.datasets[dataset]
@@ -158,7 +184,12 @@ def load_date(catalog: Catalog, dataset: str, dt: date, paths: list[Path], maste
             t = t.filter(pc.fill_null(pc.equal(dates, pa.scalar(dt, pa.date32())), False))
         tables.append(t)
     table = concat(tables) if len(tables) > 1 else tables[0]
-    return exclude_erased(quarantine.exclude(catalog, dataset, table), ds, ledger.erased(catalog, state_key(master)))
+    table = exclude_erased(quarantine.exclude(catalog, dataset, table), ds, ledger.erased(catalog, state_key(master)))
+    if excl:
+        table, counts = leave_out(table, ds, excl, dt)
+        if left_out is not None:
+            left_out.update(counts)
+    return table
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -167,7 +198,8 @@ def load_date(catalog: Catalog, dataset: str, dt: date, paths: list[Path], maste
 
 
 def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, paths: list[Path], key: bytes,
-                      settings: Settings, force: bool = False, publish: bool = True) -> PartitionResult:
+                      settings: Settings, force: bool = False, publish: bool = True,
+                      excl: Exclusions | None = None) -> PartitionResult:
     """Skip if unchanged; else de-identify, gate and publish one partition. A failed gate returns ``blocked``.
     With ``publish=False`` a partition that passes is left staged (``result.staged``) for the caller to publish."""
     rel = catalog.releases[release]
@@ -176,11 +208,13 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     started = time.perf_counter()
     target = store.target(dt)
     try:
-        why, recorded = why_redo(catalog, release, dataset, dt, paths, key, force)
+        why, recorded = why_redo(catalog, release, dataset, dt, paths, key, force, excl)
         if why is None:
             return PartitionResult(dataset, dt.isoformat(), "skipped", path=str(target))
         seen: set[str] = set()
-        table = load_date(catalog, dataset, dt, paths, settings.master_key(), columns_seen=seen)
+        left_out: dict[str, int] = {}
+        table = load_date(catalog, dataset, dt, paths, settings.master_key(), columns_seen=seen, excl=excl,
+                          left_out=left_out)
     except (StorageError, pa.ArrowException) as e:  # this partition only; the previous release of it stays
         why = str(e) if isinstance(e, StorageError) else f"cannot read its input ({type(e).__name__})"
         return PartitionResult(dataset, dt.isoformat(), "unreadable", path=str(target),
@@ -190,7 +224,7 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     out, krep = generalize_to_k(table, out, ds, rel.k_anonymity, rel.max_suppression, key=key,
                                 tz=catalog.lake.timezone)
     res = PartitionResult(dataset, dt.isoformat(), "published", rows_in=table.num_rows, rows_out=out.num_rows,
-                          suppressed=krep.suppressed, path=str(target), redo=why)
+                          suppressed=krep.suppressed, path=str(target), redo=why, left_out=left_out)
     res.gate, res.reasons = judge(dataset, rel, policy_violations(dataset, ds, anonymised=rel.anonymised),
                                   sorted(seen - set(ds.columns)), rescan(out, analyzer, ds), krep)
     if res.reasons:
@@ -203,6 +237,7 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     manifest = partition_manifest(
         release=release, rel=rel, result=res, policy_hash=catalog.policy_hash, key_fingerprint=key_fingerprint(key),
         input_fingerprint=recorded["fingerprint"], state_digest=recorded["state"], inputs=recorded["inputs"],
+        exclusion_digest=recorded["excluded"],
         created_at=datetime.now(timezone.utc).isoformat(),
         outputs=[{"path": "part-00000.parquet", "sha256": fs.digest(stage / "data" / "part-00000.parquet")}])
     (stage / "meta" / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -217,11 +252,11 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
 
 @task(cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=transient_io_error,
       task_run_name=release_task_name)
-def release_partitions_task(catalog, release, parts, key, settings, force) -> list[PartitionResult]:
+def release_partitions_task(catalog, release, parts, key, settings, force, excl=None) -> list[PartitionResult]:
     """Partitions ``[(dataset, date, paths)]``, each de-identified, gated and staged in turn (usually one; several
     where the task runner makes a task costly, see :func:`transforms.planning.plan_tasks`). Tagged
     ``piiflow-storage`` by the flow when a concurrency limit on that tag exists (:func:`flows.runtime.storage_tags`)."""
-    return [release_partition(catalog, release, ds, dt, paths, key, settings, force, publish=False)
+    return [release_partition(catalog, release, ds, dt, paths, key, settings, force, publish=False, excl=excl)
             for ds, dt, paths in parts]
 
 
@@ -240,8 +275,8 @@ def _span(start: date | None, end: date | None) -> str:
     return f"{start or 'the first date'}..{end or 'the last date'} (both included)"
 
 
-def set_aside_unchanged(catalog: Catalog, release: str, planned: dict[str, list], key: bytes, force: bool
-                        ) -> tuple[dict[str, list], list[PartitionResult]]:
+def set_aside_unchanged(catalog: Catalog, release: str, planned: dict[str, list], key: bytes, force: bool,
+                        excl: Exclusions | None = None) -> tuple[dict[str, list], list[PartitionResult]]:
     """(the planned partitions to build, the results of those skipped as unchanged): an unchanged partition costs
     its inputs' hashes here and no task. Each skip is logged."""
     log, todo, skipped = get_run_logger(), {}, []
@@ -249,7 +284,7 @@ def set_aside_unchanged(catalog: Catalog, release: str, planned: dict[str, list]
         todo[ds] = []
         for dt, paths in dates:
             try:
-                why = why_redo(catalog, release, ds, dt, paths, key, force)[0]
+                why = why_redo(catalog, release, ds, dt, paths, key, force, excl)[0]
             except (StorageError, OSError):
                 why = "input"  # the task reads it again, and reports what it cannot read
             if why is None:
@@ -262,11 +297,12 @@ def set_aside_unchanged(catalog: Catalog, release: str, planned: dict[str, list]
 
 
 def run_release_tasks(catalog: Catalog, release: str, chunks: list[list[Part]], key: bytes, settings: Settings,
-                      force: bool) -> list[PartitionResult]:
+                      force: bool, excl: Exclusions | None = None) -> list[PartitionResult]:
     """Submit one task per chunk, follow their progress, and return every partition's result in release order."""
     rel = catalog.releases[release]
     with tags(*storage_tags()):
-        futures = [release_partitions_task.submit(catalog, release, chunk, key, settings, force) for chunk in chunks]
+        futures = [release_partitions_task.submit(catalog, release, chunk, key, settings, force, excl)
+                   for chunk in chunks]
     log = get_run_logger()
     with Progress(sum(len(c) for c in chunks), f"release {release}") as progress:
         for fut in as_completed(futures):
@@ -356,9 +392,11 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
     with fs.exclusive_lock(catalog.state_path, f"deidentify {release}"):
         recover_release(fs, catalog.release_path(release))
         planned = {ds: list(plan_dates(catalog, ds, start, end).items()) for ds in rel.datasets}
-        planned, unchanged = set_aside_unchanged(catalog, release, planned, key, force)
+        excl = release_exclusions(catalog, release, settings, min((dt for d in planned.values() for dt, _ in d),
+                                                                   default=None))
+        planned, unchanged = set_aside_unchanged(catalog, release, planned, key, force, excl)
         chunks = plan_release_tasks(catalog, release, planned, settings)
-        results = sorted(unchanged + run_release_tasks(catalog, release, chunks, key, settings, force),
+        results = sorted(unchanged + run_release_tasks(catalog, release, chunks, key, settings, force, excl),
                          key=lambda r: (rel.datasets.index(r.dataset), r.dt))
         settle(catalog, release, results, audit)
         summary = release_summary(release, rel, fs.rel(catalog.release_path(release)), results, problems)

@@ -58,6 +58,12 @@ def erase_run_name() -> str:
     return f"erase-{what}-{'execute' if p.get('execute') else 'plan'}"
 
 
+def consent_run_name() -> str:
+    p = _params("flow")
+    what = "-".join(p.get("purposes") or []) if p.get("kind") == "objection" else ""
+    return f"{p.get('kind')}{'-' + what if what else ''}-{'execute' if p.get('execute') else 'plan'}"
+
+
 def release_task_name() -> str:
     """``<release>: <dataset> <date>`` for a task of one partition; ``… +N`` when it carries a run of them."""
     p = _params("task")

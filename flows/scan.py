@@ -15,6 +15,7 @@ import json
 import math
 from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 from prefect import flow, get_run_logger, task
@@ -31,6 +32,7 @@ from flows.progress import Progress
 from flows.reports import publish_artifacts, write_report
 from flows.runtime import RUN_TIMEOUT_SECONDS, analyzer_for
 from flows.storage import Partition, Problem, lake_fs, storage_for
+from transforms.consent import age_columns, columns_for_ages, minor_counts
 from transforms.reporting import scan_markdown
 from transforms.scan import merge_findings, scan_table
 from transforms.tables import concat
@@ -114,17 +116,51 @@ def scan_dataset(catalog: Catalog, name: str, settings: Settings, full: bool = T
     findings = scan_table(sample, analyzer_for(settings), catalog.datasets[name]) if sample.num_rows else []
     if earlier is not None:
         findings = merge_findings(earlier["result"]["columns"], findings, catalog.datasets[name])
+    minors, by_file = count_minors(catalog, name, files, earlier, problems)
     mode = "full" if earlier is None else "changed" if parts else "unchanged"
     result = {"dataset": name, "mode": mode, "partitions_read": min(len(parts), MAX_PARTITIONS),
               "sampled_rows": sample.num_rows,
               "columns": [f.as_dict() for f in findings],
               "drift": [f.column for f in findings if f.drift], "problems": [str(p) for p in dict.fromkeys(problems)]}
+    if minors:
+        result["minors"] = minors
     if not problems:  # a scan that could not read something is not recorded: the next one reads it again
         fs.write_bytes(scan_state_path(catalog, name), json.dumps({
             "detector": detector, "policy_hash": catalog.policy_hash,
             "scanned_at": datetime.now(timezone.utc).isoformat(), "files": files,
-            "result": {"columns": result["columns"]}}, ensure_ascii=False).encode("utf-8"))
+            "result": {"columns": result["columns"]}, "minors_by_file": by_file}, ensure_ascii=False).encode("utf-8"))
     return result
+
+
+def count_minors(catalog: Catalog, name: str, files: dict[str, list], earlier: dict | None,
+                 problems: list[Problem]) -> tuple[dict[str, int], dict[str, dict]]:
+    """(the dataset's rows of minors, under 18 and under 14, in every file: counts only; those counts per file, for
+    the next scan). Only the columns that tell ages are read, and only of files new or changed since ``earlier``.
+    Empty for a dataset that tells no age."""
+    ds = catalog.datasets[name]
+    if not age_columns(ds):
+        return {}, {}
+    store, fs = storage_for(catalog, name), lake_fs(catalog)
+    seen, before = (earlier or {}).get("files", {}), (earlier or {}).get("minors_by_file", {})
+    today = datetime.now(ZoneInfo(catalog.lake.timezone)).date()
+    by_file: dict[str, dict] = {}
+    for part in store.list_partitions():
+        for path in part.paths:
+            rel = fs.rel(path)
+            if rel in before and seen.get(rel) == files.get(rel):
+                by_file[rel] = before[rel]
+                continue
+            try:
+                t = quarantine.exclude(catalog, name, store.read_file(path, columns_for_ages(ds)))
+            except (StorageError, pa.ArrowException) as e:
+                problems.append(Problem(rel, f"cannot be read ({str(e).split(': ', 1)[-1]}); minors not counted"))
+                continue
+            by_file[rel] = minor_counts(t, ds, catalog.lake.timezone, today)
+    total: dict[str, int] = {}
+    for counts in by_file.values():
+        for k, v in counts.items():
+            total[k] = total.get(k, 0) + v
+    return total, by_file
 
 
 @task(cache_policy=NONE, task_run_name=scan_task_name)
@@ -152,6 +188,10 @@ def scan_flow(catalog_path: str, dataset: str | None = None, changed: bool = Fal
     for d in result["datasets"]:
         get_run_logger().info("scan %s (%s): %d partition(s) read, %d rows sampled, %d drifting column(s)",
                               d["dataset"], d["mode"], d["partitions_read"], d["sampled_rows"], len(d["drift"]))
+        if d.get("minors"):
+            get_run_logger().info("scan %s: %d row(s) of minors under 18, %d under 14 (of %d with an age)",
+                                  d["dataset"], d["minors"]["under_18"], d["minors"]["under_14"],
+                                  d["minors"]["with_age"])
     result["drift"] = [f"{d['dataset']}.{c}" for d in result["datasets"] for c in d["drift"]]
     md = scan_markdown(result)
     result["report"] = str(write_report(catalog, "scan", result, md))

@@ -25,6 +25,7 @@ class PartitionResult:
     staged: str = ""  # a gated partition written but not yet moved into place (see deidentify_flow)
     seconds: float = 0.0  # time spent on it, recorded in the manifest to balance the next run's tasks
     redo: str = ""  # why it was (re)built: one of REDO_REASONS; empty when skipped
+    left_out: dict = field(default_factory=dict)  # rows the release's purpose left out, by reason (counts only)
 
     def log_line(self, release: str) -> str:
         """One line for the run's log: which partition, what happened and why, in counts (never a value)."""
@@ -33,18 +34,22 @@ class PartitionResult:
             return head + " (unchanged: inputs, policy, key and ledger as when it was published)"
         if self.status == "unreadable":
             return head + " (its input could not be read; the published version, if any, stays)"
+        left = ", ".join(f"{n:,} ({why})" for why, n in self.left_out.items())
         return (head + f" ({self.redo}); {self.rows_in:,} rows in, {self.rows_out:,} out, {self.suppressed:,} "
-                f"suppressed" + (f"; {len(self.reasons)} reason(s) to block" if self.reasons else ""))
+                f"suppressed" + (f"; left out {left}" if left else "")
+                + (f"; {len(self.reasons)} reason(s) to block" if self.reasons else ""))
 
 
 #: Why a partition is (re)built, in the order they are told apart: never published, ``--force``, an input file
-#: added, removed or changed, the catalog's policy, the pseudonymisation key, the erasure ledger or the dataset's
-#: quarantine list, or (``fingerprint``) a manifest from an earlier version of piiflow that records no parts.
-REDO_REASONS = ("new", "forced", "input", "policy", "key", "ledger", "fingerprint")
+#: added, removed or changed, the catalog's policy, the pseudonymisation key, whom the release leaves out of it
+#: (``consent``: an objection, a withdrawal of consent or a minor's status that reaches its subjects), the erasure
+#: ledger or the dataset's quarantine list, or (``fingerprint``) a manifest from an earlier version of piiflow that
+#: records no parts.
+REDO_REASONS = ("new", "forced", "input", "policy", "key", "consent", "ledger", "fingerprint")
 
 
 def redo_reason(manifest: dict | None, *, fingerprint: str, inputs: list[dict], policy_hash: str,
-                key_fingerprint: str, state_digest: str, force: bool) -> str | None:
+                key_fingerprint: str, state_digest: str, force: bool, exclusion_digest: str = "") -> str | None:
     """Why a partition must be (re)built given its published ``manifest``, or None: it is unchanged and skipped."""
     if not manifest:
         return "new"
@@ -59,6 +64,8 @@ def redo_reason(manifest: dict | None, *, fingerprint: str, inputs: list[dict], 
         return "policy"
     if manifest.get("key_fingerprint") != key_fingerprint:
         return "key"
+    if manifest.get("exclusion_digest", "") != exclusion_digest:
+        return "consent"
     if "state_digest" in manifest and manifest["state_digest"] != state_digest:
         return "ledger"
     return "fingerprint"
@@ -119,7 +126,7 @@ def _released_empty(r: PartitionResult) -> bool:
 
 def partition_manifest(*, release: str, rel: Release, result: PartitionResult, policy_hash: str,
                        key_fingerprint: str, input_fingerprint: str, inputs: list[dict], outputs: list[dict],
-                       created_at: str, state_digest: str = "") -> dict:
+                       created_at: str, state_digest: str = "", exclusion_digest: str = "") -> dict:
     """What a published partition's ``_manifest.json`` says: where it came from (inputs and their content hashes,
     the policy, the key's fingerprint), what was done (counts, time) and the gate's evidence."""
     return {
@@ -127,6 +134,9 @@ def partition_manifest(*, release: str, rel: Release, result: PartitionResult, p
         "dt": result.dt, "created_at": created_at, "policy_hash": policy_hash, "key_fingerprint": key_fingerprint,
         "input_fingerprint": input_fingerprint, "state_digest": state_digest, "redo": result.redo, "inputs": inputs,
         "rows": {"in": result.rows_in, "out": result.rows_out, "suppressed": result.suppressed},
+        # rows the release's purpose left out before de-identification (objection, withdrawal, minors), and a hash
+        # of whom (keyed hashes): counts only
+        "left_out": result.left_out, "exclusion_digest": exclusion_digest,
         "seconds": result.seconds, "gate": result.gate, "outputs": outputs,
     }
 
@@ -151,6 +161,8 @@ def release_summary(release: str, rel: Release, path: str, results: list[Partiti
         "blocked": blocked,
         "rows_in": sum(r.rows_in for r in results), "rows_out": sum(r.rows_out for r in results),
         "suppressed": sum(r.suppressed for r in results),
+        "left_out": {why: n for why in ("objection", "withdrawal", "minors")
+                     if (n := sum(r.left_out.get(why, 0) for r in results))},
         # columns some partition of this run had to hide entirely to reach k (the data allows no finer level there):
         # suppressed, or generalised to a level that keeps nothing (an IP's /0: all of its information lost)
         "hidden_columns": sorted({f"{r.dataset}.{c}" for r in results if r.status == "published"

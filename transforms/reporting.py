@@ -17,6 +17,9 @@ def partition_markdown(m: dict) -> str:
     return (f"# {m['release']} / {m['dataset']} / dt={m['dt']}\n\n"
             f"Recipient: {m['recipient']}. Policy {m['policy_hash'][:12]}, key {m['key_fingerprint']}.\n\n"
             f"Rows in {m['rows']['in']}, out {m['rows']['out']}, suppressed {m['rows']['suppressed']}.\n\n"
+            + (f"Left out before de-identification (purpose {m.get('purpose')}): "
+               f"{', '.join(f'{n} rows ({w})' for w, n in m['left_out'].items())}.\n\n" if m.get("left_out") else "")
+            + 
             f"k required {k['k']}, reached {k['k_reached']} over {', '.join(k['quasi_identifiers']) or '(none)'}; "
             f"{k['classes']} equivalence classes. Generalisation reached: {k.get('generalisation') or 'none'}.\n\n"
             f"Re-identification risk: prosecutor max {k['prosecutor_risk_max']}, avg {k['prosecutor_risk_avg']}; "
@@ -37,6 +40,8 @@ def release_markdown(summary: dict) -> str:
             f"unchanged and skipped, {summary['blocked']} blocked; rows in {summary['rows_in']}, out "
             f"{summary['rows_out']}, suppressed {summary['suppressed']}.\n\n"
             + (f"Hidden entirely on some days to reach k: {', '.join(hidden)}.\n\n" if hidden else "")
+            + (f"Left out for the release's purpose: {', '.join(f'{n} rows ({w})' for w, n in left.items())}.\n\n"
+               if (left := summary.get("left_out")) else "")
             + md_table([{k: v for k, v in p.items() if k != "gate"} | {"reasons": "; ".join(p["reasons"])}
                         for p in summary["partitions"] if p["status"] != "skipped"],
                        ["dataset", "dt", "status", "rows_in", "rows_out", "suppressed", "reasons"]))
@@ -81,6 +86,10 @@ def scan_markdown(result: dict) -> str:
     lines = ["# PII inventory\n"]
     for ds in result["datasets"]:
         lines.append(f"\n## {ds['dataset']} ({ds['sampled_rows']} sampled rows)\n\n")
+        if m := ds.get("minors"):
+            lines.append(f"Minors (clause 7), in all {m['with_age']} rows with an age: {m['under_18']} under 18, "
+                         f"{m['under_14']} under 14" + (f", {m['guardian_consent']} with a guardian's consent"
+                                                      if "guardian_consent" in m else "") + ".\n\n")
         rows = [{**c, "entities": ", ".join(f"{k}:{v}" for k, v in c["entities"].items()),
                  "drift": "DRIFT" if c["drift"] else ""} for c in ds["columns"] if c["entities"]]
         lines.append(md_table(rows, ["column", "entities", "hit_rate", "confidence", "declared_kind", "declared_op",
@@ -96,3 +105,15 @@ def erasure_markdown(result: dict) -> str:
             + ("already processed: nothing to do" if result["already_processed"]
                else ("executed" if result["executed"] else "plan only")) + ".\n\n")
     return head + md_table([{"target": t, "rows": n} for t, n in (rows or {}).items()], ["target", "rows"])
+
+
+def consent_markdown(result: dict) -> str:
+    """An objection's or withdrawal's report: counts per release reached, keyed hashes only."""
+    state = ("already recorded: nothing new" if result["already_recorded"]
+             else "recorded" if result["executed"] else "plan only")
+    return (f"# {result['kind'].capitalize()} {result['request_id']}\n\n{result['subjects']} subject(s), "
+            f"{result['not_found']} not found in any dataset; purposes reached: "
+            f"{', '.join(result['purposes']) or 'none'}; {state}. Releases that hold them are redone on their next "
+            f"run.\n\n"
+            + md_table([{"release": r, **v} for r, v in result["releases"].items()],
+                       ["release", "partitions", "rows"]))

@@ -248,6 +248,16 @@ class Population:
         # Zipf-like activity: a few users do most of the events
         w = 1.0 / np.arange(1, n + 1) ** 0.8
         self.activity = rng.permutation(w / w.sum())
+        # Minors (clause 7): about 6% of users were born 9-17 years before the lake's last day, 1 in 3 of them with
+        # a guardian's consent on record; their resident IDs carry the same birth date. Drawn last: the draws above
+        # stay as they were.
+        minor = rng.random(n) < 0.06
+        young = rng.integers(9 * 365, 17 * 365, n)
+        self.guardian_consent = np.where(minor, rng.random(n) < 1 / 3, None).astype(object)
+        for i in np.flatnonzero(minor):
+            self.birth[i] = spec.end - timedelta(days=int(young[i]))
+            self.resident_id[i] = make_resident_id(_CITIES[city[i]][3], self.birth[i], int(young[i]) % 1000)
+        self.minor = minor
         self._zh = zh
         self._en = en
 
@@ -409,7 +419,8 @@ def registration(spec: LakeSpec, pop: Population, day: date) -> Chunk:
         "user_id": pa.array(uid, pa.string()), "phone": pa.array(pop.phone[idx], pa.string()),
         "name": pa.array(pop.name[idx], pa.string()), "nickname": pa.array(pop.nickname[idx], pa.string()),
         "gender": pa.array(pop.gender[idx], pa.string()), "avatar_url": pa.array(pop.avatar_url[idx], pa.string()),
-        "registered_at": _ts_array(ms),
+        "registered_at": _ts_array(ms), "birth_date": pa.array([pop.birth[i] for i in idx], pa.date32()),
+        "guardian_consent": pa.array(pop.guardian_consent[idx], pa.bool_()),
     })
     truth.column("user_id", "USER_ID", uid, uid, uid)
     truth.column("phone", "CN_MOBILE", uid, pop.phone[idx], uid)
