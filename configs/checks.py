@@ -83,3 +83,24 @@ def check_consent_request(kind: str, purposes: list[str] | tuple[str, ...] | Non
         if p in LAWFUL_AFTER_WITHDRAWAL:
             raise PolicyError(f"object: --purpose {p}: the law allows it without consent (clause 8.3); an objection "
                               f"cannot reach it")
+
+
+#: How a discontinued product's data ends (clause 5.2.2).
+SUNSET_MODES = ("delete", "anonymise")
+
+
+def check_sunset_request(catalog: Catalog, datasets: list[str] | tuple[str, ...], mode: str) -> None:
+    """A sunset names declared datasets and a mode; anonymising needs each dataset's event time (it is archived by
+    date) and a policy that releases no identifier."""
+    if mode not in SUNSET_MODES:
+        raise PolicyError(f"sunset: --mode: expected one of {', '.join(SUNSET_MODES)}, found {mode!r}")
+    if not datasets:
+        raise PolicyError("sunset: expected the discontinued product's datasets (--datasets a,b), found none")
+    for name in datasets:
+        check_dataset(catalog, name)
+        ds = catalog.datasets[name]
+        if mode == "anonymise" and ds.event_time is None:
+            raise PolicyError(f"sunset: {name} has no event_time to archive it by date; use --mode delete")
+        problems = [p for p in policy_violations(name, ds, anonymised=True) if "direct identifier" not in p]
+        if mode == "anonymise" and problems:
+            raise PolicyError(f"sunset: {name} cannot be anonymised under its policy: {problems[0]}")

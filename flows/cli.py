@@ -32,6 +32,7 @@ EXAMPLES = """Examples:
   piiflow erase -c catalog.yaml --subjects ids.txt    plan an erasure (--execute acts on it)
   piiflow object -c catalog.yaml --subjects ids.txt --purpose marketing --execute
   piiflow withdraw -c catalog.yaml --subjects ids.txt plan a withdrawal of consent (--execute records it)
+  piiflow sunset -c catalog.yaml --datasets call_records --mode anonymise   plan a discontinued service's end
 
 Dates are YYYY-MM-DD in the lake's time zone; ranges include both ends. Exit status: 0 done, 1 refused or done
 with problems (one line on stderr says why), 2 a bug (PIIFLOW_DEBUG=1 shows its traceback)."""
@@ -63,7 +64,7 @@ def _version(value: bool) -> None:
 
 
 #: Commands that run flows; :func:`_run` runs them with :func:`flows.runtime.direct_run_settings`.
-FLOW_COMMANDS = {"scan", "deidentify", "purge", "erase", "object", "withdraw", "nightly", "demo"}
+FLOW_COMMANDS = {"scan", "deidentify", "purge", "erase", "object", "withdraw", "sunset", "nightly", "demo"}
 
 
 @app.callback()
@@ -450,6 +451,48 @@ def _print_consent(r: dict) -> None:
         out.print("  no release of the catalog serves a purpose it reaches")
     if r.get("not_found"):
         out.print(f"  not found: {r['not_found']} requested subject(s) appear in no dataset")
+    _print_problems(r)
+
+
+@app.command()
+def sunset(catalog_path: Path = CatalogOpt,
+           datasets: str = typer.Option(..., "--datasets", metavar="A,B", help="the discontinued product's datasets, "
+                                                                                 "comma-separated"),
+           mode: str = typer.Option(..., "--mode", metavar="delete|anonymise",
+                                    help="delete everything, or keep it anonymised to the release standard (no "
+                                         "direct identifier, k met) as the sunset_archive release"),
+           execute: bool = Flag("--execute", "act on the plan (default: only print it)"),
+           as_json: bool = JsonOpt) -> None:
+    """Plan (default) or carry out the end of a discontinued service's data (clause 5.2.2), in raw data and
+    releases."""
+    from configs.checks import check_sunset_request
+
+    names = [d.strip() for d in datasets.split(",") if d.strip()]
+    settings, catalog = _preflight(catalog_path)
+    _guard(lambda: check_sunset_request(catalog, names, mode))
+    from flows.sunset import sunset_flow
+
+    _run(lambda: _flow(sunset_flow, settings)(str(catalog_path), names, mode, execute, settings=settings), as_json,
+         _print_sunset)
+
+
+def _print_sunset(r: dict) -> None:
+    verb = "deleted" if r["executed"] else "would delete"
+    if r.get("nothing_left"):
+        out.print(f"sunset {r['sunset_id']} ({r['mode']}) of {', '.join(r['datasets'])}: nothing left to do")
+        return
+    out.print(f"sunset {r['sunset_id']} ({r['mode']}) of {', '.join(r['datasets'])}"
+              + ("" if r["executed"] else " (plan only; --execute to act)"))
+    if r.get("archive"):
+        a = r["archive"]
+        out.print(f"  archived anonymised as releases/sunset_archive: {a['published']} partition(s) published, "
+                  f"{a['skipped']} unchanged, {a['rows_out']:,} rows")
+    elif r["mode"] == "anonymise" and not r["executed"]:
+        out.print("  would archive every date anonymised as releases/sunset_archive, then delete:")
+    for name, n in r["raw_files"].items():
+        out.print(f"  {name}: {verb} {n} raw file(s)")
+    for target, n in r["release_partitions"].items():
+        out.print(f"  {target}: {verb} {n} release partition(s)")
     _print_problems(r)
 
 

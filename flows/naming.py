@@ -64,6 +64,11 @@ def consent_run_name() -> str:
     return f"{p.get('kind')}{'-' + what if what else ''}-{'execute' if p.get('execute') else 'plan'}"
 
 
+def sunset_run_name() -> str:
+    p = _params("flow")
+    return f"sunset-{p.get('mode')}-{'-'.join(p.get('datasets') or [])}-{'execute' if p.get('execute') else 'plan'}"
+
+
 def release_task_name() -> str:
     """``<release>: <dataset> <date>`` for a task of one partition; ``… +N`` when it carries a run of them."""
     p = _params("task")

@@ -254,3 +254,19 @@ def test_exclusions_leave_out_by_reason_and_digest_only_what_they_reach():
     assert excl.digest(pa.array(["a", "d"]), date(2026, 1, 1)) == excl.digest(pa.array(["a", "e"]), date(2026, 1, 1))
     assert excl.digest(pa.array(["a"]), date(2026, 1, 1)) != excl.digest(pa.array(["b"]), date(2026, 1, 1))
     assert len(excl.digest(pa.array(["a"]), date(2026, 1, 1))) == 64  # a hash of keyed hashes, never a raw id
+
+
+def test_sunset_plans_first_and_refuses_bad_calls(lake, tmp_path):
+    from configs.checks import check_sunset_request
+    from configs.settings import Settings
+    from flows.sunset import run_sunset
+
+    cat_path, root, _ = lake
+    before = sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and "state" not in p.parts)
+    plan = run_sunset(load(cat_path), ["chat_messages"], "delete", False, Settings())
+    assert not plan["executed"] and plan["raw_files"]["chat_messages"] > 0
+    assert sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and "state" not in p.parts) == before
+    for datasets, mode, msg in ((["chat_messages"], "shred", "expected one of delete, anonymise"),
+                                ([], "delete", "found none"), (["nope"], "delete", "not declared")):
+        with pytest.raises(PolicyError, match=msg):
+            check_sunset_request(load(cat_path), datasets, mode)

@@ -45,11 +45,11 @@ _CHILD = """
 import sys, time
 from pathlib import Path
 from configs.catalog import load_catalog
-from tests.test_fault_injection import _purge, _erase
+from tests.test_fault_injection import RUNS
 args = sys.argv[2:]
 print("ready", flush=True)
 t = time.perf_counter()
-(_purge if sys.argv[1] == "purge" else _erase)(*[Path(a) for a in args])
+RUNS[sys.argv[1]](*args)
 print("done", time.perf_counter() - t, flush=True)
 """
 
@@ -64,6 +64,15 @@ def _erase(cat_path, subjects):
     from configs.settings import Settings
     from flows.erase import run_erase
     run_erase(load_catalog(cat_path), subjects, None, execute=True, settings=Settings())
+
+
+def _sunset(cat_path, mode):
+    from configs.settings import Settings
+    from flows.sunset import run_sunset
+    run_sunset(load_catalog(cat_path), ["call_records", "usage_events"], str(mode), execute=True, settings=Settings())
+
+
+RUNS = {"purge": lambda c: _purge(Path(c)), "erase": lambda c, s: _erase(Path(c), Path(s)), "sunset": _sunset}
 
 
 def _child(kind: str, *args) -> subprocess.Popen:
@@ -90,7 +99,7 @@ def _kill_then_rerun(kind: str, args, window: float, rng: random.Random) -> bool
     p.kill()
     _, err = p.communicate()
     assert landed or p.returncode == 0, f"the run under test failed by itself: {err[-2000:]}"
-    (_purge if kind == "purge" else _erase)(*args)
+    RUNS[kind](*map(str, args))
     return landed
 
 
@@ -160,3 +169,56 @@ def test_erasure_killed_at_random_points(pristine, tmp_path, prefect_harness):
         shutil.rmtree(work.parent)
     print(f"erasure: {landed} of {KILLS} kills landed mid-run (window {window:.2f}s)")
     assert landed >= KILLS // 2
+
+
+def archive_hashes(root: Path) -> dict[str, Counter]:
+    """Per archived dataset, the multiset of its archived rows' hashes."""
+    import pyarrow.parquet as pq
+
+    out = {}
+    for folder in sorted((root / "releases" / "sunset_archive").glob("[a-z]*")):
+        c = Counter()
+        for f in folder.rglob("*.parquet"):
+            for r in pq.read_table(f).to_pylist():
+                c[hashlib.sha256(json.dumps(r, sort_keys=True, default=str).encode()).hexdigest()] += 1
+        out[folder.name] = c
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["delete", "anonymise"])
+def test_sunset_killed_at_random_points(pristine, tmp_path, prefect_harness, mode):
+    """A sunset (5.2.2) of call_records (CSV) and usage_events (Delta), killed at random points and re-run, ends as
+    an uninterrupted one: the two datasets' raw rows and release partitions gone, the other datasets untouched, the
+    same anonymised archive, one ledger line, an intact audit chain."""
+    from flows.deidentify import deidentify_flow
+
+    base = _fresh(pristine, tmp_path, "with-releases")
+    for release in ("crm_research", "marketing"):
+        deidentify_flow(str(base), release)
+    ref = tmp_path / "ref" / "catalog.yaml"
+    shutil.copytree(base.parent, ref.parent)
+    window = _timed("sunset", ref, mode)
+    expected, archive = row_hashes(load_catalog(ref)), archive_hashes(ref.parent)
+    assert not expected["call_records"] and not expected["usage_events"] and expected["chat_messages"]
+    assert bool(archive) == (mode == "anonymise")
+    releases_expected = sorted(str(p.relative_to(ref.parent)) for p in (ref.parent / "releases").rglob("*.parquet"))
+    assert not [p for p in releases_expected if "/call_records/" in p and "sunset_archive" not in p]
+    rng = random.Random(55)
+    landed, kills = 0, 6
+    for i in range(kills):
+        work = tmp_path / f"srun{i}" / "catalog.yaml"
+        shutil.copytree(base.parent, work.parent)
+        landed += _kill_then_rerun("sunset", (work, mode), window, rng)
+        cat = load_catalog(work)
+        assert row_hashes(cat) == expected, f"kill {i}"
+        assert archive_hashes(work.parent) == archive, f"kill {i}: the archive differs"
+        assert sorted(str(p.relative_to(work.parent)) for p in (work.parent / "releases").rglob("*.parquet")) \
+            == releases_expected
+        assert leftovers(cat.lake.root) == []
+        assert len((cat.state_path / "sunset" / "ledger.jsonl").read_text().splitlines()) == 1
+        assert not list((cat.state_path / "sunset" / "pending").glob("*.json"))
+        assert verify_catalog(cat, Settings()).ok
+        shutil.rmtree(work.parent)
+    print(f"sunset {mode}: {landed} of {kills} kills landed mid-run (window {window:.2f}s)")
+    assert landed >= kills // 2

@@ -122,7 +122,8 @@ def test_deploy_work_pool_worker_nightly_and_backfill(deployed):
     url, env, catalog = deployed
     with client_for(url) as client:
         names = {f"{client.read_flow(d.flow_id).name}/{d.name}" for d in client.read_deployments()}
-        assert {"nightly/nightly", "scan/weekly-full-scan", "deidentify/backfill", "erase/erasure"} <= names
+        assert {"nightly/nightly", "scan/weekly-full-scan", "deidentify/backfill", "erase/erasure",
+                "consent/objection", "consent/withdrawal"} <= names
 
         nightly = run_and_wait(client, "nightly/nightly", {"catalog_path": str(catalog)})
         assert nightly.state.is_completed(), nightly.state
@@ -154,6 +155,18 @@ def test_deploy_work_pool_worker_nightly_and_backfill(deployed):
                 break
             time.sleep(1)
         assert sum(" published (forced); " in m for m in lines) == 4, "\n".join(lines)
+
+        # an objection recorded from the deployment, with its parameters: named, completed, its receipt written
+        import pyarrow.parquet as pq
+        subject = pq.read_table(next((catalog.parent / "raw" / "registration").rglob("*.parquet"))).column(
+            "user_id")[0].as_py()
+        ids = catalog.parent / "objection.txt"
+        ids.write_text(subject + "\n", encoding="utf-8")
+        objection = run_and_wait(client, "consent/objection", {
+            "catalog_path": str(catalog), "subjects_file": str(ids), "purposes": ["marketing"], "execute": True})
+        assert objection.state.is_completed(), objection.state
+        assert objection.name == "objection-marketing-execute"
+        assert len(list((catalog.parent / "state" / "consent" / "receipts").glob("*.json"))) == 1
 
 
 def test_serve_leaves_the_work_pools_deployments_as_they_were(deployed, tmp_path):

@@ -117,3 +117,15 @@ def consent_markdown(result: dict) -> str:
             f"run.\n\n"
             + md_table([{"release": r, **v} for r, v in result["releases"].items()],
                        ["release", "partitions", "rows"]))
+
+
+def sunset_markdown(result: dict) -> str:
+    """A sunset's report: what it reaches (plan) or what it did (counts only)."""
+    state = "executed" if result["executed"] else "nothing left to do" if result.get("nothing_left") else "plan only"
+    rows = [{"target": k, "raw files": v} for k, v in result["raw_files"].items()]
+    rows += [{"target": k, "release partitions": v} for k, v in result["release_partitions"].items()]
+    archive = result.get("archive")
+    return (f"# Sunset {result['sunset_id']} ({result['mode']}) of {', '.join(result['datasets'])}\n\n{state}."
+            + (f" Archived anonymised: {archive['published']} partition(s) published, {archive['skipped']} "
+               f"unchanged, {archive['rows_out']} rows.\n\n" if archive else "\n\n")
+            + md_table(rows, ["target", "raw files", "release partitions"]))
