@@ -67,7 +67,6 @@ from transforms.policy import (
     rescan,
 )
 from transforms.report_html import release_page
-from transforms.retention import cutoff, partition_status
 from transforms.reporting import partition_markdown, release_markdown
 from transforms.tables import concat
 from transforms.times import to_timestamp
@@ -100,17 +99,6 @@ def plan_dates(catalog: Catalog, dataset: str, start: date | None, end: date | N
                 if (start is None or d >= start) and (end is None or d <= end):
                     plan.setdefault(d, []).append(path)
     return dict(sorted(plan.items()))
-
-
-def within_retention(catalog: Catalog, release: str, dates: dict[date, list[Path]]) -> list[tuple[date, list]]:
-    """The planned dates the release's own retention still allows: a date the purge would delete from the release is
-    not published (else every nightly would publish it and purge it again)."""
-    rel = catalog.releases[release]
-    if rel.retention is None:
-        return list(dates.items())
-    tz = catalog.lake.timezone
-    cut = cutoff(datetime.now(ZoneInfo(tz)), rel.retention)
-    return [(dt, paths) for dt, paths in dates.items() if partition_status(dt, cut, tz) != "expired"]
 
 
 def _state_digest(catalog: Catalog, dataset: str) -> str:
@@ -403,8 +391,7 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
     problems = survey(catalog, datasets=list(rel.datasets), releases=[release])
     with fs.exclusive_lock(catalog.state_path, f"deidentify {release}"):
         recover_release(fs, catalog.release_path(release))
-        planned = {ds: within_retention(catalog, release, plan_dates(catalog, ds, start, end))
-                   for ds in rel.datasets}
+        planned = {ds: list(plan_dates(catalog, ds, start, end).items()) for ds in rel.datasets}
         excl = release_exclusions(catalog, release, settings, min((dt for d in planned.values() for dt, _ in d),
                                                                    default=None))
         planned, unchanged = set_aside_unchanged(catalog, release, planned, key, force, excl)
@@ -414,9 +401,7 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
         settle(catalog, release, results, audit)
         summary = release_summary(release, rel, fs.rel(catalog.release_path(release)), results, problems)
         if not results:
-            summary["warnings"] = [f"no data of {', '.join(rel.datasets)} in {_span(start, end)}"
-                                   + (f" within the release's {rel.retention.days}d retention" if rel.retention else "")
-                                   + ": nothing to release"]
+            summary["warnings"] = [f"no data of {', '.join(rel.datasets)} in {_span(start, end)}: nothing to release"]
             get_run_logger().info("release %s: %s", release, summary["warnings"][0])
         if not summary["blocked"]:
             describe_release(catalog, release, summary)

@@ -14,7 +14,9 @@ from flows.cli import FLOW_COMMANDS, app
 
 #: command -> the flow it runs.
 FLOWS = {"scan": "flows.scan:scan_flow", "deidentify": "flows.deidentify:deidentify_flow",
-         "purge": "flows.purge:purge_flow", "erase": "flows.erase:erase_flow", "nightly": "flows.nightly:nightly_flow"}
+         "purge": "flows.purge:purge_flow", "erase": "flows.erase:erase_flow", "nightly": "flows.nightly:nightly_flow",
+         "object": "flows.consent:consent_flow", "withdraw": "flows.consent:consent_flow",
+         "sunset": "flows.sunset:sunset_flow"}
 
 
 def _flow(spec: str):

@@ -200,9 +200,7 @@ def test_a_second_nightly_on_unchanged_data_reads_and_builds_nothing(lake, tmp_p
     nightly_flow(cat)
     second = nightly_flow(cat)
     assert {d["mode"] for d in second["scan"]["datasets"]} == {"unchanged"}
-    assert all(r["published"] == 0 for r in second["releases"].values())
-    assert all(r["skipped"] > 0 for name, r in second["releases"].items() if name != "marketing")
-    assert second["releases"]["marketing"]["skipped"] == 0  # its 90 days of retention hold none of the lake's dates
+    assert all(r["published"] == 0 and r["skipped"] > 0 for r in second["releases"].values())
     manifests = json.dumps(second["releases"], default=str)
     assert '"redone": {}' in manifests
 
