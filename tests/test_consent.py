@@ -185,8 +185,8 @@ def test_withdrawal_reaches_every_release_but_security_and_later_arrivals(lake, 
 
 def test_a_request_nobody_matches_is_refused_and_bad_calls_fail_first(lake, tmp_path):
     from configs.checks import check_consent_request
-    from flows.consent import run_consent
     from configs.settings import Settings
+    from flows.consent import run_consent
 
     cat_path, root, _ = lake
     with pytest.raises(PolicyError, match="none of the 2 subject"):
