@@ -28,10 +28,11 @@ from configs.checks import check_consent_request
 from configs.errors import PolicyError, StorageError, incomplete
 from configs.settings import Settings
 from flows.audit import AuditLog
+from flows.erase import each_release_file
 from flows.naming import consent_run_name
 from flows.reports import publish_artifacts, report_audit_head
 from flows.runtime import RUN_TIMEOUT_SECONDS
-from flows.storage import Problem, lake_fs, recover_lake, release_store, storage_for, survey
+from flows.storage import Problem, lake_fs, recover_lake, storage_for, survey
 from flows.subject_files import read_subjects_file
 from transforms.consent import (
     Exclusions,
@@ -42,9 +43,10 @@ from transforms.consent import (
     purposes_reached,
     request_id,
 )
-from transforms.erasure import Erased, as_text, own_rows, release_erased
-from transforms.keys import derive_key, state_key, subject_hash
+from transforms.erasure import Erased, as_text, own_rows
+from transforms.keys import state_key, subject_hash
 from transforms.reporting import consent_markdown
+from transforms.tables import count_true
 
 
 def ledger_path(catalog: Catalog) -> Path:
@@ -122,22 +124,12 @@ def _held_by_releases(catalog: Catalog, purposes: tuple[str, ...], subjects: set
                       ) -> dict[str, dict]:
     """{release: {"partitions": n, "rows": n}} of the published partitions of releases of ``purposes`` that hold
     the subjects, found through each release's pseudonyms (redone on the release's next run)."""
-    out = {}
-    wanted = Erased(frozenset(subjects))
-    for rname, rel in catalog.releases.items():
-        if rel.purpose not in purposes:
-            continue
-        key = derive_key(settings.master_key(), rel.recipient)
-        parts = rows = 0
-        for dname in rel.datasets:
-            ds = catalog.datasets[dname]
-            looked_for = release_erased(ds, wanted, key)
-            store = release_store(catalog, rname, dname)
-            for path in store.all_files():
-                t = store.read_file(path)
-                n = int(pc.sum(pc.cast(own_rows(t, ds, looked_for), pa.int64())).as_py() or 0)
-                parts, rows = parts + bool(n), rows + n
-        out[rname] = {"partitions": parts, "rows": rows}
+    out = {r: {"partitions": 0, "rows": 0} for r, rel in catalog.releases.items() if rel.purpose in purposes}
+    for rname, _, ds, _, _, t, looked_for in each_release_file(catalog, Erased(frozenset(subjects)), settings,
+                                                               purposes):
+        n = count_true(own_rows(t, ds, looked_for))
+        out[rname]["partitions"] += bool(n)
+        out[rname]["rows"] += n
     return out
 
 

@@ -134,16 +134,23 @@ def input_fingerprint(catalog: Catalog, dataset: str, paths: list[Path], key: by
     return h.hexdigest()
 
 
+def _on_date(catalog: Catalog, dataset: str, store, path: Path, table: pa.Table, dt: date) -> pa.Table:
+    """The rows of ``table`` (read from ``path``) that belong to release date ``dt``: all of a dated file's, those of
+    an undated file whose event time falls on ``dt``."""
+    if store.date_of(path) is not None:
+        return table
+    dates = _event_dates(table, catalog.datasets[dataset].event_time, catalog.lake.timezone)
+    return table.filter(pc.fill_null(pc.equal(dates, pa.scalar(dt, pa.date32())), False))
+
+
 def partition_subjects(catalog: Catalog, dataset: str, dt: date, paths: list[Path]) -> pa.Array:
     """The subject key column of the rows of ``dataset`` for release date ``dt`` (only that column is read, and the
     event time for files without a date)."""
     ds, store = catalog.datasets[dataset], storage_for(catalog, dataset)
     cols = []
     for path in paths:
-        t = store.read_file(path, [c for c in (ds.subject_key, ds.event_time) if c])
-        if store.date_of(path) is None:
-            dates = _event_dates(t, ds.event_time, catalog.lake.timezone)
-            t = t.filter(pc.fill_null(pc.equal(dates, pa.scalar(dt, pa.date32())), False))
+        t = _on_date(catalog, dataset, store, path,
+                     store.read_file(path, [c for c in (ds.subject_key, ds.event_time) if c]), dt)
         if ds.subject_key in t.column_names:
             cols.append(t.column(ds.subject_key).combine_chunks().cast(pa.string()))
     return pa.concat_arrays(cols) if cols else pa.array([], pa.string())
@@ -179,10 +186,7 @@ def load_date(catalog: Catalog, dataset: str, dt: date, paths: list[Path], maste
         t, names = store.read_columns(path, wanted, dictionary_columns(ds))
         if columns_seen is not None:
             columns_seen.update(names)
-        if store.date_of(path) is None:
-            dates = _event_dates(t, ds.event_time, catalog.lake.timezone)
-            t = t.filter(pc.fill_null(pc.equal(dates, pa.scalar(dt, pa.date32())), False))
-        tables.append(t)
+        tables.append(_on_date(catalog, dataset, store, path, t, dt))
     table = concat(tables) if len(tables) > 1 else tables[0]
     table = exclude_erased(quarantine.exclude(catalog, dataset, table), ds, ledger.erased(catalog, state_key(master)))
     if excl:

@@ -54,10 +54,7 @@ from transforms.erasure import (
 )
 from transforms.keys import derive_key, state_key, subject_hash
 from transforms.reporting import erasure_markdown
-
-
-def _count(mask: pa.Array) -> int:
-    return int(pc.sum(pc.fill_null(mask, False).cast(pa.int64())).as_py() or 0)
+from transforms.tables import count_true
 
 
 def _key_columns(ds) -> list[str]:
@@ -98,7 +95,7 @@ def _who(catalog: Catalog, subjects: list[str], org: str | None, skey: bytes,
         rows = own_rows(t, ds, wanted)
         if ds.subject_key in t.column_names:
             found.update(v for v in as_text(t.column(ds.subject_key)).filter(rows).to_pylist() if v)
-        org_seen = org_seen or (ds.org_key in t.column_names and org is not None and _count(
+        org_seen = org_seen or (ds.org_key in t.column_names and org is not None and count_true(
             wanted.isin(t.column(ds.org_key), org_set)) > 0)
         for label, values in collect_identifiers(t, ds, rows).items():
             idents.setdefault(label, set()).update(values)
@@ -140,27 +137,35 @@ def _raw_targets(catalog: Catalog, erased: Erased, problems: list[Problem]) -> l
     for name, ds, store, path, t in _each_raw_file(catalog, problems):
         own = own_rows(t, ds, erased)
         cells = identifier_cells(t, ds, erased)
-        n, c = _count(own), sum(_count(pc.and_(m, pc.invert(own))) for m in cells.values())
+        n, c = count_true(own), sum(count_true(pc.and_(m, pc.invert(own))) for m in cells.values())
         if n or c:
             targets.append(ErasureTarget(name, store.fs.rel(path), t.num_rows, n, ds.on_erase, cells=c))
     return targets
 
 
-def _release_targets(catalog: Catalog, erased: Erased, settings: Settings) -> list[ErasureTarget]:
-    targets = []
+def each_release_file(catalog: Catalog, erased: Erased, settings: Settings, purposes: tuple[str, ...] | None = None):
+    """(release, dataset name, dataset, store, path, table, what ``erased`` looks like there) for every published
+    file of every release (of ``purposes``, when given): the subjects are found through the release's pseudonyms
+    (:func:`~transforms.erasure.release_erased`)."""
     for rname, rel in catalog.releases.items():
+        if purposes is not None and rel.purpose not in purposes:
+            continue
         key = derive_key(settings.master_key(), rel.recipient)
         for dname in rel.datasets:
             ds = catalog.datasets[dname]
             looked_for = release_erased(ds, erased, key)
             store = release_store(catalog, rname, dname)
             for path in store.all_files():
-                t = store.read_file(path)
-                own, cells = own_rows(t, ds, looked_for), identifier_cells(t, ds, looked_for)
-                n, c = _count(own), sum(_count(pc.and_(m, pc.invert(own))) for m in cells.values())
-                if n or c:
-                    targets.append(ErasureTarget(f"{rname}/{dname}", store.fs.rel(path), t.num_rows, n, "delete",
-                                                 cells=c))
+                yield rname, dname, ds, store, path, store.read_file(path), looked_for
+
+
+def _release_targets(catalog: Catalog, erased: Erased, settings: Settings) -> list[ErasureTarget]:
+    targets = []
+    for rname, dname, ds, store, path, t, looked_for in each_release_file(catalog, erased, settings):
+        own, cells = own_rows(t, ds, looked_for), identifier_cells(t, ds, looked_for)
+        n, c = count_true(own), sum(count_true(pc.and_(m, pc.invert(own))) for m in cells.values())
+        if n or c:
+            targets.append(ErasureTarget(f"{rname}/{dname}", store.fs.rel(path), t.num_rows, n, "delete", cells=c))
     return targets
 
 
@@ -172,10 +177,10 @@ def _erase_raw_file(catalog: Catalog, target: ErasureTarget, erased: Erased) -> 
     path = catalog.lake.root / target.path
     table = store.read_file(path)
     own, cells = own_rows(table, ds, erased), identifier_cells(table, ds, erased)
-    n = _count(own)
+    n = count_true(own)
     anonymise = ds.on_erase == "anonymise"
     changes = anonymizing_changes(table, ds, own, cells, anonymise=anonymise)
-    c = sum(_count(pc.and_(m, pc.invert(own))) for m in cells.values())
+    c = sum(count_true(pc.and_(m, pc.invert(own))) for m in cells.values())
     if n and n == table.num_rows and not anonymise:
         store.delete_file(path)
         return n, 0
@@ -194,13 +199,13 @@ def _erase_release_file(catalog: Catalog, target: ErasureTarget, erased: Erased,
     table = store.read_file(path)
     looked_for = release_erased(ds, erased, derive_key(settings.master_key(), catalog.releases[rname].recipient))
     own, cells = own_rows(table, ds, looked_for), identifier_cells(table, ds, looked_for)
-    c = sum(_count(pc.and_(m, pc.invert(own))) for m in cells.values())
+    c = sum(count_true(pc.and_(m, pc.invert(own))) for m in cells.values())
     for col, hit in cells.items():
         i = table.column_names.index(col)
         old = table.column(i).combine_chunks()
         table = table.set_column(i, col, pc.if_else(hit, pa.nulls(len(old), old.type), old))
     store.replace_file(path, table.filter(pc.invert(own)))
-    return _count(own), c
+    return count_true(own), c
 
 
 def _vacuum_delta(catalog: Catalog, erased: Erased, audit: AuditLog, run_id: str) -> None:

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from configs.catalog import LAWFUL_AFTER_WITHDRAWAL, PURPOSES, Dataset
 from transforms.erasure import as_text
 from transforms.keys import subject_hash
+from transforms.tables import count_true
 from transforms.times import to_timestamp
 
 #: Under this age a subject is a minor; under :data:`CHILD` a child whose data PIPL (art. 28) treats as sensitive.
@@ -149,15 +150,11 @@ def minor_counts(table: pa.Table, ds: Dataset, tz: str, today: date) -> dict[str
     if not age_columns(ds):
         return {}
     ages = ages_on(birth_dates(table, ds, tz, today), _event_dates(table, ds, tz, today))
-
-    def n(mask) -> int:
-        return int(pc.sum(pc.cast(pc.fill_null(mask, False), pa.int64())).as_py() or 0)
-
     minors = pc.less(ages, ADULT)
-    out = {"rows": table.num_rows, "with_age": n(pc.is_valid(ages)), "under_18": n(minors),
-           "under_14": n(pc.less(ages, CHILD))}
+    out = {"rows": table.num_rows, "with_age": count_true(pc.is_valid(ages)), "under_18": count_true(minors),
+           "under_14": count_true(pc.less(ages, CHILD))}
     if ds.guardian_consent and ds.guardian_consent in table.column_names:
-        out["guardian_consent"] = n(pc.and_(minors, _truthy(table.column(ds.guardian_consent))))
+        out["guardian_consent"] = count_true(pc.and_(minors, _truthy(table.column(ds.guardian_consent))))
     return out
 
 
@@ -180,11 +177,9 @@ def minor_births(table: pa.Table, ds: Dataset, key: bytes, tz: str, today: date,
     cutoff = pa.scalar(_years_before(since, ADULT), pa.date32())
     young = pc.fill_null(pc.greater(births, cutoff), False)
     subjects = as_text(table.column(ds.subject_key))
-    out: dict[str, date] = {}
-    for s, b in zip(subjects.filter(young).to_pylist(), births.filter(young).to_pylist()):
-        if s is not None:
-            h = subject_hash(key, s)
-            out[h] = max(b, out.get(h, b))
+    latest = pa.table({"s": subjects, "b": births}).filter(young).group_by("s").aggregate([("b", "max")])
+    out = {subject_hash(key, s): b for s, b in zip(latest.column("s").to_pylist(), latest.column("b_max").to_pylist())
+           if s is not None}  # each distinct subject hashed once
     consented = set()
     if ds.guardian_consent and ds.guardian_consent in table.column_names:
         yes = pc.and_(young, _truthy(table.column(ds.guardian_consent)))
@@ -210,25 +205,29 @@ class Exclusions:
     def __bool__(self) -> bool:
         return bool(self.consent or self.minors)
 
-    def reasons(self, subjects: pa.Array | pa.ChunkedArray, dt: date) -> pa.Array:
-        """Per row, why it is left out (one of :data:`LEFT_OUT_REASONS`) or null: each distinct subject hashed once."""
-        enc = pc.dictionary_encode(as_text(subjects))
+    def _reached(self, distinct: list[str | None], dt: date) -> list[tuple[str | None, str | None]]:
+        """(keyed hash, why it is left out on ``dt`` or None) of each of the ``distinct`` subject ids."""
         adult_from = _years_before(dt, ADULT)
-        why = []
-        for v in enc.dictionary.to_pylist():
+        out = []
+        for v in distinct:
             h = subject_hash(self.key, v) if v is not None else None
             reason = self.consent.get(h)
             if reason is None and h in self.minors and self.minors[h] > adult_from:
                 reason = "minors"
-            why.append(reason)
+            out.append((h, reason))
+        return out
+
+    def reasons(self, subjects: pa.Array | pa.ChunkedArray, dt: date) -> pa.Array:
+        """Per row, why it is left out (one of :data:`LEFT_OUT_REASONS`) or null: each distinct subject hashed once."""
+        enc = pc.dictionary_encode(as_text(subjects))
+        why = [r for _, r in self._reached(enc.dictionary.to_pylist(), dt)]
         return pa.array(why, pa.string()).take(enc.indices)
 
     def digest(self, subjects: pa.Array | pa.ChunkedArray, dt: date) -> str:
         """What of this partition's subjects the exclusions reach, as one hash ("" when they reach none): a change
         redoes the partition, and nothing else does."""
-        enc = pc.dictionary_encode(as_text(subjects))
-        reasons = self.reasons(enc.dictionary, dt).to_pylist()
-        hit = sorted(f"{subject_hash(self.key, v)}:{r}" for v, r in zip(enc.dictionary.to_pylist(), reasons) if r)
+        distinct = pc.unique(as_text(subjects)).to_pylist()
+        hit = sorted(f"{h}:{r}" for h, r in self._reached(distinct, dt) if r)
         return hashlib.sha256("\n".join(hit).encode()).hexdigest() if hit else ""
 
 
@@ -237,7 +236,6 @@ def leave_out(table: pa.Table, ds: Dataset, excl: Exclusions, dt: date) -> tuple
     if not excl or not ds.subject_key or ds.subject_key not in table.column_names or not table.num_rows:
         return table, {}
     why = excl.reasons(table.column(ds.subject_key), dt)
-    counts = {r: n for r in LEFT_OUT_REASONS if (n := int(pc.sum(pc.cast(pc.fill_null(pc.equal(why, r), False),
-                                                                       pa.int64())).as_py() or 0))}
+    counts = {r: n for r in LEFT_OUT_REASONS if (n := count_true(pc.equal(why, r)))}
     return (table.filter(pc.is_null(why)) if counts else table), counts
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from configs.catalog import Release
+from transforms.consent import LEFT_OUT_REASONS
 from transforms.policy import KReport, Leak
 
 
@@ -161,7 +162,7 @@ def release_summary(release: str, rel: Release, path: str, results: list[Partiti
         "blocked": blocked,
         "rows_in": sum(r.rows_in for r in results), "rows_out": sum(r.rows_out for r in results),
         "suppressed": sum(r.suppressed for r in results),
-        "left_out": {why: n for why in ("objection", "withdrawal", "minors")
+        "left_out": {why: n for why in LEFT_OUT_REASONS
                      if (n := sum(r.left_out.get(why, 0) for r in results))},
         # columns some partition of this run had to hide entirely to reach k (the data allows no finer level there):
         # suppressed, or generalised to a level that keeps nothing (an IP's /0: all of its information lost)

@@ -9,6 +9,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
+def count_true(mask: pa.Array | pa.ChunkedArray) -> int:
+    """How many flags of a boolean column are true (nulls count as false)."""
+    return int(pc.sum(pc.fill_null(mask, False).cast(pa.int64())).as_py() or 0)
+
+
 def as_text(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     """A column as text, one value per row, nulls kept: timestamps in ISO form, nested values (objects, lists,
     maps) as JSON, whole floating-point numbers without a decimal part or exponent (a phone number stored as a float
