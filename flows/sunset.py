@@ -26,7 +26,7 @@ from prefect import flow, get_run_logger
 
 from configs.catalog import Catalog, Release, load_catalog
 from configs.checks import check_sunset_request
-from configs.errors import ReleaseBlocked, incomplete
+from configs.errors import ReleaseBlocked, StorageError, incomplete
 from configs.operators import Drop
 from configs.settings import Settings
 from flows.audit import AuditLog
@@ -124,7 +124,10 @@ def run_sunset(catalog: Catalog, datasets: list[str], mode: str, execute: bool, 
     problems = [str(p) for p in survey(catalog, datasets=list(datasets))]
     plan = plan_sunset(catalog, datasets, mode)
     result = {**plan, "executed": False, "problems": problems}
-    if not execute or problems:
+    if execute and problems:  # all or nothing: a sunset that cannot reach everything changes nothing
+        raise StorageError(f"sunset refused, nothing changed: {problems[0]}"
+                           + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+    if not execute:
         return result
     fs, audit = lake_fs(catalog), AuditLog.of(catalog, settings)
     with fs.exclusive_lock(catalog.state_path, "sunset"):

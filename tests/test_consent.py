@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from configs.errors import PolicyError
+from configs.errors import PolicyError, StorageError
 from tests.helpers import make_lake
 from transforms.consent import Exclusions, ages_on, birth_dates, leave_out, minor_counts, purposes_reached
 
@@ -265,6 +265,21 @@ def test_sunset_plans_first_and_refuses_bad_calls(lake, tmp_path):
     before = sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and "state" not in p.parts)
     plan = run_sunset(load(cat_path), ["chat_messages"], "delete", False, Settings())
     assert not plan["executed"] and plan["raw_files"]["chat_messages"] > 0
+    assert sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and "state" not in p.parts) == before
+    # a link in a dataset's folder: the plan reports it, execution refuses the whole sunset and changes nothing
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.csv").write_text("precious\n")
+    link = root / "raw" / "chat_messages" / "dt=2099-01-01"
+    link.symlink_to(outside)
+    try:
+        assert any("symbolic link" in p for p in run_sunset(load(cat_path), ["chat_messages"], "delete", False,
+                                                             Settings())["problems"])
+        with pytest.raises(StorageError, match="sunset refused, nothing changed: .*symbolic link"):
+            run_sunset(load(cat_path), ["chat_messages"], "delete", True, Settings())
+    finally:
+        link.unlink()
+    assert (outside / "keep.csv").read_text() == "precious\n"
     assert sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file() and "state" not in p.parts) == before
     for datasets, mode, msg in ((["chat_messages"], "shred", "expected one of delete, anonymise"),
                                 ([], "delete", "found none"), (["nope"], "delete", "not declared")):
