@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import (
     BeforeValidator,
+    ConfigDict,
     Field,
     PlainSerializer,
     ValidationError,
@@ -27,6 +28,7 @@ from pydantic import (
 
 from configs import strict_yaml
 from configs.errors import PolicyError
+from configs.locations import ObjectPath, is_uri, parse_location
 from configs.operators import OPERATOR_NAMES, Keep, Operator, op_shorthand
 from configs.operators import FrozenModel as _Frozen
 
@@ -128,9 +130,57 @@ class ColumnPolicy(_Frozen):
 # --------------------------------------------------------------------------------------------------------------
 
 
+#: Words a catalog may not hold in ``lake.storage``: credentials come from the environment, never from a file
+#: that is copied, committed and shown.
+_SECRET_WORDS = re.compile(r"secret|password|token|credential|access_key|key_id|session", re.I)
+
+
+class ObjectStore(_Frozen):
+    """How to reach the lake's object store (for an ``s3://`` root). Credentials are never here: they come from the
+    standard environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``), as do the
+    endpoint and region when this leaves them out (``AWS_ENDPOINT_URL``, ``AWS_REGION``, ``AWS_ALLOW_HTTP``)."""
+
+    #: The S3 endpoint (``https://oss-cn-hangzhou.aliyuncs.com``, ``https://cos.ap-guangzhou.myqcloud.com``, MinIO).
+    endpoint: str | None = None
+    #: The region requests are signed for (``AWS_REGION`` when left out).
+    signing_region: str | None = None
+    #: Allow a plain-HTTP endpoint (a local test server); refused otherwise.
+    allow_http: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secrets(cls, v):
+        if isinstance(v, dict):
+            for k in v:
+                if _SECRET_WORDS.search(str(k)):
+                    raise ValueError(f"{k}: credentials never go in the catalog; set AWS_ACCESS_KEY_ID and "
+                                     f"AWS_SECRET_ACCESS_KEY in the environment")
+        return v
+
+    @field_validator("endpoint")
+    @classmethod
+    def _url(cls, v):
+        if v is not None and not re.match(r"^https?://[^/@\s]+/?$", v):
+            raise ValueError(f"expected an endpoint URL such as https://host:port (no user, no path), found {v!r}")
+        return v
+
+
+def _location(v):
+    if isinstance(v, str):
+        if not v.strip():
+            raise ValueError("expected the lake's folder or s3:// URI")
+        return parse_location(v)
+    return v
+
+
 class Lake(_Frozen):
-    root: Path
+    model_config = ConfigDict(**_Frozen.model_config, arbitrary_types_allowed=True)
+
+    #: A local folder or an ``s3://bucket/prefix`` URI (the bucket is in ``region``).
+    root: Annotated[Path | ObjectPath, BeforeValidator(_location)]
     region: str
+    #: How to reach an object store (``s3://`` roots only).
+    storage: ObjectStore | None = None
     allowed_regions: tuple[str, ...] = ("cn-*",)
     timezone: str = "Asia/Shanghai"
 
@@ -437,8 +487,9 @@ def catalog_from_dict(raw: dict, *, source: Path | None = None, root: str | Path
         lake["root"] = str(root)
     elif "root" in lake and (not isinstance(lake["root"], str) or not lake["root"].strip()):
         raise PolicyError(f"{name}: lake.root: expected the lake's folder (a path, relative to the catalog file or "
-                          f"absolute), found {lake['root']!r}")
-    elif source is not None and "root" in lake and not Path(str(lake["root"])).is_absolute():
+                          f"absolute) or an s3:// URI, found {lake['root']!r}")
+    elif (source is not None and "root" in lake and not is_uri(lake["root"])
+          and not Path(str(lake["root"])).is_absolute()):
         lake["root"] = str((source.parent / str(lake["root"])).resolve())
     data["lake"] = lake
     holds = []

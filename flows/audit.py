@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,7 +49,7 @@ def _legacy_digest(prev: str, body: dict) -> str:
 
 def anchor_path(catalog: Catalog, settings: Settings) -> Path:
     """This lake's anchor outside the lake: one file per lake (named by its real path) in the anchor folder."""
-    lake_id = hashlib.sha256(os.path.realpath(catalog.lake.root).encode()).hexdigest()[:16]
+    lake_id = hashlib.sha256(lake_fs(catalog).location_id().encode()).hexdigest()[:16]
     return settings.audit_anchor_folder() / f"{lake_id}.json"
 
 
@@ -62,7 +63,8 @@ class AuditLog:
     def of(cls, catalog: Catalog, settings: Settings) -> "AuditLog":
         """The catalog's audit log, keyed and anchored as ``settings`` say."""
         anchor = anchor_path(catalog, settings)
-        if os.path.realpath(anchor).startswith(os.path.realpath(catalog.lake.root).rstrip(os.sep) + os.sep):
+        if not lake_fs(catalog).object_store and os.path.realpath(anchor).startswith(
+                os.path.realpath(catalog.lake.root).rstrip(os.sep) + os.sep):
             raise StorageError("PIIFLOW_AUDIT_ANCHOR_DIR is inside the lake; the anchor must be out of the reach of "
                                "whoever can write to the lake")
         return cls(lake_fs(catalog), catalog.state_path, audit_key(settings.master_key()), anchor)
@@ -71,12 +73,10 @@ class AuditLog:
         """(last seq, last hash), after dropping a torn final line a killed writer may have left."""
         if not self.fs.exists(self.path):
             return 0, GENESIS
-        with open(self.fs.safe(self.path), "rb+") as fh:
-            data = fh.read()
-            if data and not data.endswith(b"\n"):
-                cut = data.rfind(b"\n") + 1
-                fh.truncate(cut)
-                data = data[:cut]
+        data = self.fs.read_bytes(self.path)
+        if data and not data.endswith(b"\n"):
+            data = data[:data.rfind(b"\n") + 1]
+            self.fs.write_bytes(self.path, data)
         lines = data.splitlines()
         if not lines:
             return 0, GENESIS
@@ -153,33 +153,32 @@ def verify(fs: LakeFS, state_dir: Path, key: bytes, anchor: Path | None = None) 
         return Verification(True, 0, notes=["no audit log yet"])
     prev, n, before_last, unkeyed, keyed_seen = GENESIS, 0, GENESIS, 0, False
     hashes: dict[int, str] = {}
-    with open(fs.safe(log.path), encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.endswith("\n"):
-                return Verification(False, n, f"line {lineno}: torn entry (no newline)")
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                return Verification(False, n, f"line {lineno}: not JSON")
-            body = {k: v for k, v in entry.items() if k != "hash"}
-            if entry.get("seq") != n + 1:
-                return Verification(False, n, f"line {lineno}: sequence {entry.get('seq')} where {n + 1} was due "
-                                              f"(an entry was removed or reordered)")
-            if entry.get("prev") != prev:
-                return Verification(False, n, f"line {lineno}: previous-hash link broken (entry removed or reordered)")
-            if entry.get("v") == VERSION:
-                keyed_seen = True
-                if not hmac.compare_digest(_mac(key, prev, body), str(entry.get("hash"))):
-                    return Verification(False, n, f"line {lineno}: content does not match its keyed hash (entry "
-                                                  f"edited or forged, or a different master key)")
-            else:
-                if keyed_seen:
-                    return Verification(False, n, f"line {lineno}: an unkeyed entry after keyed ones (forged)")
-                if _legacy_digest(prev, body) != entry.get("hash"):
-                    return Verification(False, n, f"line {lineno}: content does not match its hash (entry edited)")
-                unkeyed += 1
-            before_last, prev, n = prev, entry["hash"], n + 1
-            hashes[n] = prev
+    for lineno, line in enumerate(re.findall(r"[^\n]*\n|[^\n]+$", fs.read_bytes(log.path).decode("utf-8")), 1):
+        if not line.endswith("\n"):
+            return Verification(False, n, f"line {lineno}: torn entry (no newline)")
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            return Verification(False, n, f"line {lineno}: not JSON")
+        body = {k: v for k, v in entry.items() if k != "hash"}
+        if entry.get("seq") != n + 1:
+            return Verification(False, n, f"line {lineno}: sequence {entry.get('seq')} where {n + 1} was due "
+                                          f"(an entry was removed or reordered)")
+        if entry.get("prev") != prev:
+            return Verification(False, n, f"line {lineno}: previous-hash link broken (entry removed or reordered)")
+        if entry.get("v") == VERSION:
+            keyed_seen = True
+            if not hmac.compare_digest(_mac(key, prev, body), str(entry.get("hash"))):
+                return Verification(False, n, f"line {lineno}: content does not match its keyed hash (entry "
+                                              f"edited or forged, or a different master key)")
+        else:
+            if keyed_seen:
+                return Verification(False, n, f"line {lineno}: an unkeyed entry after keyed ones (forged)")
+            if _legacy_digest(prev, body) != entry.get("hash"):
+                return Verification(False, n, f"line {lineno}: content does not match its hash (entry edited)")
+            unkeyed += 1
+        before_last, prev, n = prev, entry["hash"], n + 1
+        hashes[n] = prev
     v = Verification(True, n, unkeyed=unkeyed)
     if fs.exists(log.head):
         head = json.loads(fs.read_bytes(log.head))

@@ -147,7 +147,8 @@ def _run(call, as_json: bool, human) -> None:
 
 
 @app.command()
-def generate(dir: Path = typer.Option(..., "--dir", metavar="DIR", help="the lake root to write (created)"),
+def generate(dir: str = typer.Option(..., "--dir", metavar="DIR|s3://BUCKET/PREFIX",
+                                     help="the lake root to write (a folder, created; or an s3:// URI)"),
              rows: int = typer.Option(20_000, "--rows", min=1, metavar="N",
                                       help="device events in all; the other datasets in proportion"),
              seed: int = typer.Option(42, "--seed", metavar="N", help="the same seed writes the same lake"),
@@ -166,17 +167,35 @@ def generate(dir: Path = typer.Option(..., "--dir", metavar="DIR", help="the lak
         f"({r['seconds']:.1f}s); truth: {r['truth']}"))
 
 
-def _generate(dir: Path, rows: int, seed: int, start: str | None, end: str | None, catalog: Path | None,
+def _shown(where) -> str:
+    """A location as a person writes it (``s3://...`` for an object store)."""
+    return getattr(where, "uri", None) or str(where)
+
+
+def _lake_dir(text) -> "Path":
+    """``--dir`` as a lake root: a local folder (made absolute) or an ``s3://`` location (ValueError otherwise)."""
+    from configs.locations import ObjectPath, parse_location
+
+    where = parse_location(str(text))
+    return where if isinstance(where, ObjectPath) else where.resolve()
+
+
+def _generate(dir, rows: int, seed: int, start: str | None, end: str | None, catalog: Path | None,
               progress: bool) -> dict:
     from rich.progress import Progress
 
     from configs.catalog import load_catalog
+    from configs.locations import ObjectPath
     from flows.generate import generate_lake
+    from flows.storage import lake_fs
     from transforms.synth import LakeSpec
 
     end_d = date.fromisoformat(end) if end else date.today() - timedelta(days=1)
     start_d = date.fromisoformat(start) if start else end_d - timedelta(days=29)
-    cat = load_catalog(catalog or demo_catalog_path(), root=dir.resolve())
+    root = _lake_dir(dir)
+    cat = load_catalog(catalog or demo_catalog_path(), root=root.uri if isinstance(root, ObjectPath) else root)
+    if isinstance(root, ObjectPath):
+        lake_fs(cat).check_root()  # the bucket is there, reachable, in the catalog's region: before any write
     spec = LakeSpec(seed=seed, rows=rows, start=start_d, end=end_d)
     t0 = time.perf_counter()
     with Progress(console=err, disable=not progress, transient=True) as bar:
@@ -186,7 +205,7 @@ def _generate(dir: Path, rows: int, seed: int, start: str | None, end: str | Non
             bar.update(task, completed=done, total=total, description=f"generating {name}")
 
         res = generate_lake(cat, spec, progress=tick)
-    return {"root": str(res.root), "rows": res.rows, "files": res.files, "truth": str(res.truth_path),
+    return {"root": _shown(res.root), "rows": res.rows, "files": res.files, "truth": _shown(res.truth_path),
             "truth_rows": res.truth_rows, "seconds": round(time.perf_counter() - t0, 2)}
 
 
@@ -570,8 +589,9 @@ def _print_nightly(r: dict) -> None:
 
 @app.command()
 def demo(rows: int = typer.Option(20_000, "--rows", metavar="N", help="device events in all (at least 10,000)"),
-         dir: Path = typer.Option(Path("demo-lake"), "--dir", metavar="DIR",
-                                  help="the lake to generate (once) and run on"),
+         dir: str = typer.Option("demo-lake", "--dir", metavar="DIR|s3://BUCKET/PREFIX",
+                                 help="the lake to generate (once) and run on: a folder, or an s3:// location "
+                                      "(its catalog, key and anchors are then kept in ./.piiflow-demo/)"),
          as_json: bool = JsonOpt) -> None:
     """Generate a synthetic lake and run the nightly pipeline on it with the embedded Prefect."""
     from configs.catalog import load_catalog
@@ -581,34 +601,53 @@ def demo(rows: int = typer.Option(20_000, "--rows", metavar="N", help="device ev
     if rows < 10_000:
         _fail(ValueError(f"--rows: expected at least 10,000 (fewer leave too few rows per day for the demo "
                          f"releases' k=5), found {rows:,}"))
-    root = dir.resolve()
+    from configs.locations import ObjectPath
+
+    root = _guard(lambda: _lake_dir(dir))
+    in_store = isinstance(root, ObjectPath)
+    if in_store:  # what must stay local (the key, the anchors, the catalog) goes to ./.piiflow-demo/
+        home, name = Path.cwd() / ".piiflow-demo", "".join(c if c.isalnum() or c in "._-" else "-"
+                                                           for c in root.uri[len("s3://"):])
+    else:
+        home, name = root.parent, root.name
     settings = _guard(Settings)
     demo_own = {}
     if settings.key is None and settings.key_file is None:  # the demo's own local key, beside the lake
-        demo_own["key_file"] = ensure_demo_key(root.parent / f".{root.name}.key")
+        demo_own["key_file"] = ensure_demo_key(home / f".{name}.key")
     if settings.audit_anchor_dir is None:  # and its audit anchor, beside the key: outside the lake
-        demo_own["audit_anchor_dir"] = root.parent / f".{root.name}.anchors"
+        demo_own["audit_anchor_dir"] = home / f".{name}.anchors"
     settings = settings.model_copy(update=demo_own) if demo_own else settings
-    catalog_path = root / "catalog.yaml"
+    catalog_path = home / f"{name}.catalog.yaml" if in_store else root / "catalog.yaml"
     end = date.today() - timedelta(days=1)
 
     def run() -> dict:
         from flows.nightly import nightly_flow
+        from flows.storage import lake_fs
 
-        if not (root / "_truth" / "identifiers.parquet").exists():
+        text = demo_catalog_path().read_text(encoding="utf-8").replace(
+            "root: ../demo-lake", f"root: {root.uri}" if in_store else "root: .")
+        if in_store:
+            fs = lake_fs(load_catalog(demo_catalog_path(), root=root.uri))
+            fs.check_root()
+        else:
+            fs = None
+        if not (fs.exists(root / "_truth" / "identifiers.parquet") if fs else
+                (root / "_truth" / "identifiers.parquet").exists()):
             # Five weeks: past the 30-day retention of the access logs, so the nightly purge has work to do.
-            gen = _generate(root, rows, 42, (end - timedelta(days=34)).isoformat(), end.isoformat(), None,
+            gen = _generate(_shown(root), rows, 42, (end - timedelta(days=34)).isoformat(), end.isoformat(), None,
                             progress=not as_json)
             if not as_json:
-                out.print(f"generated {sum(gen['rows'].values()):,} rows under {root} in {gen['seconds']:.1f}s")
-        text = demo_catalog_path().read_text(encoding="utf-8").replace("root: ../demo-lake", "root: .")
+                out.print(f"generated {sum(gen['rows'].values()):,} rows under {_shown(root)} in "
+                          f"{gen['seconds']:.1f}s")
+        catalog_path.parent.mkdir(parents=True, exist_ok=True)
         catalog_path.write_text(text, encoding="utf-8")
         load_catalog(catalog_path)
         return {**_flow(nightly_flow, settings)(str(catalog_path), settings=settings), "catalog": str(catalog_path)}
 
     def human(r: dict) -> None:
         _print_nightly(r)
-        out.print(f"catalog: {catalog_path}\nreleases: {root / 'releases'}\nreports: {root / 'state' / 'reports'}")
+        out.print(f"catalog: {catalog_path}\nreleases: {_shown(root / 'releases')}\n"
+                  f"reports: {_shown(root / 'state' / 'reports')}")
 
     _run(run, as_json, human)
 

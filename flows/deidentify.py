@@ -27,7 +27,6 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, tags, task
 from prefect.cache_policies import NONE
 from prefect.futures import as_completed
@@ -236,7 +235,7 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
         return res
     check_region(rel.region or catalog.lake.region, catalog.lake.allowed_regions, f"release {release!r}")
     stage = store.stage(dt)
-    pq.write_table(out, stage / "data" / "part-00000.parquet", compression="zstd")
+    fs.write_parquet(stage / "data" / "part-00000.parquet", out)
     res.seconds = round(time.perf_counter() - started, 4)
     manifest = partition_manifest(
         release=release, rel=rel, result=res, policy_hash=catalog.policy_hash, key_fingerprint=key_fingerprint(key),
@@ -244,8 +243,8 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
         exclusion_digest=recorded["excluded"],
         created_at=datetime.now(timezone.utc).isoformat(),
         outputs=[{"path": "part-00000.parquet", "sha256": fs.digest(stage / "data" / "part-00000.parquet")}])
-    (stage / "meta" / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    (stage / "meta" / "report.md").write_text(partition_markdown(manifest), encoding="utf-8")
+    fs.write_bytes(stage / "meta" / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"))
+    fs.write_bytes(stage / "meta" / "report.md", partition_markdown(manifest).encode("utf-8"))
     if publish:
         store.publish(stage, dt)
     else:
@@ -330,8 +329,8 @@ def settle(catalog: Catalog, release: str, results: list[PartitionResult], audit
         return
     staged = [r for r in results if r.staged]
     for r in staged:
-        release_store(catalog, release, r.dataset).publish(Path(r.staged), date.fromisoformat(r.dt), synced=True)
-    fs.sync_parents([Path(r.path) for r in staged])
+        release_store(catalog, release, r.dataset).publish(fs.path(r.staged), date.fromisoformat(r.dt), synced=True)
+    fs.sync_parents([fs.path(r.path) for r in staged])
     if staged:
         audit.append("release.publish", release=release, policy_hash=catalog.policy_hash, partitions=[
             {"dataset": r.dataset, "dt": r.dt, "rows": r.rows_out,
@@ -349,7 +348,7 @@ def describe_release(catalog: Catalog, release: str, summary: dict) -> None:
         parts = store.partitions()
         manifests[ds] = [m for dt, _ in parts if (m := store.manifest(dt))]
         files = [f for _, folder in parts[-1:] for f in store.files(folder)]
-        schemas[ds] = {f.name: str(f.type) for f in pq.read_schema(files[0])} if files else {}
+        schemas[ds] = {f.name: str(f.type) for f in fs.parquet_schema(files[0])} if files else {}
     now = datetime.now(ZoneInfo(catalog.lake.timezone))
     index = release_index(catalog, release, manifests, schemas, now)
     meta = catalog.release_path(release) / "_meta"

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from configs.catalog import Catalog
 from flows.storage import lake_fs
@@ -25,7 +24,7 @@ def load(catalog: Catalog, dataset: str) -> pa.Array:
     path = quarantine_path(catalog, dataset)
     if not lake_fs(catalog).exists(path):
         return pa.array([], pa.string())
-    return pq.read_table(path).column("row_key").combine_chunks()
+    return lake_fs(catalog).read_parquet(path).column("row_key").combine_chunks()
 
 
 def add(catalog: Catalog, dataset: str, keys: pa.Array) -> int:
@@ -35,8 +34,7 @@ def add(catalog: Catalog, dataset: str, keys: pa.Array) -> int:
     added = len(merged) - len(current)
     if added:
         path = quarantine_path(catalog, dataset)
-        with lake_fs(catalog).atomic_file(path) as tmp:
-            pq.write_table(pa.table({"row_key": merged}), tmp)
+        lake_fs(catalog).write_parquet(path, pa.table({"row_key": merged}), compression="snappy")
     return added
 
 

@@ -11,18 +11,18 @@ from configs.catalog import Catalog
 from flows.storage import lake_fs
 
 
-def write_report(catalog: Catalog, name: str, data: dict | None, text: str | bytes, suffix: str = ".md") -> Path:
+def write_report(catalog: Catalog, name: str, data: dict | None, text: str | bytes, suffix: str = ".md") -> str:
     """``state/reports/<time>-<name>.json`` (``data``, when given) and ``<time>-<name><suffix>`` (``text``); returns
-    the JSON file's path, or the text file's when there is no data."""
+    where the JSON file is (a path, or an ``s3://`` URI), or the text file when there is no data."""
     fs = lake_fs(catalog)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     folder = catalog.state_path / "reports"
     fs.write_bytes(folder / f"{stamp}-{name}{suffix}", text if isinstance(text, bytes) else text.encode("utf-8"))
     if data is None:
-        return folder / f"{stamp}-{name}{suffix}"
+        return fs.uri(folder / f"{stamp}-{name}{suffix}")
     path = folder / f"{stamp}-{name}.json"
     fs.write_bytes(path, json.dumps(data, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
-    return path
+    return fs.uri(path)
 
 
 def publish_artifacts(key: str, markdown: str, table: list[dict] | None = None, link: str | None = None) -> None:
@@ -38,7 +38,7 @@ def publish_artifacts(key: str, markdown: str, table: list[dict] | None = None, 
         if table:
             create_table_artifact(table=table, key=f"{key}-table")
         if link:
-            create_link_artifact(link=Path(link).as_uri(), link_text="the release's report (HTML)",
+            create_link_artifact(link=link if "://" in link else Path(link).as_uri(), link_text="the release's report (HTML)",
                                  key=f"{key}-report")
     except ImportError:  # pragma: no cover - prefect is a hard dependency
         return

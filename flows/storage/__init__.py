@@ -2,6 +2,8 @@
 
 - :mod:`flows.storage.fs`: the filesystem seam (:class:`LakeFS`): every path confined to the lake, no link
   followed, every write atomic, the lake's lock;
+- :mod:`flows.storage.objectstore`: the same seam on an object store (:class:`ObjectLakeFS`, ``s3://``): keys
+  checked, whole-object writes, publishing by copies with the manifest last, conditional writes for the lock;
 - :mod:`flows.storage.base`: the adapter contract one dataset's files follow, whatever their format;
 - :mod:`flows.storage.parquet`, :mod:`flows.storage.text`, :mod:`flows.storage.delta`: the formats;
 - :mod:`flows.storage.releases`: a release's published partitions.
@@ -13,21 +15,29 @@ from __future__ import annotations
 
 from configs.catalog import Catalog
 from configs.errors import StorageError
+from configs.locations import ObjectPath
 from flows.storage.base import Partition, Storage, check_region
 from flows.storage.delta import DeltaStorage
 from flows.storage.fs import LakeFS, Problem, dt_of, file_digest, fsync_dir, is_hidden
+from flows.storage.objectstore import ObjectLakeFS, S3Config
 from flows.storage.parquet import ParquetStorage
 from flows.storage.releases import ReleaseStore, recover_release
 from flows.storage.text import TextStorage
 
-__all__ = ["DeltaStorage", "LakeFS", "ParquetStorage", "Partition", "Problem", "ReleaseStore", "Storage",
+__all__ = ["DeltaStorage", "LakeFS", "ObjectLakeFS", "ObjectPath", "ParquetStorage", "Partition", "Problem", "ReleaseStore", "Storage",
            "TextStorage", "check_region", "dt_of", "file_digest", "fsync_dir", "is_hidden", "lake_fs",
            "recover_lake", "recover_release", "release_store", "storage_for", "survey"]
 
 
 def lake_fs(catalog: Catalog) -> LakeFS:
-    """The catalog's lake as a filesystem confined to its root."""
-    return LakeFS(catalog.lake.root)
+    """The catalog's lake as a filesystem confined to its root: a local folder, or an object store for an ``s3://``
+    root (endpoint and signing region from ``lake.storage`` or the environment; the bucket must be in
+    ``lake.region``)."""
+    root = catalog.lake.root
+    if isinstance(root, ObjectPath):
+        return ObjectLakeFS(root, S3Config.from_env(catalog.lake.storage), catalog.lake.region,
+                            catalog.lake.allowed_regions)
+    return LakeFS(root)
 
 
 def storage_for(catalog: Catalog, name: str) -> Storage:

@@ -10,7 +10,6 @@ real) is reported in ``problems``, never silently skipped.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -119,10 +118,7 @@ class Storage:
         self.fs.delete_file(path, self.path)
         if path.parent != self.path:
             self.fs.remove_empty_dir(path.parent)
-        if path.parent.exists():
-            from flows.storage.fs import fsync_dir
-
-            fsync_dir(path.parent)
+        self.fs.sync_dir(path.parent)
 
     def bad_files(self) -> list[tuple[Path, date | None]]:
         """Files set aside by :meth:`quarantine_file`, with the date each belonged to (None when undated)."""
@@ -142,10 +138,7 @@ class Storage:
         self._checked(path)
         target = path.parent / f".bad-{path.name}"
         self._checked(target)
-        os.replace(path, target)
-        from flows.storage.fs import fsync_dir
-
-        fsync_dir(path.parent)
+        self.fs.rename(path, target)
         return target
 
     def _check_write(self) -> None:

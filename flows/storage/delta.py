@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from configs.errors import StorageError
 from flows.storage.base import Partition, Storage
@@ -31,7 +30,7 @@ class DeltaStorage(Storage):
     def _table(self):
         from deltalake import DeltaTable
 
-        return DeltaTable(str(self._checked(self.path)))
+        return DeltaTable(self.fs.uri(self._checked(self.path)), storage_options=self.fs.storage_options())
 
     def _no_links(self) -> None:
         """delta-rs writes, deletes and vacuums by itself: refuse when a link anywhere in the table could lead it
@@ -44,7 +43,8 @@ class DeltaStorage(Storage):
     def exists(self) -> bool:
         from deltalake import DeltaTable
 
-        return self.fs.exists(self._checked(self.path)) and DeltaTable.is_deltatable(str(self.path))
+        return self.fs.exists(self._checked(self.path)) and DeltaTable.is_deltatable(
+            self.fs.uri(self.path), storage_options=self.fs.storage_options())
 
     def _files(self, table=None) -> list[tuple[Path, date | None]]:
         dt = table or self._table()
@@ -66,8 +66,8 @@ class DeltaStorage(Storage):
 
     def read_file(self, path, columns=None):
         try:
-            t = pq.read_table(self._checked(path),
-                              columns=[c for c in columns if c != self.PARTITION] if columns else None)
+            t = self.fs.read_parquet(self._checked(path),
+                                     columns=[c for c in columns if c != self.PARTITION] if columns else None)
         except (OSError, pa.ArrowException) as e:
             raise StorageError(f"{self.fs.rel(path)}: cannot read Delta data file ({type(e).__name__})") from e
         t = self._with_partition(path, t, columns is None or self.PARTITION in columns)
@@ -75,7 +75,7 @@ class DeltaStorage(Storage):
 
     def read_columns(self, path, wanted, dictionary=()):
         try:
-            t, names = read_parquet_columns(self._checked(path), wanted, dictionary)
+            t, names = read_parquet_columns(self.fs, self._checked(path), wanted, dictionary)
         except (OSError, pa.ArrowException) as e:
             raise StorageError(f"{self.fs.rel(path)}: cannot read Delta data file ({type(e).__name__})") from e
         if self.PARTITION not in names:
@@ -97,17 +97,18 @@ class DeltaStorage(Storage):
         self._no_links()
         if self.PARTITION not in table.column_names:
             table = table.append_column(self.PARTITION, pa.array([dt.isoformat()] * table.num_rows, pa.string()))
+        where, options = self.fs.uri(self.path), self.fs.storage_options()
         if mode == "overwrite" and self.exists():
-            write_deltalake(str(self.path), table, mode="overwrite", partition_by=[self.PARTITION],
-                            predicate=f"{self.PARTITION} = '{dt.isoformat()}'")
+            write_deltalake(where, table, mode="overwrite", partition_by=[self.PARTITION],
+                            predicate=f"{self.PARTITION} = '{dt.isoformat()}'", storage_options=options)
         elif self.exists():
-            write_deltalake(str(self.path), table, mode="append", partition_by=[self.PARTITION])
+            write_deltalake(where, table, mode="append", partition_by=[self.PARTITION], storage_options=options)
         else:
             # Column statistics (min/max) go into the commit log, which a vacuum never removes: keep them to the
             # event time, so that no identifier is ever written there.
             stats = ",".join(c for c in (self.dataset.event_time,) if c) or self.PARTITION
-            write_deltalake(str(self.path), table, mode="append", partition_by=[self.PARTITION],
-                            configuration={"delta.dataSkippingStatsColumns": stats})
+            write_deltalake(where, table, mode="append", partition_by=[self.PARTITION],
+                            configuration={"delta.dataSkippingStatsColumns": stats}, storage_options=options)
         return Partition(self.name, dt, ())
 
     def replace_file(self, path, table):
@@ -149,7 +150,7 @@ class DeltaStorage(Storage):
         bad = []
         for v in range(current):
             try:
-                old = DeltaTable(str(self.path), version=v)
+                old = DeltaTable(self.fs.uri(self.path), version=v, storage_options=self.fs.storage_options())
                 paths = [p for p, _ in self._files(old)]
                 tables = [self.read_file(p) for p in paths]
             except Exception:  # noqa: BLE001  (files vacuumed: the version can no longer be read)

@@ -104,10 +104,32 @@ def file_digest(path: Path) -> str:
 
 
 class LakeFS:
-    """One lake's files, under ``root``. Every method that takes a path checks it with :meth:`safe` first."""
+    """One lake's files, under ``root``. Every method that takes a path checks it with :meth:`safe` first.
+
+    This is the local-disk seam; :class:`flows.storage.objectstore.ObjectLakeFS` keeps the same contract on an
+    object store. Code outside ``flows/storage`` never opens a lake path itself: it asks the seam."""
+
+    #: Whether the lake is on an object store (no rename, no links, no fsync).
+    object_store = False
 
     def __init__(self, root: Path):
         self.root = Path(root)
+
+    def path(self, text: str) -> Path:
+        """A location this seam handed out as text (a task's result), as a path again."""
+        return Path(text)
+
+    def uri(self, path: Path) -> str:
+        """``path`` as a library that opens it itself (delta-rs) takes it."""
+        return str(self.safe(path))
+
+    def location_id(self) -> str:
+        """What names this lake wherever it is mounted (its real path)."""
+        return os.path.realpath(self.root)
+
+    def storage_options(self) -> dict[str, str] | None:
+        """delta-rs storage options (None on a local disk)."""
+        return None
 
     # -- where ---------------------------------------------------------------------------------------------------
 
@@ -204,6 +226,42 @@ class LakeFS:
 
     def digest(self, path: Path) -> str:
         return file_digest(self.safe(path))
+
+    def open_input(self, path: Path):
+        """What pyarrow reads ``path`` from (a local path; an in-memory buffer on an object store)."""
+        return str(self.safe(path))
+
+    def read_parquet(self, path: Path, columns: list[str] | None = None, read_dictionary: list[str] | None = None):
+        import pyarrow.parquet as pq
+
+        return pq.read_table(self.open_input(path), columns=columns, read_dictionary=read_dictionary)
+
+    def parquet_schema(self, path: Path):
+        import pyarrow.parquet as pq
+
+        return pq.read_schema(self.open_input(path))
+
+    def write_parquet(self, path: Path, table, **options) -> None:
+        """Write ``table`` as a Parquet file at ``path``, atomically (zstd unless ``options`` say otherwise)."""
+        import pyarrow.parquet as pq
+
+        with self.atomic_file(path) as tmp:
+            pq.write_table(table, tmp, **{"compression": "zstd", **options})
+
+    def make_dirs(self, path: Path) -> None:
+        """Create the folder ``path`` and its parents (nothing to do on an object store)."""
+        self.safe(path).mkdir(parents=True, exist_ok=True)
+        self.safe(path)
+
+    def sync_dir(self, path: Path) -> None:
+        """Make the renames and removals in folder ``path`` durable (if it still exists)."""
+        if os.path.isdir(self.safe(path)):
+            fsync_dir(path)
+
+    def rename(self, src: Path, dst: Path) -> None:
+        """Move one file to another name in the same folder (atomic) and make it durable."""
+        os.replace(self.safe(src), self.safe(dst))
+        fsync_dir(Path(dst).parent)
 
     # -- writing, atomically -------------------------------------------------------------------------------------
 

@@ -10,16 +10,20 @@ import pyarrow.parquet as pq
 
 from configs.errors import StorageError
 from flows.storage.base import Partition, Storage
-from flows.storage.fs import dt_of, is_hidden
+from flows.storage.fs import LakeFS, dt_of, is_hidden
 
 
-def read_parquet_columns(path: Path, wanted: list[str], dictionary: list[str] = ()) -> tuple[pa.Table, list[str]]:
+def read_parquet_columns(fs: LakeFS, path: Path, wanted: list[str],
+                         dictionary: list[str] = ()) -> tuple[pa.Table, list[str]]:
     """The ``wanted`` columns of a Parquet file (the ``dictionary`` ones dictionary-encoded) and all its column
     names; the other columns are never decoded."""
-    names = pq.read_schema(path).names
+    source = fs.open_input(path)
+    names = pq.read_schema(source).names
     keep, encoded = set(wanted), set(dictionary)
     cols = [c for c in names if c in keep]
-    return pq.read_table(path, columns=cols, read_dictionary=[c for c in cols if c in encoded]), names
+    if hasattr(source, "seek"):
+        source.seek(0)
+    return pq.read_table(source, columns=cols, read_dictionary=[c for c in cols if c in encoded]), names
 
 
 class ParquetStorage(Storage):
@@ -45,25 +49,23 @@ class ParquetStorage(Storage):
 
     def read_file(self, path, columns=None):
         try:
-            return pq.read_table(self._checked(path), columns=columns)
+            return self.fs.read_parquet(self._checked(path), columns=columns)
         except (OSError, pa.ArrowException) as e:
             raise StorageError(f"{self.fs.rel(path)}: cannot read Parquet ({type(e).__name__})") from e
 
     def read_columns(self, path, wanted, dictionary=()):
         try:
-            return read_parquet_columns(self._checked(path), wanted, dictionary)
+            return read_parquet_columns(self.fs, self._checked(path), wanted, dictionary)
         except (OSError, pa.ArrowException) as e:
             raise StorageError(f"{self.fs.rel(path)}: cannot read Parquet ({type(e).__name__})") from e
 
     def replace_file(self, path, table):
         self._check_write()
-        with self.fs.atomic_file(self._checked(path)) as tmp:
-            pq.write_table(table, tmp, compression="zstd")
+        self.fs.write_parquet(self._checked(path), table)
 
     def write_partition(self, dt, table, *, file_name: str = "part-00000.parquet"):
         self._check_write()
         folder = self.path / f"dt={dt.isoformat()}" if dt else self.path
         target = self._checked(folder / file_name)
-        with self.fs.atomic_file(target) as tmp:
-            pq.write_table(table, tmp, compression="zstd")
+        self.fs.write_parquet(target, table)
         return Partition(self.name, dt, (target,))

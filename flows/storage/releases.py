@@ -22,12 +22,14 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from configs.errors import StorageError
 from flows.storage.fs import LakeFS, Problem, dt_of, is_hidden
 
 META, STAGING = "_meta", "_staging"
+#: On an object store, the marker a publish writes into its staging folder before its first copy: a staged
+#: partition that carries it was approved and is rolled forward after a kill; one without it is discarded.
+COMMITTING = "COMMITTING"
 
 
 class ReleaseStore:
@@ -84,7 +86,7 @@ class ReleaseStore:
 
     def read_file(self, path: Path) -> pa.Table:
         try:
-            return pq.read_table(self.fs.safe(path, self.path))
+            return self.fs.read_parquet(self.fs.safe(path, self.path))
         except (OSError, pa.ArrowException) as e:
             raise StorageError(f"{self.fs.rel(path)}: cannot read Parquet ({type(e).__name__})") from e
 
@@ -95,8 +97,8 @@ class ReleaseStore:
         manifest and report into ``<stage>/meta/``, then :meth:`publish` it."""
         stage = self.fs.safe(self.root / STAGING / f"{self.dataset}-{dt.isoformat()}-{uuid.uuid4().hex[:8]}",
                              self.root)
-        (stage / "data").mkdir(parents=True)
-        (stage / "meta").mkdir()
+        self.fs.make_dirs(stage / "data")
+        self.fs.make_dirs(stage / "meta")
         return stage
 
     def publish(self, stage: Path, dt: date, *, synced: bool = False) -> None:
@@ -104,14 +106,15 @@ class ReleaseStore:
         the next run trusts, so it never describes data that is not there yet)."""
         if not synced:
             self.fs.sync_tree(stage)
+        if self.fs.object_store:
+            self.fs.write_bytes(stage / COMMITTING, b"")
         self.fs.swap_in(stage / "data", self.target(dt))
         self.fs.swap_in(stage / "meta", self.meta(dt))
         self.fs.delete_tree(stage, self.root)
 
     def replace_file(self, path: Path, table: pa.Table) -> None:
         """Rewrite one data file with ``table`` (atomically)."""
-        with self.fs.atomic_file(self.fs.safe(path, self.path)) as tmp:
-            pq.write_table(table, tmp, compression="zstd")
+        self.fs.write_parquet(self.fs.safe(path, self.path), table)
 
     def delete_rows(self, path: Path, mask: pa.Array) -> None:
         """Rewrite one data file without the rows under ``mask``."""
@@ -139,8 +142,12 @@ def recover_release(fs: LakeFS, release_root: Path) -> int:
         dt = dt_of(f"dt={rest}")
         if dt is not None:
             store = ReleaseStore(fs, release_root.name, dataset, release_root / dataset)
-            fs.recover_swap(e.path / "data", store.target(dt))
-            fs.recover_swap(e.path / "meta", store.meta(dt))
+            if not fs.object_store:
+                fs.recover_swap(e.path / "data", store.target(dt))
+                fs.recover_swap(e.path / "meta", store.meta(dt))
+            elif fs.exists(e.path / COMMITTING):  # approved and begun: finish it (the copies are idempotent)
+                fs.swap_in(e.path / "data", store.target(dt))
+                fs.swap_in(e.path / "meta", store.meta(dt))
         fs.delete_tree(e.path, release_root)
         n += 1
     fs.recover(release_root)
