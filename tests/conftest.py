@@ -38,3 +38,20 @@ def prefect_harness():
 def small_lake(tmp_path_factory):
     """A read-only generated lake shared by tests that do not modify it."""
     return make_lake(tmp_path_factory.mktemp("lake"))
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 endpoint (moto's standalone server) on 127.0.0.1 for this test process; stopped at the end."""
+    from tests.s3server import s3_server as start
+
+    with start() as server:
+        yield server
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch):
+    """The S3 server, with the standard AWS environment set for this test (and its child processes)."""
+    for k, v in s3_server.env.items():
+        monkeypatch.setenv(k, v)
+    yield s3_server

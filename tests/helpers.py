@@ -60,3 +60,17 @@ def meta_of(data_folder) -> Path:
     """Where a published release partition's manifest and report are: ``releases/<r>/_meta/<dataset>/dt=...``."""
     data_folder = Path(data_folder)
     return data_folder.parents[1] / "_meta" / data_folder.parent.name / data_folder.name
+
+
+def upload_lake(local_root: Path, server, bucket: str, prefix: str, catalog_dir: Path) -> Path:
+    """Copy a generated local lake to ``s3://bucket/prefix`` on the test S3 server (every file but its catalog), and
+    write a local catalog for it in ``catalog_dir``; returns that catalog's path. The copy is byte for byte."""
+    client = server.client()
+    for f in sorted(local_root.rglob("*")):
+        if f.is_file() and f.name != "catalog.yaml":
+            client.upload_file(str(f), bucket, f"{prefix}/{f.relative_to(local_root).as_posix()}")
+    text = (local_root / "catalog.yaml").read_text(encoding="utf-8").replace("root: .", f"root: s3://{bucket}/{prefix}")
+    catalog_dir.mkdir(parents=True, exist_ok=True)
+    cat_path = catalog_dir / "catalog.yaml"
+    cat_path.write_text(text, encoding="utf-8")
+    return cat_path
