@@ -6,6 +6,7 @@ started here is stopped here."""
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import ROOT, make_lake
+from tests.helpers import ROOT, make_lake, upload_lake
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -231,30 +232,44 @@ def test_serve_leaves_the_work_pools_deployments_as_they_were(deployed, tmp_path
         client.delete_deployment(taken)
 
 
-def test_a_release_on_a_dask_scheduler_and_worker(server, tmp_path, monkeypatch):
-    """The release on a real `dask scheduler` + `dask worker` (its own working directory, started with the
-    server's API URL) equals the thread runner's, its task runs reach the server; a cluster whose workers report
-    elsewhere is refused."""
+def _release_rows(cat_path, release: str) -> dict[str, list]:
+    """A release's published rows by lake-relative file, read through the storage layer (either backend)."""
+    from configs.catalog import load_catalog
+    from flows.storage import lake_fs
+
+    cat = load_catalog(cat_path)
+    fs = lake_fs(cat)
+    return {fs.rel(p): fs.read_parquet(p).to_pylist() for p in fs.walk_files(cat.release_path(release))
+            if p.name.endswith(".parquet") and "/_" not in fs.rel(p)}
+
+
+def test_a_release_on_a_dask_scheduler_and_worker(server, tmp_path, monkeypatch, s3):
+    """The release on a real `dask scheduler` + `dask worker` that share no disk with the flow: the worker has its own
+    working directory and temporary folder and reaches the lake (on the S3 server) only through its URI. The
+    release equals the thread runner's on a local copy of the same lake, its task runs reach the server, and the
+    worker's disk holds no lake data afterwards; a cluster whose workers report elsewhere is refused."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from configs.errors import PolicyError
     from configs.settings import Settings
     from flows.deidentify import deidentify_flow
     from flows.runtime import check_dask_workers, task_runner_for
-    from tests.test_orchestration import release_content
 
     url, env = server
     lake_a, lake_b = tmp_path / "a", tmp_path / "b"
     for lake in (lake_a, lake_b):
         make_lake(lake, rows=1200, start=date(2026, 8, 1), end=date(2026, 8, 3), seed=21)
+    cat_b = upload_lake(lake_b, s3, s3.bucket(), "lake", tmp_path / "b-s3")
+    shutil.rmtree(lake_b)  # the flow's copy of lake b is gone: only the bucket has it
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     sched = start([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
                   env, tmp_path / "scheduler.log", cwd=tmp_path)
-    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "tmp").mkdir(parents=True)
     worker = start([str(BIN / "dask"), "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
                     "--preload", "flows.dask_preload", "--local-directory", str(tmp_path / "w")],
-                   {**env, "PIIFLOW_KEY": os.environ["PIIFLOW_KEY"]}, tmp_path / "worker.log", cwd=tmp_path / "w")
+                   {**env, "PIIFLOW_KEY": os.environ["PIIFLOW_KEY"], **s3.env, "TMPDIR": str(tmp_path / "w" / "tmp")},
+                   tmp_path / "worker.log", cwd=tmp_path / "w")
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -270,15 +285,15 @@ def test_a_release_on_a_dask_scheduler_and_worker(server, tmp_path, monkeypatch)
         with temporary_settings(updates={PREFECT_API_URL: url}):
             deidentify_flow(str(lake_a / "catalog.yaml"), "crm_research")
             runner = task_runner_for(Settings(task_runner="dask", dask_address=address))
-            state = deidentify_flow.with_options(task_runner=runner)(str(lake_b / "catalog.yaml"), "crm_research",
-                                                                     return_state=True)
+            state = deidentify_flow.with_options(task_runner=runner)(str(cat_b), "crm_research", return_state=True)
             res = state.result()
             with client_for(url) as client:
                 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
                 runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
                     id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
         assert res["published"] == 6 and res["blocked"] == 0
-        assert release_content(lake_a, "crm_research") == release_content(lake_b, "crm_research")
+        assert _release_rows(lake_a / "catalog.yaml", "crm_research") == _release_rows(cat_b, "crm_research")
+        assert not [p for p in (tmp_path / "w").rglob("*") if p.suffix in (".parquet", ".gz", ".jsonl", ".json")]
         assert runs and all(r.state is not None and r.state.is_completed() for r in runs)
     finally:
         stop(worker)
