@@ -48,4 +48,4 @@ bench: $(STAMP)  ## every benchmark in bench/, one JSON line each
 	@for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) .prefect demo-lake .demo-lake.key .demo-lake.anchors .pytest_cache .hypothesis
+	rm -rf $(VENV) .prefect demo-lake .demo-lake.key .demo-lake.anchors .piiflow-demo .pytest_cache .hypothesis
