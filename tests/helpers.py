@@ -74,3 +74,40 @@ def upload_lake(local_root: Path, server, bucket: str, prefix: str, catalog_dir:
     cat_path = catalog_dir / "catalog.yaml"
     cat_path.write_text(text, encoding="utf-8")
     return cat_path
+
+
+def copy_s3_lake(server, src_cat: Path, prefix: str, catalog_dir: Path) -> Path:
+    """A copy of the S3 lake of ``src_cat`` under ``prefix`` of the same bucket (server-side copies, byte for byte),
+    with a local catalog for it in ``catalog_dir``; returns that catalog's path."""
+    from configs.catalog import load_catalog
+
+    root = load_catalog(src_cat).lake.root
+    client = server.client()
+    old = root.key + "/"
+    for key in server.keys(root.bucket, old):
+        client.copy_object(Bucket=root.bucket, Key=prefix + "/" + key[len(old):],
+                           CopySource={"Bucket": root.bucket, "Key": key})
+    text = src_cat.read_text(encoding="utf-8").replace(f"root: {root.uri}", f"root: s3://{root.bucket}/{prefix}")
+    catalog_dir.mkdir(parents=True, exist_ok=True)
+    (catalog_dir / "catalog.yaml").write_text(text, encoding="utf-8")
+    return catalog_dir / "catalog.yaml"
+
+
+def lake_files(cat_path: Path, under: str = "", suffix: str = "") -> list[str]:
+    """Lake-relative names of the files under ``under`` (either backend, through the storage layer)."""
+    from configs.catalog import load_catalog
+    from flows.storage import lake_fs
+
+    cat = load_catalog(cat_path)
+    fs = lake_fs(cat)
+    folder = cat.lake.root / under if under else cat.lake.root
+    return sorted(fs.rel(p) for p in fs.walk_files(folder) if p.name.endswith(suffix))
+
+
+def lake_read(cat_path: Path, rel: str) -> bytes:
+    """The bytes of one lake file, by lake-relative name (either backend)."""
+    from configs.catalog import load_catalog
+    from flows.storage import lake_fs
+
+    cat = load_catalog(cat_path)
+    return lake_fs(cat).read_bytes(cat.lake.root / rel)

@@ -1,6 +1,6 @@
 """Crash safety by fault injection: a purge (and an erasure) SIGKILLed at random points, re-run after each kill,
 ends exactly as one uninterrupted run: no expired row left, every unexpired row present once, no temporary file,
-and an audit chain that verifies."""
+and an audit chain that verifies. The same tests on an object store: ``tests/test_fault_injection_s3.py``."""
 
 import hashlib
 import json
@@ -19,7 +19,7 @@ from configs.catalog import load_catalog
 from configs.settings import Settings
 from flows.audit import verify_catalog
 from flows.storage import storage_for
-from tests.helpers import AS_OF, END, ROOT, START, make_lake, short_retention, upload_lake
+from tests.helpers import AS_OF, END, ROOT, START, make_lake, short_retention
 
 KILLS = 20
 
@@ -103,12 +103,16 @@ def _kill_then_rerun(kind: str, args, window: float, rng: random.Random) -> bool
     return landed
 
 
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory):
-    base = tmp_path_factory.mktemp("fault-pristine")
+def make_fault_lake(base: Path) -> Path:
+    """The fault-injection tests' lake at ``base`` (10 days, 5-day retentions); returns ``base``."""
     cat_path, _ = make_lake(base, rows=1500, start=START, end=END, seed=33)
     short_retention(cat_path)
     return base
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    return make_fault_lake(tmp_path_factory.mktemp("fault-pristine"))
 
 
 def _fresh(pristine: Path, tmp: Path, name: str) -> Path:
@@ -117,42 +121,24 @@ def _fresh(pristine: Path, tmp: Path, name: str) -> Path:
     return dst / "catalog.yaml"
 
 
-def object_leftovers(server, bucket: str) -> list[str]:
-    """What an interrupted run may leave in a bucket: temporaries, staging, publish markers, the lake's lock."""
-    return [k for k in server.keys(bucket) if ".tmp-" in k or "/_staging/" in k or k.endswith(("/COMMITTING",
-                                                                                               "state/.lock"))]
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["local", "s3"])
-def test_purge_killed_at_random_points(pristine, tmp_path, request, backend):
-    """Local: 20 kills; on an object store (the test S3 server, every file rewritten by whole-object PUTs): 10."""
-    s3 = request.getfixturevalue("s3") if backend == "s3" else None
-
-    def fresh(name: str) -> Path:
-        if s3 is None:
-            return _fresh(pristine, tmp_path, name)
-        return upload_lake(pristine, s3, bucket, name, tmp_path / name)
-
-    bucket = s3.bucket() if s3 else None
-    kills = KILLS if s3 is None else 10
-    ref = fresh("ref")
+def test_purge_killed_at_random_points(pristine, tmp_path):
+    ref = _fresh(pristine, tmp_path, "ref")
     window = _timed("purge", ref)
     expected = row_hashes(load_catalog(ref))
     rng = random.Random(2026)
     landed = 0
-    for i in range(kills):
-        work = fresh(f"run{i}")
+    for i in range(KILLS):
+        work = _fresh(pristine, tmp_path, f"run{i}")
         landed += _kill_then_rerun("purge", (work,), window, rng)
         cat = load_catalog(work)
         assert row_hashes(cat) == expected, f"kill {i}: rows differ from an uninterrupted run"
-        assert (leftovers(cat.lake.root) if s3 is None else object_leftovers(s3, bucket)) == []
+        assert leftovers(cat.lake.root) == []
         v = verify_catalog(cat, Settings())
         assert v.ok, v.problem
-        if s3 is None:
-            shutil.rmtree(work.parent)
-    print(f"purge ({backend}): {landed} of {kills} kills landed mid-run (window {window:.2f}s)")
-    assert landed >= kills // 2, f"only {landed} of {kills} kills landed mid-run"
+        shutil.rmtree(work.parent)
+    print(f"purge: {landed} of {KILLS} kills landed mid-run (window {window:.2f}s)")
+    assert landed >= KILLS // 2, f"only {landed} of {KILLS} kills landed mid-run"
 
 
 @pytest.mark.slow
