@@ -1,5 +1,6 @@
-"""End to end on a small generated lake, under one Prefect test harness: nightly purges, scans and publishes
-releases that carry their manifest, and no planted identifier reaches a release."""
+"""End to end on a small generated lake, under one Prefect test harness, in a local folder and on s3:// (the test S3
+server): nightly purges, scans and publishes releases that carry their manifest, and no planted identifier reaches a
+release."""
 
 import hashlib
 import json
@@ -15,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from configs.catalog import load_catalog
-from flows.storage import storage_for
-from tests.helpers import ROOT, make_lake
+from flows.storage import lake_fs, storage_for
+from tests.helpers import ROOT, lake_files, lake_read, make_lake, upload_lake
 from transforms.detection import mask_value
 
 #: Planted identifier types no release may hold.
@@ -25,20 +26,42 @@ CHECKED = {"CN_MOBILE", "CN_LANDLINE", "EMAIL_ADDRESS", "CN_RESIDENT_ID", "BANK_
            "PERSON", "CN_ADDRESS", "NICKNAME"}
 
 
-@pytest.fixture(scope="module")
-def nightly_run(tmp_path_factory, prefect_harness):
+@pytest.fixture(scope="module", params=["local", "s3"])
+def nightly_run(request, tmp_path_factory, prefect_harness):
+    """The nightly on the same generated lake, in a local folder or in a bucket of the test S3 server (then the
+    local copy keeps only what the generator planted, read as ground truth; every check of the lake goes through
+    the storage layer)."""
     from flows.nightly import nightly_flow
 
     end = date.today() - timedelta(days=1)
-    cat_path, gen = make_lake(tmp_path_factory.mktemp("e2e"), rows=12000, start=end - timedelta(days=33), end=end)
+    base = tmp_path_factory.mktemp("e2e")
+    cat_path, gen = make_lake(base / "lake", rows=12000, start=end - timedelta(days=33), end=end)
+    env = pytest.MonkeyPatch()
+    if request.param == "s3":
+        server = request.getfixturevalue("s3_server")
+        for k, v in server.env.items():
+            env.setenv(k, v)
+        cat_path = upload_lake(base / "lake", server, server.bucket(), "lake", base / "s3")
     result = nightly_flow(str(cat_path))
-    return cat_path, gen, result
+    yield cat_path, gen, result
+    env.undo()
 
 
-def _release_strings(root):
+def _parquet(cat_path, rel: str) -> pa.Table:
+    cat = load_catalog(cat_path)
+    return lake_fs(cat).read_parquet(cat.lake.root / rel)
+
+
+def _read_where(cat_path, where: str) -> str:
+    """A report the run named (a local path or an s3:// URI), read through the storage layer."""
+    fs = lake_fs(load_catalog(cat_path))
+    return fs.read_bytes(fs.path(where[len("s3:/"):]) if where.startswith("s3://") else fs.path(where)).decode()
+
+
+def _release_strings(cat_path):
     values = set()
-    for f in (root / "releases").rglob("*.parquet"):
-        t = pq.read_table(f)
+    for rel in lake_files(cat_path, "releases", ".parquet"):
+        t = _parquet(cat_path, rel)
         for col in t.columns:
             if pa.types.is_string(col.type):
                 values.update(v for v in pc.unique(col).to_pylist() if v is not None)
@@ -61,29 +84,61 @@ def test_releases_carry_manifests_that_add_up(nightly_run):
     cat_path, gen, result = nightly_run
     rel = result["releases"]["analytics"]
     assert rel["published"] > 0 and rel["blocked"] == 0
-    manifests = list((gen.root / "releases" / "analytics" / "_meta").rglob("manifest.json"))
+    meta = lake_files(cat_path, "releases/analytics/_meta")
+    manifests = [m for m in meta if m.endswith("/manifest.json")]
     assert len(manifests) == rel["published"]
     total_out = 0
     for m in manifests:
-        data = json.loads(m.read_text())
+        data = json.loads(lake_read(cat_path, m))
         assert data["policy_hash"] == load_catalog(cat_path).policy_hash
         assert len(data["key_fingerprint"]) == 16
         assert data["rows"]["in"] == data["rows"]["out"] + data["rows"]["suppressed"]
-        out = pq.read_table(gen.root / "releases" / "analytics" / data["dataset"] / f"dt={data['dt']}"
-                            / "part-00000.parquet")
+        folder = f"releases/analytics/{data['dataset']}/dt={data['dt']}"
+        # the manifest (the partition's commit) names the one data file there, with its hash
+        assert lake_files(cat_path, folder) == [f"{folder}/{o['path']}" for o in data["outputs"]]
+        assert hashlib.sha256(lake_read(cat_path, f"{folder}/part-00000.parquet")).hexdigest() == \
+            data["outputs"][0]["sha256"]
+        out = _parquet(cat_path, f"{folder}/part-00000.parquet")
         assert out.num_rows == data["rows"]["out"]
         if out.num_rows:
             assert data["gate"]["k_anonymity"]["k_reached"] >= 5
         total_out += out.num_rows
-        assert (m.parent / "report.md").exists()
+        assert m.replace("manifest.json", "report.md") in meta
     assert total_out == rel["rows_out"]
+
+
+def test_a_run_leaves_nothing_half_done(nightly_run):
+    """No temporary, staging folder or publish marker anywhere in the lake; on an object store, no lock object."""
+    cat_path, _, result = nightly_run
+    left = [f for f in lake_files(cat_path) if ".tmp-" in f or "/_staging/" in f or f.endswith("COMMITTING")]
+    assert left == []
+    if result["scan"]["report"].startswith("s3://"):
+        assert "state/.lock" not in lake_files(cat_path, "state")
+
+
+def test_analysts_read_an_s3_release_with_polars(nightly_run):
+    """Polars reads a release straight from the bucket (its own S3 client) through the files its manifests list."""
+    cat_path, _, result = nightly_run
+    if not result["scan"]["report"].startswith("s3://"):
+        pytest.skip("an s3:// lake only (local readers: tests/test_analysts.py)")
+    pl = pytest.importorskip("polars")
+    cat = load_catalog(cat_path)
+    manifests = [json.loads(lake_read(cat_path, m)) for m in lake_files(
+        cat_path, "releases/crm_research/_meta/call_records", "manifest.json")]
+    uris = [f"{cat.lake.root.uri}/releases/crm_research/{m['dataset']}/dt={m['dt']}/{o['path']}"
+            for m in manifests for o in m["outputs"]]
+    env = os.environ
+    df = pl.read_parquet(uris, storage_options={
+        "aws_endpoint_url": env["AWS_ENDPOINT_URL"], "aws_region": "us-east-1", "aws_allow_http": "true",
+        "aws_access_key_id": env["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"]})
+    assert df.height == sum(m["rows"]["out"] for m in manifests) > 0
 
 
 def test_no_planted_identifier_reaches_a_release(nightly_run):
     cat_path, gen, result = nightly_run
     truth = pq.read_table(gen.truth_path)
     planted = set(truth.filter(pc.is_in(truth["entity_type"], pa.array(sorted(CHECKED))))["value"].to_pylist())
-    released = _release_strings(gen.root)
+    released = _release_strings(cat_path)
     assert released
     assert not planted & released
     text = "\n".join(released)
@@ -106,7 +161,7 @@ def test_every_planted_slot_of_released_free_text_is_redacted(nightly_run):
     # honorific redacted as a name leaves its dot: "Ms. Allison Morris PhD" -> "<PERSON>. <PERSON> PhD")
     tag = re.compile(r"(?:\s|<[A-Z_]+(?:_\d+)?>\.?|Mrs?\.|Ms\.|Miss|Dr\.|MD|DDS|PhD|DVM|Jr\.|Sr\.|I{1,3}|IV|V)*")
     checked, leaks = 0, []
-    for value in _release_strings(nightly_run[1].root):
+    for value in _release_strings(nightly_run[0]):
         m = next((m for m in (rx.match(value) for rx in shapes) if m), None)
         if m is None:
             continue
@@ -117,14 +172,14 @@ def test_every_planted_slot_of_released_free_text_is_redacted(nightly_run):
 
 
 def test_scan_finds_pii_and_no_drift_in_demo_policy(nightly_run):
-    _, _, result = nightly_run
+    cat_path, _, result = nightly_run
     scan = result["scan"]
     by = {(d["dataset"], c["column"]): c for d in scan["datasets"] for c in d["columns"]}
     assert by[("registration", "phone")]["main_entity"] == "CN_MOBILE"
     assert by[("device_events", "ipv4")]["main_entity"] == "IP_ADDRESS"
     assert by[("app_logs", "query")]["entities"]
     assert scan["drift"] == []
-    report = open(scan["report"], encoding="utf-8").read()
+    report = _read_where(cat_path, scan["report"])
     assert all("*" in c["evidence"] for c in by.values() if c["evidence"])  # evidence is masked
     truth = pq.read_table(nightly_run[1].truth_path)
     assert not any(v in report for v in truth.filter(pc.equal(truth["entity_type"], "CN_MOBILE"))["value"].to_pylist())
