@@ -185,10 +185,20 @@ def test_scan_finds_pii_and_no_drift_in_demo_policy(nightly_run):
     assert not any(v in report for v in truth.filter(pc.equal(truth["entity_type"], "CN_MOBILE"))["value"].to_pylist())
 
 
-def test_policy_drift_is_flagged(tmp_path, prefect_harness):
+def _small_lake(backend: str, tmp_path, request):
+    """A two-day lake in a folder, or uploaded to the test S3 server (its environment set for the test)."""
+    cat_path, _ = make_lake(tmp_path / "l", rows=300, start=date(2026, 10, 1), end=date(2026, 10, 2))
+    if backend == "local":
+        return cat_path
+    s3 = request.getfixturevalue("s3")
+    return upload_lake(tmp_path / "l", s3, s3.bucket(), "lake", tmp_path / "s3")
+
+
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_policy_drift_is_flagged(tmp_path, prefect_harness, request, backend):
     from flows.scan import scan_flow
 
-    cat_path, _ = make_lake(tmp_path / "l", rows=300, start=date(2026, 10, 1), end=date(2026, 10, 2))
+    cat_path = _small_lake(backend, tmp_path, request)
     text = cat_path.read_text(encoding="utf-8").replace("phone:         {kind: direct, op: drop, identifier: phone}",
                                                         "phone:         {kind: other, op: keep}")
     cat_path.write_text(text, encoding="utf-8")
@@ -196,20 +206,22 @@ def test_policy_drift_is_flagged(tmp_path, prefect_harness):
     assert result["drift"] == ["registration.phone"]
 
 
-def test_gate_blocks_a_direct_column_left_in_clear_and_keeps_previous_release(tmp_path, prefect_harness):
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_gate_blocks_a_direct_column_left_in_clear_and_keeps_previous_release(tmp_path, prefect_harness, request,
+                                                                               backend):
     from configs.errors import ReleaseBlocked
     from flows.deidentify import deidentify_flow
 
-    cat_path, gen = make_lake(tmp_path / "l", rows=300, start=date(2026, 10, 1), end=date(2026, 10, 2))
+    cat_path = _small_lake(backend, tmp_path, request)
     deidentify_flow(str(cat_path), "crm_research")
-    before = {p: p.read_bytes() for p in (gen.root / "releases").rglob("*") if p.is_file()}
+    before = {f: lake_read(cat_path, f) for f in lake_files(cat_path, "releases")}
+    assert before
     text = cat_path.read_text(encoding="utf-8").replace('callee_phone: {kind: direct, op: pseudonymize, identifier: phone, description: "the number called"}',
                                                         "callee_phone: {kind: direct, op: keep}")
     cat_path.write_text(text, encoding="utf-8")
     with pytest.raises(ReleaseBlocked, match="call_records.callee_phone: direct identifier with operator 'keep'"):
         deidentify_flow(str(cat_path), "crm_research")
-    after = {p: p.read_bytes() for p in (gen.root / "releases").rglob("*") if p.is_file()}
-    assert after == before
+    assert {f: lake_read(cat_path, f) for f in lake_files(cat_path, "releases")} == before
 
 
 @pytest.mark.slow
