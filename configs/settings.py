@@ -70,7 +70,7 @@ class Settings(BaseSettings):
                 raise PolicyError(f"PIIFLOW_KEY_FILE: cannot read {self.key_file} ({e.strerror})") from e
             origin = f"PIIFLOW_KEY_FILE ({self.key_file})"
         else:
-            demo = lake_root.parent / f".{lake_root.name}.key" if lake_root is not None else None
+            demo = lake_root.parent / f".{lake_root.name}.key" if isinstance(lake_root, Path) else None
             hint = (f"; this demo lake's key is {demo}: PIIFLOW_KEY_FILE={demo}" if demo is not None and demo.is_file()
                     else " (`piiflow demo` makes a local one for the demo lake)")
             raise PolicyError(f"no pseudonymisation key: set PIIFLOW_KEY or PIIFLOW_KEY_FILE{hint}")

@@ -18,7 +18,7 @@ from tests.helpers import copy_s3_lake, lake_files, lake_read, upload_lake
 from tests.test_fault_injection import _kill_then_rerun, _timed, make_fault_lake, row_hashes
 
 #: At least 10 kills of a purge on s3:// (#17); the erasure and each sunset mode fewer (each run costs more there).
-PURGE_KILLS, ERASE_KILLS, SUNSET_KILLS = 10, 3, 2
+PURGE_KILLS, ERASE_KILLS, SUNSET_KILLS = 10, 2, 2
 
 
 def object_leftovers(server, bucket: str, prefix: str) -> list[str]:
