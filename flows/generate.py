@@ -14,7 +14,7 @@ from typing import Callable
 import pyarrow.parquet as pq
 
 from configs.catalog import Catalog
-from flows.storage import DeltaStorage, ParquetStorage, TextStorage, lake_fs, storage_for
+from flows.storage import lake_fs, storage_for
 from transforms import synth
 
 #: Largest number of rows generated and held at once.
@@ -73,26 +73,15 @@ def generate_lake(catalog: Catalog, spec: synth.LakeSpec,
                 n = spec.rows_on(name, day)
                 gen = synth.DAILY_GENERATORS[name]
                 parts = [(i, min(CHUNK_ROWS, n - i * CHUNK_ROWS)) for i in range((n + CHUNK_ROWS - 1) // CHUNK_ROWS)]
-                if isinstance(store, ParquetStorage):
+
+                def tables(name=name, day=day, gen=gen, parts=parts):
                     for i, rows in parts:
                         chunk = gen(spec, pop, day, rows, i)
-                        store.write_partition(day, chunk.table, file_name=f"part-{i:05d}.parquet")
-                        result.files += 1
                         emit(name, chunk)
-                elif isinstance(store, DeltaStorage):
-                    for i, rows in parts:
-                        chunk = gen(spec, pop, day, rows, i)
-                        store.write_partition(day, chunk.table)
-                        emit(name, chunk)
-                    result.files += 1
-                elif isinstance(store, TextStorage):
-                    encoding = "gb18030" if (name == "app_logs" and gbk_day(day)) else "utf-8"
-                    with fs.atomic_stream(store.file_for(day), gzip_level=6 if store.gzip else None) as fh:
-                        for i, rows in parts:
-                            chunk = gen(spec, pop, day, rows, i)
-                            fh.write(store.encode(chunk.table, header=(i == 0)).decode("utf-8").encode(encoding))
-                            emit(name, chunk)
-                    result.files += 1
+                        yield chunk.table
+
+                encoding = "gb18030" if (name == "app_logs" and gbk_day(day)) else "utf-8"
+                result.files += store.write_chunks(day, tables(), encoding=encoding)
                 done += 1
                 if progress:
                     progress(name, done, total)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -89,6 +90,11 @@ class Storage:
     # -- writing -------------------------------------------------------------------------------------------------
 
     def write_partition(self, dt: date | None, table: pa.Table) -> Partition:
+        raise NotImplementedError
+
+    def write_chunks(self, dt: date | None, tables: Iterable[pa.Table], *, encoding: str = "utf-8") -> int:
+        """Write one partition from ``tables`` (chunks of rows, consumed one at a time, so a partition larger than
+        memory can be written) in this format's way; returns how many files it wrote. ``encoding`` is for text."""
         raise NotImplementedError
 
     def replace_file(self, path: Path, table: pa.Table) -> None:

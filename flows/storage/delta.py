@@ -111,6 +111,12 @@ class DeltaStorage(Storage):
                             configuration={"delta.dataSkippingStatsColumns": stats}, storage_options=options)
         return Partition(self.name, dt, ())
 
+    def write_chunks(self, dt, tables, *, encoding="utf-8"):
+        """One Delta commit per chunk (appended to the partition)."""
+        for table in tables:
+            self.write_partition(dt, table)
+        return 1
+
     def replace_file(self, path, table):
         """Replace one data file's rows: the partition holding it is rewritten in a single commit."""
         self._check_write()

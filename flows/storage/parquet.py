@@ -63,6 +63,14 @@ class ParquetStorage(Storage):
         self._check_write()
         self.fs.write_parquet(self._checked(path), table)
 
+    def write_chunks(self, dt, tables, *, encoding="utf-8"):
+        """One Parquet file per chunk (``part-00000.parquet``, ``part-00001.parquet``, ...)."""
+        n = 0
+        for i, table in enumerate(tables):
+            self.write_partition(dt, table, file_name=f"part-{i:05d}.parquet")
+            n += 1
+        return n
+
     def write_partition(self, dt, table, *, file_name: str = "part-00000.parquet"):
         self._check_write()
         folder = self.path / f"dt={dt.isoformat()}" if dt else self.path

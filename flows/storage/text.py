@@ -210,6 +210,14 @@ class TextStorage(Storage):
         self._write_text(target, self.encode(table).decode("utf-8"), encoding)
         return Partition(self.name, dt, (target,))
 
+    def write_chunks(self, dt, tables, *, encoding="utf-8"):
+        """One file, streamed chunk after chunk (a CSV header only before the first), in ``encoding``."""
+        self._check_write()
+        with self.fs.atomic_stream(self.file_for(dt), gzip_level=6 if self.gzip else None) as fh:
+            for i, table in enumerate(tables):
+                fh.write(self.encode(table, header=(i == 0)).decode("utf-8").encode(encoding))
+        return 1
+
     def replace_file(self, path, table):
         # Keep the file's original encoding: the tools that read it today must read it tomorrow.
         self._write_text(path, self.encode(table).decode("utf-8"), self.detect_encoding(path))
