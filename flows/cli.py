@@ -195,7 +195,7 @@ def _generate(dir, rows: int, seed: int, start: str | None, end: str | None, cat
     root = _lake_dir(dir)
     cat = load_catalog(catalog or demo_catalog_path(), root=root.uri if isinstance(root, ObjectPath) else root)
     if isinstance(root, ObjectPath):
-        lake_fs(cat).check_root()  # the bucket is there, reachable, in the catalog's region: before any write
+        lake_fs(cat).check_root(must_exist=False)  # the bucket is there, reachable, in the region: before any write
     spec = LakeSpec(seed=seed, rows=rows, start=start_d, end=end_d)
     t0 = time.perf_counter()
     with Progress(console=err, disable=not progress, transient=True) as bar:
@@ -628,7 +628,7 @@ def demo(rows: int = typer.Option(20_000, "--rows", metavar="N", help="device ev
             "root: ../demo-lake", f"root: {root.uri}" if in_store else "root: .")
         if in_store:
             fs = lake_fs(load_catalog(demo_catalog_path(), root=root.uri))
-            fs.check_root()
+            fs.check_root(must_exist=False)
         else:
             fs = None
         if not (fs.exists(root / "_truth" / "identifiers.parquet") if fs else

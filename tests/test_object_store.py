@@ -91,9 +91,22 @@ def test_a_missing_bucket_or_one_in_another_region_is_refused_in_one_line(s3, tm
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "region 'eu-west-1'" in r.stderr, r.stderr
     assert s3.keys(abroad) == []  # clause 5.1: nothing written outside the allowed regions
+    # a catalog whose s3 root holds nothing is refused like a local root that does not exist
+    cat_path, _ = make_lake(tmp_path / "l", rows=200, start=date(2026, 9, 1), end=date(2026, 9, 1))
+    empty = s3.bucket()
+    typo = upload_lake(tmp_path / "l", s3, empty, "lake", tmp_path / "c")
+    typo.write_text(typo.read_text().replace(f"s3://{empty}/lake", f"s3://{empty}/lakes"))
+    r = subprocess.run([str(BIN / "piiflow"), "scan", "-c", str(typo)], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 1 and "does not exist (nothing under that prefix)" in r.stderr, r.stderr
+    assert not [k for k in s3.keys(empty) if k.startswith("lakes/")]
+    r = subprocess.run([str(BIN / "piiflow"), "scan", "-c", str(typo.with_name("catalog.yaml"))], cwd=tmp_path,
+                       env={k: v for k, v in env.items() if k != "AWS_SECRET_ACCESS_KEY"}, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 1, r.stderr
     r = subprocess.run([str(BIN / "piiflow"), "generate", "--dir", "gs://bucket/lake", "--rows", "100"],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    assert r.returncode != 0 and "gs:// URI" in r.stderr and list(tmp_path.iterdir()) == []
+    assert r.returncode != 0 and "gs:// URI" in r.stderr and not (tmp_path / "gs:").exists()
 
 
 def test_a_plain_http_endpoint_needs_allow_http(s3, monkeypatch):

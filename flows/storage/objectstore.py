@@ -187,10 +187,11 @@ class ObjectLakeFS(LakeFS):
             raise StorageError(f"refusing {self.rel(path)}: outside the lake's bucket")
         return path
 
-    def check_root(self) -> None:
-        """The bucket must exist and be reachable, and lie in an allowed region (clause 5.1): StorageError before
-        anything is written. The prefix need not exist yet."""
-        from botocore.exceptions import BotoCoreError, ClientError
+    def check_root(self, *, must_exist: bool = True) -> None:
+        """The bucket must exist and be reachable, and lie in an allowed region (clause 5.1), and (unless
+        ``must_exist`` is False, for a lake about to be written) hold something under the root's prefix, as a local
+        root must be an existing folder: StorageError before anything is written."""
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
         try:
             loc = self.client.get_bucket_location(Bucket=self.root.bucket).get("LocationConstraint") or "us-east-1"
@@ -198,6 +199,9 @@ class ObjectLakeFS(LakeFS):
             what = "does not exist" if _code(e) in ("NoSuchBucket", "404") else f"cannot be reached ({_code(e)})"
             raise StorageError(f"lake root {self.root.uri}: the bucket {what}; check lake.root and the "
                                f"credentials in the environment") from None
+        except NoCredentialsError:
+            raise StorageError(f"lake root {self.root.uri}: no credentials for the object store; set "
+                               f"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment") from None
         except BotoCoreError as e:
             raise StorageError(f"lake root {self.root.uri}: the object store cannot be reached "
                                f"({type(e).__name__}); check AWS_ENDPOINT_URL or lake.storage.endpoint") from None
@@ -208,6 +212,12 @@ class ObjectLakeFS(LakeFS):
                 raise StorageError(f"lake root {self.root.uri}: the bucket is in region {loc!r}, the catalog says "
                                    f"{self.region!r} (allowed regions {list(self.allowed_regions)}); refusing to "
                                    f"read or write there")
+        if must_exist:
+            page = self.client.list_objects_v2(Bucket=self.root.bucket, Prefix=self.root.key + "/" if
+                                               self.root.key else "", MaxKeys=1)
+            if not page.get("KeyCount"):
+                raise StorageError(f"lake root {self.root.uri} does not exist (nothing under that prefix); check "
+                                   f"lake.root in the catalog")
 
     # -- listing -------------------------------------------------------------------------------------------------
 
