@@ -100,10 +100,10 @@ def test_a_missing_bucket_or_one_in_another_region_is_refused_in_one_line(s3, tm
                        text=True, timeout=120)
     assert r.returncode == 1 and "does not exist (nothing under that prefix)" in r.stderr, r.stderr
     assert not [k for k in s3.keys(empty) if k.startswith("lakes/")]
-    r = subprocess.run([str(BIN / "piiflow"), "scan", "-c", str(typo.with_name("catalog.yaml"))], cwd=tmp_path,
+    r = subprocess.run([str(BIN / "piiflow"), "scan", "-c", str(typo)], cwd=tmp_path,
                        env={k: v for k, v in env.items() if k != "AWS_SECRET_ACCESS_KEY"}, capture_output=True,
                        text=True, timeout=120)
-    assert r.returncode == 1, r.stderr
+    assert r.returncode == 1 and "no credentials for the object store" in r.stderr, r.stderr
     r = subprocess.run([str(BIN / "piiflow"), "generate", "--dir", "gs://bucket/lake", "--rows", "100"],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "gs:// URI" in r.stderr and not (tmp_path / "gs:").exists()

@@ -26,10 +26,10 @@ Credentials come from the standard environment (``AWS_ACCESS_KEY_ID``, ``AWS_SEC
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import json
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -37,7 +37,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import Iterator
 
 from configs.errors import StorageError
 from configs.locations import ObjectPath
@@ -191,7 +191,7 @@ class ObjectLakeFS(LakeFS):
         """The bucket must exist and be reachable, and lie in an allowed region (clause 5.1), and (unless
         ``must_exist`` is False, for a lake about to be written) hold something under the root's prefix, as a local
         root must be an existing folder: StorageError before anything is written."""
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
         try:
             loc = self.client.get_bucket_location(Bucket=self.root.bucket).get("LocationConstraint") or "us-east-1"
@@ -199,7 +199,7 @@ class ObjectLakeFS(LakeFS):
             what = "does not exist" if _code(e) in ("NoSuchBucket", "404") else f"cannot be reached ({_code(e)})"
             raise StorageError(f"lake root {self.root.uri}: the bucket {what}; check lake.root and the "
                                f"credentials in the environment") from None
-        except NoCredentialsError:
+        except (NoCredentialsError, PartialCredentialsError):
             raise StorageError(f"lake root {self.root.uri}: no credentials for the object store; set "
                                f"AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment") from None
         except BotoCoreError as e:
@@ -221,47 +221,34 @@ class ObjectLakeFS(LakeFS):
 
     # -- listing -------------------------------------------------------------------------------------------------
 
-    def _list(self, folder, recursive: bool):
+    def _list(self, folder, recursive: bool, problems: list[Problem] | None):
+        """(name below ``folder``, whether it is a folder) for what is under ``folder``; a key with an empty, ``.``
+        or ``..`` part is left out and reported in ``problems`` (as a link is on a disk)."""
         bucket, key = self._bk(folder)
         prefix = key + "/" if key else ""
         kwargs = {"Bucket": bucket, "Prefix": prefix}
         if not recursive:
             kwargs["Delimiter"] = "/"
         for page in self.client.get_paginator("list_objects_v2").paginate(**kwargs):
-            for cp in page.get("CommonPrefixes", []) or []:
-                yield cp["Prefix"][len(prefix):].rstrip("/"), True, None
-            for obj in page.get("Contents", []) or []:
-                rest = obj["Key"][len(prefix):]
-                if rest == "" or rest.endswith("/"):
-                    continue  # a folder marker some tools write: no data
-                yield rest, False, obj
-
-    def _odd(self, rest: str) -> bool:
-        return any(p in ("", ".", "..") for p in rest.split("/"))
+            found = [(cp["Prefix"][len(prefix):].rstrip("/"), True) for cp in page.get("CommonPrefixes") or []]
+            found += [(obj["Key"][len(prefix):], False) for obj in page.get("Contents") or []
+                      if obj["Key"] != prefix and not obj["Key"].endswith("/")]  # folder markers hold no data
+            for rest, is_dir in found:
+                if any(p in ("", ".", "..") for p in rest.split("/")):
+                    if problems is not None:
+                        problems.append(Problem(f"{self.rel(folder)}/{rest}", "a key with an empty, '.' or '..' "
+                                                                              "part: refused, not followed"))
+                    continue
+                yield rest, is_dir
 
     def scan_dir(self, folder, problems: list[Problem] | None = None) -> list[Entry]:
         folder = self.safe(folder)
-        out = []
-        for name, is_dir, _ in self._list(folder, recursive=False):
-            if self._odd(name):
-                if problems is not None:
-                    problems.append(Problem(f"{self.rel(folder)}/{name}", "a key with an empty, '.' or '..' part: "
-                                                                          "refused, not followed"))
-                continue
-            out.append(Entry(name, folder / name, is_dir, not is_dir))
-        return sorted(out, key=lambda e: e.name)
+        return sorted((Entry(name, folder / name, is_dir, not is_dir)
+                       for name, is_dir in self._list(folder, False, problems)), key=lambda e: e.name)
 
     def walk_files(self, folder, problems: list[Problem] | None = None) -> list:
         folder = self.safe(folder)
-        out = []
-        for rest, _, _ in self._list(folder, recursive=True):
-            if self._odd(rest):
-                if problems is not None:
-                    problems.append(Problem(f"{self.rel(folder)}/{rest}", "a key with an empty, '.' or '..' part: "
-                                                                          "refused, not followed"))
-                continue
-            out.append(folder / rest)
-        return sorted(out)
+        return sorted(folder / rest for rest, _ in self._list(folder, True, problems))
 
     def _head(self, path) -> dict | None:
         from botocore.exceptions import ClientError
@@ -327,29 +314,16 @@ class ObjectLakeFS(LakeFS):
 
     @contextlib.contextmanager
     def atomic_file(self, path) -> Iterator[Path]:
-        """Yield a private local temporary path; on success upload it to ``path`` in one piece."""
+        """Yield a local temporary path (not yet created, in a private folder of this process); on success upload
+        it to ``path`` in one piece. :meth:`LakeFS.atomic_stream` writes through this."""
         path = self.safe(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".tmp-piiflow-{os.getpid()}-")
-        os.close(fd)
-        tmp = Path(tmp)
+        private = Path(tempfile.mkdtemp(prefix=f".tmp-piiflow-{os.getpid()}-"))
         try:
-            yield tmp
+            yield private / "data"
             bucket, key = self._bk(path)
-            self.client.upload_file(str(tmp), bucket, key)
+            self.client.upload_file(str(private / "data"), bucket, key)
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-
-    @contextlib.contextmanager
-    def atomic_stream(self, path, *, gzip_level: int | None = None) -> Iterator[IO[bytes]]:
-        with self.atomic_file(path) as tmp:
-            with open(tmp, "wb") as raw:
-                if gzip_level is None:
-                    yield raw
-                else:
-                    with gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=gzip_level,
-                                       mtime=0) as gz:
-                        yield gz
+            shutil.rmtree(private, ignore_errors=True)
 
     def write_bytes(self, path, data: bytes) -> None:
         self._put(path, data)
@@ -373,10 +347,6 @@ class ObjectLakeFS(LakeFS):
 
     # -- folders -------------------------------------------------------------------------------------------------
 
-    def staging_dir(self, target):
-        target = self.safe(target)
-        return target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
-
     def make_dirs(self, path) -> None:
         """Nothing to do: a prefix exists when an object is under it."""
         self.safe(path)
@@ -396,10 +366,6 @@ class ObjectLakeFS(LakeFS):
         db, dk = self._bk(self.safe(dst))
         self.client.copy_object(Bucket=db, Key=dk, CopySource={"Bucket": sb, "Key": sk})
 
-    def etag(self, path) -> str | None:
-        h = self._head(path)
-        return h["ETag"] if h else None
-
     def swap_in(self, staged, target) -> None:
         """Copy every object of ``staged`` to the same name under ``target`` (each copy replaces its object whole;
         a file called ``manifest.json`` is copied last: it is the commit), then remove what ``target`` held that
@@ -410,10 +376,6 @@ class ObjectLakeFS(LakeFS):
             self.copy(staged / rel, target / rel)
         keep = {str(r) for r in new}
         self._delete_keys([p for p in self.walk_files(target) if str(p.relative_to(target)) not in keep])
-
-    def publish_dir(self, staged, target, *, synced: bool = False, sync_parent: bool = True) -> None:
-        self.swap_in(staged, target)
-        self.delete_tree(staged)
 
     def recover(self, folder) -> int:
         """Remove what an interrupted writer left under ``folder``: objects under a ``.tmp-`` name (staging that
@@ -427,8 +389,8 @@ class ObjectLakeFS(LakeFS):
         for f in tmpdir.glob(".tmp-piiflow-*"):
             with contextlib.suppress(ValueError, OSError):
                 pid = int(f.name.split("-")[2])
-                if not _pid_alive(pid) and not f.is_symlink():
-                    f.unlink()
+                if not _pid_alive(pid) and f.is_dir() and not f.is_symlink():
+                    shutil.rmtree(f)
         return n
 
     # -- deleting ------------------------------------------------------------------------------------------------
@@ -508,6 +470,3 @@ class ObjectLakeFS(LakeFS):
         with contextlib.suppress(ClientError):
             self.client.delete_object(Bucket=bucket, Key=key, IfMatch=etag)
 
-
-def is_object_store(fs: LakeFS) -> bool:
-    return bool(getattr(fs, "object_store", False))
