@@ -83,6 +83,8 @@ NAMES = [
     ("座机010-12345678，找管建国经理", "管建国"),  # surname + a common word, between a cue and a title
     ("打款账户：6222021234567890128，户名方彬", "方彬"),  # a cue, then the end of the text
     ("夏建国的手机号", "夏建国"),  # the name of a contact detail
+    ("周恩来总理特型演员，话剧演员", "周恩来"),  # jieba's dictionary tags it as a time word
+    ("一代武侠小说泰斗金庸于30日下午病逝", "金庸"),  # and this one as a pen name (nrfg)
 ]
 
 
@@ -113,6 +115,29 @@ def test_a_street_address_is_redacted_whole(release, text, address):
     for part in ("号", "室", "栋", "弄"):  # number, building and room go with the street
         if part in address:
             assert part not in out.replace("<CN_ADDRESS>", ""), out
+
+
+@pytest.mark.parametrize("text,cue", [("我住在北京市朝阳区建国路88号", "我住在"), ("货寄到上海市浦东新区张江路100号", "货寄到"),
+                                      ("公司位于杭州市西湖区文三路478号", "公司位于")])
+def test_an_address_does_not_swallow_the_words_before_it(release, text, cue):
+    assert redact_text(release, text).startswith(cue + "<CN_ADDRESS>")
+
+
+def test_a_name_found_once_is_a_name_wherever_it_recurs():
+    """A document that names 金庸 three times names the same person each time, though the model may be sure of it
+    only once; a doubtful name and an address are not carried."""
+    from presidio_analyzer import RecognizerResult
+
+    from transforms.recognizers.cn_ner_recognizer import SURE_ELSEWHERE, _everywhere
+
+    text = "泰斗金庸先生病逝。小时候读金庸，长大了还读金庸。张三说张三丰，北京路1号在北京路"
+    sure = RecognizerResult("PERSON", 2, 4, SURE_ELSEWHERE)
+    doubtful = RecognizerResult("PERSON", 24, 26, SURE_ELSEWHERE - 0.1)
+    place = RecognizerResult("CN_ADDRESS", 31, 34, 1.0)
+    out = {(r.entity_type, r.start, r.end, r.score) for r in _everywhere(text, [sure, doubtful, place])}
+    assert out == {("PERSON", 2, 4, SURE_ELSEWHERE), ("PERSON", 13, 15, SURE_ELSEWHERE),
+                   ("PERSON", 21, 23, SURE_ELSEWHERE), ("PERSON", 24, 26, SURE_ELSEWHERE - 0.1),
+                   ("CN_ADDRESS", 31, 34, 1.0)}
 
 
 @pytest.mark.parametrize("text,place", [("我在北京出差", "北京"), ("中国队赢了", "中国"), ("刚从香港回来", "香港"),
@@ -169,6 +194,10 @@ def test_a_three_letter_serial_needs_a_cue(balanced):
     ("Ronald Pesälä\nTableau Software", "Ronald Pesälä", "PERSON"),
     ("Jakobine, can I please speak to you?", "Jakobine", "PERSON"),
     ("It was a done thing between him and Sumaya's kid", "Sumaya", "PERSON"),
+    ("Delvis spent a year at Weight Watchers as the assistant", "Delvis", "PERSON"),
+    ("Morishita began writing as a teenager.", "Morishita", "PERSON"),
+    ("I'm so jealous! said Honoré to James", "James", "PERSON"),
+    ("I would like to remove my kid Mali from the will.", "Mali", "PERSON"),
     ("Please charge my card 4207 9604 3498 0 today", "4207 9604 3498 0", "BANK_CARD"),
     ("card 1800-9350-4925-899 expires soon", "1800-9350-4925-899", "BANK_CARD"),
     ("My number is 2720-2772-0067-5600, thanks", "2720-2772-0067-5600", "BANK_CARD"),
@@ -177,6 +206,13 @@ def test_a_three_letter_serial_needs_a_cue(balanced):
 ])
 def test_english_free_text(balanced, text, value, kind):
     assert _found(balanced, text, value, {kind})
+
+
+@pytest.mark.parametrize("text", ["Server started at 10:00 on node 7", "Session opened for user root by (uid=0)",
+                                  "The job began writing output to /var/log", "Nobody spent a dime. This began badly.",
+                                  "Disk moved to standby after 600 s", "Everyone spent a year waiting", "Which began his downfall"])
+def test_english_log_lines_name_nobody(release, text):
+    assert not [f for f in detect(release, text) if f.type == "PERSON"]
 
 
 def test_release_engine_uses_the_recall_first_threshold():

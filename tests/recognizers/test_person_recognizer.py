@@ -12,7 +12,7 @@ CASES = [
     ('谢谢你', []),  # doubled character
     ('黄金价格上涨', []),  # an ordinary word starting with a surname
     ('冬日的阳光很温暖', []),  # a common word jieba's dictionary tags as a name
-    ('金庸吧官方微博的视频', []),  # 方微博 cuts through 官方 and 微博
+    ('金庸吧官方微博的视频', ['金庸']),  # the name, and not 方微博 (it cuts through 官方 and 微博)
     ('英国警察应许多汽车驾驶员的要求', []),  # 车驾 cuts through 汽车 and 驾驶员
     ('好高兴，徐妍你始终都系甘耐人寻味', ['徐妍']),  # surname and given name on word boundaries, no cue
     ('据导演迈克尔·布兰德介绍', ['迈克尔·布兰德']),  # a transliterated name with an interpunct

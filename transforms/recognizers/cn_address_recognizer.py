@@ -1,4 +1,7 @@
+import functools
 import re
+
+from presidio_analyzer import RecognizerResult
 
 from transforms.recognizers.base import PiiflowRecognizer, jieba_tables, jieba_words, result_of
 
@@ -86,6 +89,23 @@ def _named_places(text: str, tags: dict, freq: dict) -> list[tuple[int, int]]:
     return found
 
 
+#: What a pattern's first part (any characters, then 省, 市 or 区) may swallow before the place: 我住在北京市 is
+#: 北京市, 货寄到上海市 is 上海市. (Only cues no place name holds: 从化区, 都江堰市 and 于都县 keep their first character.)
+_LEAD = re.compile(r"[我你他她它们在到]|住在|家住|居住在?|住址[:：]?|地址[:：]?|位于|坐落于|地处|寄到|送到|发到|来自|搬到|搬去")
+_FIRST_DIVISION = re.compile(r"[省市区县州盟旗]")
+
+
+def _without_lead(text: str, r: RecognizerResult) -> RecognizerResult:
+    """``r`` less what precedes the last cue before its first division (住在, 位于, 寄到, a pronoun)."""
+    first = _FIRST_DIVISION.search(text, r.start, r.end)
+    cut = None
+    for m in _LEAD.finditer(text, r.start, first.start() if first else r.start):
+        cut = m.end()
+    if cut is not None:
+        r.start = cut
+    return r
+
+
 class CnAddressRecognizer(PiiflowRecognizer):
     """Mainland postal addresses: administrative divisions (province, city, county, town) then road and house
     numbers, and place names. Not registered on its own: :class:`~transforms.recognizers.cn_ner_recognizer.
@@ -109,8 +129,10 @@ class CnAddressRecognizer(PiiflowRecognizer):
         """The patterns, less a place name that only qualifies an organisation or a title (湖北银监局, 上海音乐学院,
         《东京审判》), plus the place names jieba's dictionary knows (``ns``: 西单, 中关村, 孟买), and names it does not
         know that end in a place-kind word (国展路, 子君村, 地王广场)."""
-        results = [r for r in super().analyze(text, entities, nlp_artifacts, regex_flags)
-                   if not _qualifies_something(text, r.start, r.end)] if _PATTERN_GATE.search(text) else []
+        results = [r for r in (_without_lead(text, r) for r in super().analyze(text, entities, nlp_artifacts,
+                                                                                    regex_flags))
+                   if r.end - r.start >= 2 and not _qualifies_something(text, r.start, r.end)
+                   ] if _PATTERN_GATE.search(text) else []
         if _CJK_RUN.search(text):
             tags, freq = jieba_tables()
             taken = [(r.start, r.end) for r in results]
@@ -132,3 +154,15 @@ class CnAddressRecognizer(PiiflowRecognizer):
         parts = sum(pattern_text.count(k) for k in ("省", "市", "区", "县", "镇", "乡", "村", "路", "街", "道", "巷", "号",
                                                     "栋", "室", "楼"))
         return None if parts >= 2 and len(pattern_text) >= 5 else False
+
+
+@functools.lru_cache(maxsize=1)
+def _rules() -> "CnAddressRecognizer":
+    return CnAddressRecognizer()
+
+
+@functools.lru_cache(maxsize=4096)
+def address_candidates(text: str) -> tuple[RecognizerResult, ...]:
+    """The address rules' findings in ``text``, remembered for recent texts: the NER model reads them as features
+    and :class:`~transforms.recognizers.cn_ner_recognizer.ChineseNerRecognizer` weighs them, on the same text."""
+    return tuple(_rules().analyze(text, None))

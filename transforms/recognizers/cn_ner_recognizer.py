@@ -35,6 +35,10 @@ _NAME_SHAPE = re.compile(r"[\u4e00-\u9fff·•]{2,12}|[A-Za-z][A-Za-z' .\-]{1,30
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 #: Dictionary words this common and not tagged as names are ordinary words, whatever the model says.
 COMMON_WORD = 200
+#: ...unless the model is this sure of a name (jieba's dictionary tags 周恩来 as a time word and 奥巴马 as a place).
+SURE_NAME = 0.95
+#: A name found with at least this score is carried to the text's other occurrences of the same string.
+SURE_ELSEWHERE = 0.8
 
 
 @functools.lru_cache(maxsize=1)
@@ -42,13 +46,6 @@ def _model():
     from transforms.ner import NerModel
 
     return NerModel()
-
-
-@functools.lru_cache(maxsize=1)
-def _address_rules():
-    from transforms.recognizers.cn_address_recognizer import CnAddressRecognizer
-
-    return CnAddressRecognizer()
 
 
 def is_bare_place(span: str) -> bool:
@@ -69,6 +66,30 @@ def _without_plates(text: str, start: int, end: int, score: float) -> tuple[int,
     if m is None:
         return start, end, score
     return (m.end(), end, score) if end - m.end() >= 2 else None
+
+
+def _everywhere(text: str, results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """A name found at ``SURE_ELSEWHERE`` or more is a name wherever the same string occurs again in the text, at
+    that score: a document that names 金庸 four times names the same person each time, though the model may be
+    sure of it only once. (Addresses are not carried: 北京 as part of an address says nothing of 北京 alone.)"""
+    best: dict[tuple[str, str], RecognizerResult] = {}
+    for r in results:
+        key = (r.entity_type, text[r.start:r.end])
+        if (r.entity_type == "PERSON" and len(key[1]) >= 2 and r.score >= SURE_ELSEWHERE
+                and r.score > getattr(best.get(key), "score", -1.0)):
+            best[key] = r
+    out = list(results)
+    for (entity, value), r in best.items():
+        k = text.find(value)
+        while k >= 0:
+            if k != r.start:
+                out.append(_copy(r, k, k + len(value)))
+            k = text.find(value, k + len(value))
+    return out
+
+
+def _copy(r: RecognizerResult, start: int, end: int) -> RecognizerResult:
+    return RecognizerResult(r.entity_type, start, end, r.score, recognition_metadata=dict(r.recognition_metadata or {}))
 
 
 @register
@@ -95,7 +116,7 @@ class ChineseNerRecognizer(EntityRecognizer):
         text = simplified(text)  # offsets unchanged: traditional characters read as simplified ones
         tagging = _model().tag(text, jieba_words(text))
         out = self._persons(text, tagging, chinese_name_candidates(text))
-        return out + self._places(text, tagging)
+        return _everywhere(text, out + self._places(text, tagging))
 
     def _persons(self, text, tagging, rule_findings) -> list[RecognizerResult]:
         tags, freq = jieba_tables()
@@ -103,7 +124,8 @@ class ChineseNerRecognizer(EntityRecognizer):
         for span in tagging.spans + tagging.candidates("PER", FLOOR):
             value = text[span.start:span.end]
             if span.label != "PER" or not _NAME_SHAPE.fullmatch(value) or (
-                    tags.get(value) not in (None, "nr") and freq.get(value, 0) > COMMON_WORD):
+                    not tags.get(value, "nr").startswith("nr") and freq.get(value, 0) > COMMON_WORD
+                    and span.probability < SURE_NAME):
                 continue
             out.append(self._result("PERSON", span.start, span.end, span.probability))
         for r in rule_findings:
@@ -112,13 +134,13 @@ class ChineseNerRecognizer(EntityRecognizer):
         return out
 
     def _places(self, text, tagging) -> list[RecognizerResult]:
-        from transforms.recognizers.cn_address_recognizer import _qualifies_something
+        from transforms.recognizers.cn_address_recognizer import _qualifies_something, address_candidates
 
         found = [(s.start, s.end, s.probability) for label in ("ADR", "LOC")
                  for s in tagging.spans + tagging.candidates(label, FLOOR) if s.label == label]
         found += [(r.start, r.end, RULE_WEIGHT * r.score + (1 - RULE_WEIGHT) * max(
             tagging.probability("ADR", r.start, r.end), tagging.probability("LOC", r.start, r.end)))
-            for r in _address_rules().analyze(text, None)]
+            for r in address_candidates(text)]
         found = [f for f in (_without_plates(text, *f) for f in found)
                  if f and len(_HAN.findall(text, f[0], f[1])) >= 2 and not _qualifies_something(text, *f[:2])]
         addresses = [f for f in found if not is_bare_place(text[f[0]:f[1]])]

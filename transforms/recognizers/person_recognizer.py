@@ -78,6 +78,26 @@ _VOCATIVE = re.compile(r"(?:^|(?<=[.!?\n]\s))([A-Z][a-z\u00c0-\u024f]{2,20}),\s+
 #: A capitalised word with a family member or a possession after it: Sumaya's kid.
 _POSSESSIVE = re.compile(r"(?<![A-Za-z])([A-Z][a-z\u00c0-\u024f]{2,20})'s\s+(?:kid|son|daughter|wife|husband|"
                          r"mother|father|mom|dad|brother|sister|partner|boyfriend|girlfriend|baby|children|family)\b")
+#: A capitalised word opening a sentence whose verb only a person does: "Delvis spent a year at", "Morishita began
+#: writing", "Duqyaha shouted at".
+_EN_SUBJECT = re.compile(r"(?:^|(?<=[.!?\n]\s)|(?<=[.!?\n]))\s*([A-Z][a-z\u00c0-\u024f'\-]{2,20})\s+(?:shouted|whispered|"
+                         r"yelled|smiled|laughed|cried|married|divorced|apologi[sz]ed|complained|sang|graduated|was "
+                         r"born|grew up|spent (?:a|an|one|two|three|several|many|\d+) (?:year|years|month|months|decade|"
+                         r"summer|childhood)|began (?:writing|singing|acting|painting|studying|his|her|their))\b")
+#: Who is spoken to or about: "said Honoré to James", "my kid Mali", "her husband Tom".
+_EN_RELATION = re.compile(r"(?<![A-Za-z])(?:(?:said|says|wrote|shouted|whispered)\s+[A-Z][a-z\u00c0-\u024f]+\s+to|"
+                          r"(?:[Mm]y|[Hh]is|[Hh]er|[Oo]ur|[Tt]heir)\s+(?:kid|son|daughter|wife|husband|mother|father|"
+                          r"mom|dad|brother|sister|partner|boyfriend|girlfriend|friend|boss|colleague|cousin|uncle|"
+                          r"aunt|nephew|niece|grandson|granddaughter|grandmother|grandfather|neighbou?r))\s+"
+                          r"([A-Z][a-z\u00c0-\u024f'\-]{1,20})(?![A-Za-z\u00c0-\u024f])")
+
+
+@functools.lru_cache(maxsize=1)
+def _english_stop_words() -> frozenset[str]:
+    """spaCy's English stop words (nobody, everyone, this, which...): never a name."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return frozenset(STOP_WORDS)
 
 
 @functools.lru_cache(maxsize=1)
@@ -230,6 +250,9 @@ class PersonRecognizer(EntityRecognizer):
                 if m.group(1) not in _EN_NOT_NAMES]
         out += [result_of(self, m.start(1), m.end(1), 0.55) for m in _POSSESSIVE.finditer(text)
                 if m.group(1) not in _EN_NOT_NAMES]
+        out += [result_of(self, m.start(1), m.end(1), 0.55) for pattern in (_EN_SUBJECT, _EN_RELATION)
+                for m in pattern.finditer(text) if m.group(1) not in _EN_NOT_NAMES
+                and m.group(1).lower() not in _english_stop_words()]
         if _CJK.search(text):  # Chinese names themselves: ChineseNerRecognizer weighs this rule with the model
             out += [result_of(self, m.start(), m.end(), 0.65) for m in _TRANSLITERATED.finditer(text)
                     if len(m.group()) <= 16]
