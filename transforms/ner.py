@@ -1,11 +1,13 @@
 """piiflow's Chinese named-entity model: a character-level linear-chain CRF (CRFsuite, through python-crfsuite).
 
 Each character is described by the characters around it (unigrams and bigrams in a window of two), its script,
-where it stands in jieba's dictionary segmentation and that word's part of speech, and piiflow's own name and place
+where it stands in jieba's dictionary segmentation and that word's part of speech, piiflow's own name and place
 statistics (how likely the character is to start a Chinese name or to be part of a given name, whether it ends a
-place-kind word such as 路, 街, 号, whether the word is a known place). The model labels characters ``B-``/``I-``
-``PER`` (a person's name), ``ADR`` (an address or a named place, CLUENER's convention), ``LOC`` (a place as news
-corpora tag it) and ``ORG`` (organisations: learnt so that 北京 in 北京大学 is not taken for a place), or ``O``.
+place-kind word such as 路, 街, 号, whether the word is a known place), the Latin word it is part of, and what the
+name and address rules propose there. The model labels characters ``B-``/``I-`` ``PER`` (a person's name), ``ADR``
+(an address or a named place, CLUENER's convention), ``LOC`` (a place as news corpora tag it), and, never reported
+but learnt so that the model can tell them apart, ``ORG`` (北京 in 北京大学 is not a place), ``WRK`` (a title: 刘老根
+in 《刘老根》 is not a person) and ``POS`` (a position: 董事长), or ``O``.
 
 The model file ships in the package (``transforms/models/zh_ner.crfsuite``); ``make train-ner`` rebuilds it from
 ``../shared/ner-corpus/`` (see :mod:`flows.train_ner`). This module is pure: features, labels and decoding.
