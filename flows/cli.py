@@ -104,12 +104,16 @@ def _guard(check):
 
 
 def _preflight(catalog_path: Path, key: bool = True):
-    """(settings, catalog), validated before Prefect starts: a bad catalog or a missing key fails in a second."""
+    """(settings, catalog), validated before Prefect starts: a bad catalog, a lake root that is not there (a
+    missing folder, a missing bucket or one in another region, an s3 prefix with nothing under it, no credentials
+    for the object store) or a missing key fails in a second."""
     from configs.catalog import load_catalog
     from configs.settings import Settings
+    from flows.storage import lake_fs
 
     settings = _guard(Settings)
     catalog = _guard(lambda: load_catalog(catalog_path))
+    _guard(lambda: lake_fs(catalog).check_root())
     if key:
         _guard(lambda: settings.master_key(catalog.lake.root))
     return settings, catalog

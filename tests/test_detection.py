@@ -23,6 +23,8 @@ CASES = [
     ("trace 9f13812345678a0b1c2d3e4f5a6b7c8d", []),  # inside a hexadecimal token
     ("（86）138-0284-1004", [("CN_MOBILE", "（86）138-0284-1004")]),
     ("香港電話：（852）94896744", [("PHONE_NUMBER", "（852）94896744")]),
+    ("博客：http://vivian.live.love.blog.163.com郵箱：vivian.live.love@163.com",  # no name inside a URL or address
+     [("URL", "http://vivian.live.love.blog.163.com"), ("EMAIL_ADDRESS", "vivian.live.love@163.com")]),
     ("工作請洽：+852-37411033WowMusic", [("PHONE_NUMBER", "+852-37411033")]),
     ("台北0933905613", [("LOCATION", "台北"), ("PHONE_NUMBER", "0933905613")]),  # Taiwan mobile, trunk 0
     ("共83192727人", []),  # 8 digits are a valid Hong Kong number, but nothing says it is a phone

@@ -92,10 +92,22 @@ def _everywhere(text: str, results: list[RecognizerResult]) -> list[RecognizerRe
     for (entity, value), r in best.items():
         k = text.find(value)
         while k >= 0:
-            if k != r.start:
+            if k != r.start and not _inside_token(text, k, k + len(value)):
                 out.append(_copy(r, k, k + len(value)))
             k = text.find(value, k + len(value))
     return out
+
+
+def _inside_token(text: str, start: int, end: int) -> bool:
+    """Whether Latin ``text[start:end]`` is part of a longer token: a word, a URL, an e-mail address
+    (vivian.live.love in vivian.live.love@163.com is part of the address, not a name). Digits may touch a name
+    (Anita13912345678 is a name and a phone number written together)."""
+    return bool(_LATIN.match(text, start)) and bool(
+        start and text[start - 1] in _TOKEN_CHARS or end < len(text) and text[end] in _TOKEN_CHARS)
+
+
+_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz@._-/:")
+_LATIN = re.compile(r"[A-Za-z]")
 
 
 def _copy(r: RecognizerResult, start: int, end: int) -> RecognizerResult:
@@ -133,9 +145,9 @@ class ChineseNerRecognizer(EntityRecognizer):
         out = []
         for span in tagging.spans + tagging.candidates("PER", FLOOR):
             value = text[span.start:span.end]
-            if span.label != "PER" or not _NAME_SHAPE.fullmatch(value) or (
-                    not tags.get(value, "nr").startswith("nr") and freq.get(value, 0) > COMMON_WORD
-                    and span.probability < SURE_NAME):
+            if span.label != "PER" or not _NAME_SHAPE.fullmatch(value) or _inside_token(text, span.start, span.end) \
+                    or (not tags.get(value, "nr").startswith("nr") and freq.get(value, 0) > COMMON_WORD
+                        and span.probability < SURE_NAME):
                 continue
             out.append(self._result("PERSON", span.start, span.end, span.probability))
         for r in rule_findings:
