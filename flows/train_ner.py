@@ -24,8 +24,8 @@ DEFAULT_CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "ner
 PARAMS = {"c1": 0.05, "c2": 0.01, "max_iterations": 150, "feature.possible_transitions": True,
           "feature.minfreq": 2}
 
-#: CLUENER and CCF are business and web text like the company's: each of their records counts this many times.
-IN_DOMAIN_WEIGHT = 2
+#: How many times each source's records count. CLUENER and CCF are business and web text like the company's: twice.
+SOURCE_WEIGHT = {"cluener2020-train": 2, "ccf-bdci2020": 2}
 
 
 def examples(lines, limit: int | None = None):
@@ -44,7 +44,7 @@ def examples(lines, limit: int | None = None):
         text = ner.simplified(rec["text"])  # as the recognizer reads texts (same length, same offsets)
         spans = sorted((mapping[s["type"]], s["start"], s["end"]) for s in rec["spans"] if s["type"] in mapping)
         feats, labels = ner.features(text, jieba_words(text), ner.rule_hints(text)), ner.bio(text, spans)
-        for _ in range(IN_DOMAIN_WEIGHT if kind in ("cluener", "ccf") else 1):
+        for _ in range(SOURCE_WEIGHT.get(rec["source"], 1)):
             for start, end in ner.chunks(text):
                 yield feats[start:end], labels[start:end]
         seen += 1
