@@ -37,6 +37,9 @@ _HAN = re.compile(r"[\u4e00-\u9fff]")
 COMMON_WORD = 200
 #: ...unless the model is this sure of a name (jieba's dictionary tags 周恩来 as a time word and 奥巴马 as a place).
 SURE_NAME = 0.9
+#: Organisations whose name says where they are: the model's ORG spans ending so are places too.
+VENUES = ("医院", "酒店", "饭店", "宾馆", "商场", "广场", "大厦", "公园", "机场", "车站", "码头", "市场", "超市", "影院",
+          "剧院", "体育馆", "博物馆", "美术馆", "图书馆", "中心")
 #: A name found with at least this score is carried to the text's other occurrences of the same string.
 SURE_ELSEWHERE = 0.8
 
@@ -160,6 +163,9 @@ class ChineseNerRecognizer(EntityRecognizer):
 
         found = [(s.start, s.end, s.probability) for label in ("ADR", "LOC")
                  for s in tagging.spans + tagging.candidates(label, FLOOR) if s.label == label]
+        # a venue the model reads as an organisation (江陵医院, 古南都饭店) is also where someone is
+        found += [(s.start, s.end, s.probability) for s in tagging.spans
+                  if s.label == "ORG" and text[s.start:s.end].endswith(VENUES)]
         # a rule's proposal weighed with the model's reading; a value that is nothing but a place the hand-written
         # list knows (a city column's 成都市) is that place, at the rule's own score at least
         found += [(r.start, r.end, max(r.score if text[r.start:r.end] == text.strip() else 0.0,
