@@ -237,14 +237,14 @@ def test_release_engine_uses_the_recall_first_threshold():
 
 
 def test_the_recall_first_point_finds_what_the_balanced_point_leaves(balanced, release):
-    """Scores are probabilities: a name the model doubts (李四 with no cue around it: a placeholder name, or a
+    """Scores are probabilities: a name the model doubts (王五 with no cue around it: a placeholder name, or a
     person?) scores between the two points: scans leave it, releases redact it."""
-    text = "昨天和李四喝酒"
+    text = "发给王五了吗"
     assert not any(f.type == "PERSON" for f in detect(balanced, text))
     rel = [f for f in detect(release, text) if f.type == "PERSON"]
-    assert [text[f.start:f.end] for f in rel] == ["李四"]
+    assert [text[f.start:f.end] for f in rel] == ["王五"]
     assert Settings().release_score_threshold <= rel[0].score < Settings().score_threshold
-    assert "李四" not in redact_text(release, text)
+    assert "王五" not in redact_text(release, text)
 
 
 def test_training_on_a_tiny_corpus_gives_a_model_that_labels(tmp_path):
@@ -264,7 +264,7 @@ def test_training_on_a_tiny_corpus_gives_a_model_that_labels(tmp_path):
                           "--max-iterations", "30"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     summary = json.loads(out.stdout.strip().splitlines()[-1])
-    assert summary["sequences"] == 160  # in-domain records count twice
+    assert summary["sequences"] == 240  # in-domain records count three times
     from transforms.recognizers.base import jieba_words
 
     text = "今天王建国来公司找经理谈合作"
