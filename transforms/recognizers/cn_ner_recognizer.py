@@ -92,7 +92,7 @@ def _everywhere(text: str, results: list[RecognizerResult]) -> list[RecognizerRe
                 and r.score > getattr(best.get(key), "score", -1.0)):
             best[key] = r
     out = list(results)
-    for (entity, value), r in best.items():
+    for (_, value), r in best.items():
         k = text.find(value)
         while k >= 0:
             if k != r.start and not _inside_token(text, k, k + len(value)):

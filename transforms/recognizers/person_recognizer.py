@@ -75,9 +75,10 @@ _WORD_FIRST = frozenset("May Will Mark Grant Bill Rose Hope Joy Faith June April
 #: A single name addressed at the start of a sentence: "Jakobine, can I please speak to you?"
 _VOCATIVE = re.compile(r"(?:^|(?<=[.!?\n]\s))([A-Z][a-z\u00c0-\u024f]{2,20}),\s+(?:can|could|would|will|please|I|"
                        r"we|you|thanks|thank|are|do|did|have)\b")
+#: Family and partners: the words that name a person's relation to someone (Sumaya's kid, my kid Mali).
+_KIN = "kid|son|daughter|wife|husband|mother|father|mom|dad|brother|sister|partner|boyfriend|girlfriend"
 #: A capitalised word with a family member or a possession after it: Sumaya's kid.
-_POSSESSIVE = re.compile(r"(?<![A-Za-z])([A-Z][a-z\u00c0-\u024f]{2,20})'s\s+(?:kid|son|daughter|wife|husband|"
-                         r"mother|father|mom|dad|brother|sister|partner|boyfriend|girlfriend|baby|children|family)\b")
+_POSSESSIVE = re.compile(r"(?<![A-Za-z])([A-Z][a-z\u00c0-\u024f]{2,20})'s\s+(?:" + _KIN + r"|baby|children|family)\b")
 #: A capitalised word opening a sentence whose verb only a person does: "Delvis spent a year at", "Morishita began
 #: writing", "Duqyaha shouted at".
 _EN_SUBJECT = re.compile(r"(?:^|(?<=[.!?\n]\s)|(?<=[.!?\n]))\s*([A-Z][a-z\u00c0-\u024f'\-]{2,20})\s+(?:shouted|whispered|"
@@ -86,9 +87,8 @@ _EN_SUBJECT = re.compile(r"(?:^|(?<=[.!?\n]\s)|(?<=[.!?\n]))\s*([A-Z][a-z\u00c0-
                          r"summer|childhood)|began (?:writing|singing|acting|painting|studying|his|her|their))\b")
 #: Who is spoken to or about: "said Honoré to James", "my kid Mali", "her husband Tom".
 _EN_RELATION = re.compile(r"(?<![A-Za-z])(?:(?:said|says|wrote|shouted|whispered)\s+[A-Z][a-z\u00c0-\u024f]+\s+to|"
-                          r"(?:[Mm]y|[Hh]is|[Hh]er|[Oo]ur|[Tt]heir)\s+(?:kid|son|daughter|wife|husband|mother|father|"
-                          r"mom|dad|brother|sister|partner|boyfriend|girlfriend|friend|boss|colleague|cousin|uncle|"
-                          r"aunt|nephew|niece|grandson|granddaughter|grandmother|grandfather|neighbou?r))\s+"
+                          r"(?:[Mm]y|[Hh]is|[Hh]er|[Oo]ur|[Tt]heir)\s+(?:" + _KIN + r"|friend|boss|colleague|cousin|"
+                          r"uncle|aunt|nephew|niece|grandson|granddaughter|grandmother|grandfather|neighbou?r))\s+"
                           r"([A-Z][a-z\u00c0-\u024f'\-]{1,20})(?![A-Za-z\u00c0-\u024f])")
 
 
