@@ -34,3 +34,17 @@ CASES = [
 @pytest.mark.parametrize("text, expected", CASES)
 def test_table(analyzer, text, expected):
     assert found(analyzer, text, 'PHONE_NUMBER') == expected
+
+
+@pytest.mark.parametrize("line", [
+    "081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_38865049064139660",
+    "081110 223849 16493 INFO dfs.DataNode$DataXceiver: Receiving block blk_3358274959811806117 src: /10.251.106.214",
+])
+def test_a_log_time_stamp_is_no_phone_even_at_the_release_point(line):
+    """The release engine keeps findings down to 0.3: the time stamp's date (081109, valid in some region's
+    numbering plan) and a thread id after it scored 0.4 and were redacted from released log lines."""
+    from configs.settings import Settings
+    from transforms.detection import build_analyzer, detect
+
+    engine = build_analyzer(Settings(), threshold=Settings().release_score_threshold)
+    assert [f for f in detect(engine, line, "en") if f.type == "PHONE_NUMBER"] == []

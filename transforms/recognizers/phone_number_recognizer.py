@@ -45,6 +45,9 @@ _HOST_AFTER = re.compile(r"^\.[A-Za-z0-9]")
 _LOG_TIME = re.compile(r"^(?:[01]\d|2[0-3])[0-5]\d[0-5]\d(?!\d)")
 _LOG_DATE_BEFORE = re.compile(r"(?<!\d)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\s$")
 _FORMATTED = re.compile(r"\d[\s\-.()/]+\d|^[(（]\d+[)）]")
+# A log line's yymmdd hhmmss time stamp (081109 203615): never a phone number, and in most log lines the only
+# digit run long enough for libphonenumber. Blanked before the windows are cut, so those lines cost nothing.
+_LOG_STAMP = re.compile(r"(?<!\d)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\s(?:[01]\d|2[0-3])[0-5]\d[0-5]\d(?!\d)")
 
 
 def _plus_country_codes(norm: str) -> str:
@@ -87,9 +90,10 @@ def _plausible(run: str) -> bool:
 
 def _windows(norm: str, before: int = 4, after: int = 12) -> list[tuple[int, int]]:
     """Stretches of the text around plausible digit runs, merged where they overlap: libphonenumber reads these,
-    not the whole text (a log line has many digit runs, few of them phone-shaped)."""
+    not the whole text (a log line has many digit runs, few of them phone-shaped). IPv4 addresses and log time
+    stamps are blanked first."""
     out: list[tuple[int, int]] = []
-    for m in _RUN.finditer(_IPV4.sub(_blank, norm)):
+    for m in _RUN.finditer(_LOG_STAMP.sub(_blank, _IPV4.sub(_blank, norm))):
         if _plausible(m.group()):
             a, b = max(0, m.start() - before), min(len(norm), m.end() + after)
             if out and a <= out[-1][1]:
