@@ -96,6 +96,18 @@ def test_names_in_sentences_are_found_by_the_release_engine(release, text, name)
     assert name not in redact_text(release, text)
 
 
+@pytest.mark.parametrize("text, handles", [
+    ("哈哈哈//@奇葩小师妹:哈哈哈哈//@酒足饭饱勾二嫂:哈哈哈", ["奇葩小师妹", "酒足饭饱勾二嫂"]),
+    ("破碎。//@博洛尼蔡明:很应毕加索", ["博洛尼", "蔡明"]),
+    ("@客服小张 这个订单麻烦看下，@Chicken_翼 也看看", ["客服小张", "Chicken_翼"]),
+])
+def test_handles_mentioned_in_chat_do_not_survive_a_release(release, text, handles):
+    """A nickname is personal information whether or not it is a real name: every part of an @-mention goes."""
+    out = redact_text(release, text)
+    assert not any(h in out for h in handles), out
+    assert "@" in out  # the mention itself stays readable: "//@<NICKNAME>:"
+
+
 def test_most_names_are_found_at_the_balanced_point_too(balanced):
     found = sum(_found(balanced, text, name, {"PERSON"}) for text, name in NAMES)
     assert found >= 0.8 * len(NAMES)

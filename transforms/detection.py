@@ -33,7 +33,7 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 DIRECT_ENTITIES = frozenset({
     "PERSON", "CN_MOBILE", "CN_LANDLINE", "PHONE_NUMBER", "EMAIL_ADDRESS", "CN_RESIDENT_ID", "CN_PASSPORT",
     "CN_HK_MACAU_PERMIT", "BANK_CARD", "CN_USCC", "CN_LICENSE_PLATE", "QQ_NUMBER", "WECHAT_ID", "IP_ADDRESS",
-    "MAC_ADDRESS", "IMEI", "DEVICE_ID", "GPS_COORDINATE", "CELL_ID", "CN_ADDRESS", "STREET_ADDRESS",
+    "MAC_ADDRESS", "IMEI", "DEVICE_ID", "GPS_COORDINATE", "CELL_ID", "CN_ADDRESS", "STREET_ADDRESS", "NICKNAME",
 })
 
 #: Entities scans report but releases do not redact: a country or city named alone says little about a person.
@@ -253,9 +253,11 @@ def _resolve_overlaps(results: Iterable[RecognizerResult], text: str = "") -> li
     one that is redacted over one that is not (a plate over the place its first character names), then the higher
     score, then the longer span. An e-mail address that a better finding overlaps only at its start (a phone
     number glued to it: ``1380-2841-004bill@uih.com.hk``) keeps the part after that finding when the part is
-    still an address (has its ``@``)."""
+    still an address (has its ``@``). A nickname (an ``@`` handle) comes after every other redacted finding and
+    keeps every part they leave: in ``@博洛尼蔡明`` the name 蔡明 is a PERSON and 博洛尼 is still redacted."""
     ordered = sorted(_merge_same_type(results),
-                     key=lambda r: (r.entity_type in NOT_REDACTED, -r.score, -(r.end - r.start), r.start))
+                     key=lambda r: (r.entity_type in NOT_REDACTED, r.entity_type == "NICKNAME", -r.score,
+                                    -(r.end - r.start), r.start))
     kept: list[Finding] = []
     for r in ordered:
         start = r.start
@@ -263,9 +265,19 @@ def _resolve_overlaps(results: Iterable[RecognizerResult], text: str = "") -> li
             heads = [k.end for k in kept if k.start <= r.start < k.end < r.end]
             if heads and "@" in text[max(heads) + 1:r.end]:
                 start = max(heads)
-        if all(r.end <= k.start or start >= k.end for k in kept):
+        if r.entity_type == "NICKNAME":
+            kept += [Finding(r.entity_type, a, b, round(float(r.score), 3)) for a, b in _uncovered(r.start, r.end, kept)]
+        elif all(r.end <= k.start or start >= k.end for k in kept):
             kept.append(Finding(r.entity_type, start, r.end, round(float(r.score), 3)))
     return sorted(kept, key=lambda f: f.start)
+
+
+def _uncovered(start: int, end: int, kept: Iterable[Finding]) -> list[tuple[int, int]]:
+    """The pieces of ``[start, end)`` that no finding in ``kept`` overlaps."""
+    pieces = [(start, end)]
+    for k in sorted(kept, key=lambda k: k.start):
+        pieces = [p for a, b in pieces for p in ((a, min(b, k.start)), (max(a, k.end), b)) if p[0] < p[1]]
+    return pieces
 
 
 def detect(analyzer: AnalyzerEngine, text: str, language: str | None = None) -> list[Finding]:

@@ -366,7 +366,8 @@ class _TextPlanter:
         p = self.pop
         return {"PERSON": p.name[u], "CN_MOBILE": p.phone[u], "CN_RESIDENT_ID": p.resident_id[u],
                 "EMAIL_ADDRESS": p.email[u], "CN_ADDRESS": p.address[u], "BANK_CARD": p.bank_card[u],
-                "WECHAT_ID": p.wechat[u], "QQ_NUMBER": p.qq[u], "CN_LANDLINE": p.work_phone[u]}[entity]
+                "WECHAT_ID": p.wechat[u], "QQ_NUMBER": p.qq[u], "CN_LANDLINE": p.work_phone[u],
+                "NICKNAME": p.nickname[u]}[entity]
 
 
 _QUERY_TEMPLATES = [
@@ -389,6 +390,7 @@ _CHAT_TEMPLATES = [
     [("我QQ是", None), ("", "QQ_NUMBER")],
     [("座机", None), ("", "CN_LANDLINE"), ("，找", None), ("", "PERSON"), ("经理", None)],
     [("Hi, this is ", None), ("", "PERSON"), (", call me on ", None), ("", "CN_MOBILE")],
+    [("@", None), ("", "NICKNAME"), (" 收到，明天把报价发你", None)],
 ]
 
 

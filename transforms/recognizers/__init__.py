@@ -22,6 +22,7 @@ from transforms.recognizers import (  # noqa: F401  (imported to register)
     imei_recognizer,
     ip_recognizer,
     mac_address_recognizer,
+    nickname_recognizer,
     person_recognizer,
     phone_number_recognizer,
     qq_wechat_recognizer,
