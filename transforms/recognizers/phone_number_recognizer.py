@@ -48,6 +48,15 @@ _FORMATTED = re.compile(r"\d[\s\-.()/]+\d|^[(（]\d+[)）]")
 # A log line's yymmdd hhmmss time stamp (081109 203615): never a phone number, and in most log lines the only
 # digit run long enough for libphonenumber. Blanked before the windows are cut, so those lines cost nothing.
 _LOG_STAMP = re.compile(r"(?<!\d)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\s(?:[01]\d|2[0-3])[0-5]\d[0-5]\d(?!\d)")
+#: Blanked before the windows are cut, with the time stamp: an ISO date or date-time (2026-10-01T00:30:27.655+08:00,
+#: whose offset libphonenumber read as a country code), a coordinate or measure with five or more decimals
+#: (31.290819,121.455497), a UUID (0d41b407-8185-19fc-...: its letters become spaces for libphonenumber, which then
+#: found 0d41b407-8185-19 a valid number at 0.5).
+_NEVER_PHONES = (_LOG_STAMP,
+                 re.compile(r"(?<!\d)\d{4}-(?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])(?:[T\s](?:[01]\d|2[0-3]):[0-5]\d"
+                            r"(?::[0-5]\d(?:\.\d+)?)?(?:Z|[+\-](?:[01]\d|2[0-3]):?[0-5]\d)?)?(?!\d)"),
+                 re.compile(r"(?<![\d.])\d{1,3}\.\d{5,}(?![\d.])"),
+                 re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}(?![0-9A-Fa-f])"))
 
 
 def _plus_country_codes(norm: str) -> str:
@@ -88,12 +97,23 @@ def _plausible(run: str) -> bool:
     return sum(map(len, blocks)) >= 7 and max(map(len, blocks)) <= 17
 
 
-def _windows(norm: str, before: int = 4, after: int = 12) -> list[tuple[int, int]]:
+def _windows(text: str, norm: str, english: bool, before: int = 4, after: int = 12) -> list[tuple[int, int]]:
     """Stretches of the text around plausible digit runs, merged where they overlap: libphonenumber reads these,
-    not the whole text (a log line has many digit runs, few of them phone-shaped). IPv4 addresses and log time
-    stamps are blanked first."""
+    not the whole text (a log line has many digit runs, few of them phone-shaped). What is never a phone number is
+    blanked first (IPv4 addresses, dates and times, log time stamps, coordinates, UUIDs), and runs that continue an
+    identifier are skipped: after letters or digits and a dash or dot (dev-20261001-000-0000000, as
+    :func:`_in_host` rejects), or in English text glued to letters (a UUID's 6a834902-4470, as :func:`_glued`)."""
     out: list[tuple[int, int]] = []
-    for m in _RUN.finditer(_LOG_STAMP.sub(_blank, _IPV4.sub(_blank, norm))):
+    chars = list(_IPV4.sub(_blank, norm))
+    for rx in _NEVER_PHONES:
+        for m in rx.finditer(text):
+            chars[m.start():m.end()] = " " * (m.end() - m.start())
+    for m in _RUN.finditer("".join(chars)):
+        lead = text[max(0, m.start() - 2):m.start()]
+        if len(lead) == 2 and lead[1] in "-._" and lead[0].isascii() and lead[0].isalnum():
+            continue
+        if english and m.start() and text[m.start() - 1].isascii() and text[m.start() - 1].isalpha():
+            continue
         if _plausible(m.group()):
             a, b = max(0, m.start() - before), min(len(norm), m.end() + after)
             if out and a <= out[-1][1]:
@@ -143,7 +163,7 @@ class PhoneNumberRecognizer(EntityRecognizer):
                 w in text.lower() for w in self.CONTEXT):
             return []
         norm = _plus_country_codes(_BARE_MOBILE.sub(_blank, text.translate(_NORMALISE)))
-        windows = _windows(norm)
+        windows = _windows(text, norm, self.supported_language == "en")
         if not windows:
             return []
         spans: dict[tuple[int, int], RecognizerResult] = {}
