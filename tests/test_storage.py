@@ -174,3 +174,26 @@ def test_publishing_folders_synced_by_their_writer_only_renames(tmp_path, monkey
     (s / "part.parquet").write_text("again")
     fs.publish_dir(s, staged[0][1])  # by default: the staged file and folder, then the parent
     assert len(synced) == 3
+
+
+def test_delta_history_holds_names_the_old_versions_that_still_hold_rows_until_vacuum(tmp_path):
+    """What the purge's and the erasure's time-travel check stands on: versions older than the current one whose
+    files can still be read and hold a selected row are named (each shared file judged once), none after vacuum."""
+    import pyarrow.compute as pc
+
+    ds = {"category": "usage", "location": "raw/u", "format": "delta", "columns": {"u": {"kind": "other"}}}
+    cat = catalog_from_dict({"lake": {"root": str(tmp_path), "region": "cn-north-1"}, "datasets": {"u": ds}})
+    store = storage_for(cat, "u")
+    store.write_partition(date(2026, 1, 1), pa.table({"u": ["keep", "gone"]}))  # version 0
+    store.write_partition(date(2026, 1, 2), pa.table({"u": ["keep2"]}))  # version 1: day 1's file shared
+    day1 = next(p for p in store.list_partitions() if p.dt == date(2026, 1, 1))
+    store.replace_file(day1.paths[0], pa.table({"u": ["keep"]}))  # version 2: "gone" deleted
+    reads = []
+    real_read = store.read_file
+    store.read_file = lambda path, columns=None: reads.append(str(path)) or real_read(path, columns)
+    gone = (lambda t: pc.equal(t.column("u"), "gone"))
+    assert store.history_holds(gone) == [0, 1]
+    assert len(reads) == len(set(reads)) == 2  # day 1's old file and day 2's file, each read once
+    assert store.history_holds(lambda t: pc.equal(t.column("u"), "never")) == []
+    assert store.vacuum() >= 1
+    assert store.history_holds(gone) == []

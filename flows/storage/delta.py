@@ -154,14 +154,32 @@ class DeltaStorage(Storage):
 
         current = self._table().version()
         bad = []
+        # A data file never changes once written, and most are shared by many versions: each is read and judged
+        # once (None: it can no longer be read).
+        judged: dict[str, bool | None] = {}
+
+        def holds(path) -> bool | None:
+            key = str(path)
+            if key not in judged:
+                try:
+                    t = self.read_file(path)
+                    judged[key] = bool(t.num_rows) and bool(pc.any(pc.fill_null(predicate(t), False)).as_py())
+                except Exception:  # noqa: BLE001  (vacuumed)
+                    judged[key] = None
+            return judged[key]
+
         for v in range(current):
             try:
                 old = DeltaTable(self.fs.uri(self.path), version=v, storage_options=self.fs.storage_options())
                 paths = [p for p, _ in self._files(old)]
-                tables = [self.read_file(p) for p in paths]
-            except Exception:  # noqa: BLE001  (files vacuumed: the version can no longer be read)
+            except Exception:  # noqa: BLE001  (the log of the version is gone)
                 continue
-            if any(t.num_rows and pc.any(pc.fill_null(predicate(t), False)).as_py() for t in tables):
+            verdicts = []
+            for p in paths:
+                verdicts.append(holds(p))
+                if verdicts[-1] is None:
+                    break  # a file vacuumed: the version can no longer be read
+            if verdicts and verdicts[-1] is not None and any(verdicts):
                 bad.append(v)
         return bad
 
