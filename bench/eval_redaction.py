@@ -36,6 +36,7 @@ def main() -> None:
 
     from configs.settings import Settings
     from transforms.detection import NOT_REDACTED, build_analyzer, detect
+    from transforms.ner import simplified
     from transforms.recognizers.cn_ner_recognizer import is_bare_place
 
     settings = Settings()
@@ -52,7 +53,8 @@ def main() -> None:
             if s["type"] not in ("PERSON", "ADDRESS"):
                 continue
             survives = not any(f.start < s["end"] and s["start"] < f.end for f in redacted)
-            bare = s["type"] == "ADDRESS" and is_bare_place(text[s["start"]:s["end"]])
+            # judged as the recognizer judges it: traditional characters read as simplified (台灣 is 台湾)
+            bare = s["type"] == "ADDRESS" and is_bare_place(simplified(text[s["start"]:s["end"]]))
             n = stats.setdefault((r["set"], s["type"]), [0, 0, 0, 0])
             n[0] += 1
             n[1] += survives

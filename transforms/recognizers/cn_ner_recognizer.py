@@ -11,8 +11,8 @@ outside its best labelling whose characters are at least ``FLOOR`` likely counts
 are probabilities throughout, so one threshold means the same for names as for addresses, and the recall-first
 threshold of releases reaches what the best labelling leaves out.
 
-A place standing alone (中国, 香港, 美国, 北京市) is a ``LOCATION``: reported by scans, not redacted, since a country or
-a city says little about a person and redacting every one would empty texts of their meaning. Anything more precise
+A place standing alone (中国, 香港, 美国, 北京市), or places written together and nothing finer (日本东京, 四川南充市), is a
+``LOCATION``: reported by scans, not redacted, since a country or a city says little about a person and redacting every one would empty texts of their meaning. Anything more precise
 (a district, a road, a house number, a building, a named place) is a ``CN_ADDRESS``, redacted whole.
 """
 
@@ -52,7 +52,22 @@ def _model():
 
 
 def is_bare_place(span: str) -> bool:
-    """A province, city, country or region written alone (北京, 北京市, 香港, 美国, 华东): a location, not an address."""
+    """A province, city, country or region written alone (北京, 北京市, 香港, 美国, 华东), or such places written
+    together and nothing finer (日本东京, 中国上海, 四川南充市): a location, not an address."""
+    if _one_place(span):
+        return True
+    n = len(span)
+    if n < 4 or n > 12:
+        return False
+    ends = {0}  # where a run of whole places can end
+    for i in range(2, n + 1):
+        if any(j in ends and _one_place(span[j:i]) for j in range(max(0, i - 6), i - 1)):
+            ends.add(i)
+    return n in ends
+
+
+@functools.lru_cache(maxsize=8192)
+def _one_place(span: str) -> bool:
     from transforms.recognizers.cn_address_recognizer import PLACE_SET
 
     tags, _ = jieba_tables()
