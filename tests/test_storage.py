@@ -197,3 +197,28 @@ def test_delta_history_holds_names_the_old_versions_that_still_hold_rows_until_v
     assert store.history_holds(lambda t: pc.equal(t.column("u"), "never")) == []
     assert store.vacuum() >= 1
     assert store.history_holds(gone) == []
+
+
+def test_a_delta_table_is_checkpointed_without_identifiers_and_its_history_still_checked(tmp_path):
+    """Opening a table reads the commits since its last checkpoint: piiflow's tables are checkpointed every
+    CHECKPOINT_INTERVAL commits. A checkpoint holds no identifier, and time travel past it still works."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from flows.storage.delta import CHECKPOINT_INTERVAL
+
+    ds = {"category": "usage", "location": "raw/u", "format": "delta", "event_time": "ts",
+          "columns": {"u": {"kind": "direct"}, "ts": {"kind": "other"}}}
+    cat = catalog_from_dict({"lake": {"root": str(tmp_path), "region": "cn-north-1"}, "datasets": {"u": ds}})
+    store = storage_for(cat, "u")
+    for i in range(CHECKPOINT_INTERVAL + 2):
+        store.write_partition(date(2026, 1, 1 + i), pa.table({"u": [f"secret-user-{i}"], "ts": [i]}))
+    log = store.path / "_delta_log"
+    checkpoints = sorted(log.glob("*.checkpoint.parquet"))
+    assert checkpoints and (log / "_last_checkpoint").exists()
+    assert "secret-user" not in "".join(str(pq.read_table(p).to_pylist()) for p in checkpoints)
+    assert len(store.list_partitions()) == CHECKPOINT_INTERVAL + 2
+    day1 = store.list_partitions()[0]
+    store.replace_file(day1.paths[0], pa.table({"u": ["kept"], "ts": [0]}))
+    assert store.history_holds(lambda t: pc.equal(t.column("u"), "secret-user-0")) == list(
+        range(CHECKPOINT_INTERVAL + 2))

@@ -14,6 +14,12 @@ from flows.storage.parquet import read_parquet_columns
 from transforms.tables import concat
 
 
+#: A new table is checkpointed every this many commits (Delta's own default; delta-rs's is 100). Every open of a
+#: table reads the commit files since its last checkpoint: one a day for a year is 365 reads on object storage. The
+#: checkpoint holds what the commits hold (paths, partition values, event-time statistics), no identifier.
+CHECKPOINT_INTERVAL = 10
+
+
 class DeltaStorage(Storage):
     """A Delta Lake table partitioned by a ``dt`` column (``YYYY-MM-DD`` text).
 
@@ -108,7 +114,9 @@ class DeltaStorage(Storage):
             # event time, so that no identifier is ever written there.
             stats = ",".join(c for c in (self.dataset.event_time,) if c) or self.PARTITION
             write_deltalake(where, table, mode="append", partition_by=[self.PARTITION],
-                            configuration={"delta.dataSkippingStatsColumns": stats}, storage_options=options)
+                            configuration={"delta.dataSkippingStatsColumns": stats,
+                                           "delta.checkpointInterval": str(CHECKPOINT_INTERVAL)},
+                            storage_options=options)
         return Partition(self.name, dt, ())
 
     def write_chunks(self, dt, tables, *, encoding="utf-8"):
