@@ -132,10 +132,11 @@ class DeltaStorage(Storage):
         d = self.date_of(path)
         if d is None:
             raise StorageError(f"{self.name}: {path.name} is not in a {self.PARTITION}= partition")
-        others = [p for p, pd in self._files() if pd == d and p != path]
+        current = self._table()
+        others = [p for p, pd in self._files(current) if pd == d and p != path]
         tables = [self.read_file(p) for p in others] + ([table] if table.num_rows else [])
         if not tables:
-            self._table().delete(f"{self.PARTITION} = '{d.isoformat()}'")
+            current.delete(f"{self.PARTITION} = '{d.isoformat()}'")
             return
         merged = concat(tables)
         self.write_partition(d, merged, mode="overwrite")
@@ -176,11 +177,16 @@ class DeltaStorage(Storage):
                     judged[key] = None
             return judged[key]
 
+        old = None
         for v in range(current):
             try:
-                old = DeltaTable(self.fs.uri(self.path), version=v, storage_options=self.fs.storage_options())
+                if old is None:
+                    old = DeltaTable(self.fs.uri(self.path), version=v, storage_options=self.fs.storage_options())
+                else:  # the next version from the one loaded: only the commits between are read
+                    old.load_as_version(v)
                 paths = [p for p, _ in self._files(old)]
             except Exception:  # noqa: BLE001  (the log of the version is gone)
+                old = None
                 continue
             verdicts = []
             for p in paths:
