@@ -13,7 +13,6 @@ from flows.storage.base import Partition, Storage
 from flows.storage.parquet import read_parquet_columns
 from transforms.tables import concat
 
-
 #: A new table is checkpointed every this many commits (Delta's own default; delta-rs's is 100). Every open of a
 #: table reads the commit files since its last checkpoint: one a day for a year is 365 reads on object storage. The
 #: checkpoint holds what the commits hold (paths, partition values, event-time statistics), no identifier.
