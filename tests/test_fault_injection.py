@@ -92,7 +92,8 @@ def _timed(kind: str, *args) -> float:
     return float(out.split()[-1])
 
 
-#: Share of the reference run's time within which kills are drawn.
+#: Kills are drawn within this share of the reference run's time: on a shared machine a later run may well be
+#: faster than the timed one (the other test worker's load moves), and a kill after the end tests nothing.
 KILL_SPAN = 0.8
 
 
@@ -100,8 +101,6 @@ def _kill_then_rerun(kind: str, args, window: float, rng: random.Random) -> bool
     """Start the run in a child process, SIGKILL it after a random delay, then run it to completion here.
     Returns whether the kill landed before the child finished."""
     p = _child(kind, *args)
-    # within the first 80% of the reference run's time: on a shared machine a later run may well be faster than the
-    # timed one (the other test worker's load moves), and a kill after the end tests nothing
     time.sleep(rng.uniform(0, KILL_SPAN * window))
     landed = p.poll() is None
     p.kill()

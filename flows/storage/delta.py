@@ -187,13 +187,15 @@ class DeltaStorage(Storage):
             except Exception:  # noqa: BLE001  (the log of the version is gone)
                 old = None
                 continue
-            verdicts = []
+            selected = False
             for p in paths:
-                verdicts.append(holds(p))
-                if verdicts[-1] is None:
+                verdict = holds(p)
+                if verdict is None:
                     break  # a file vacuumed: the version can no longer be read
-            if verdicts and verdicts[-1] is not None and any(verdicts):
-                bad.append(v)
+                selected = selected or verdict
+            else:
+                if selected:
+                    bad.append(v)
         return bad
 
 

@@ -12,8 +12,9 @@ are probabilities throughout, so one threshold means the same for names as for a
 threshold of releases reaches what the best labelling leaves out.
 
 A place standing alone (中国, 香港, 美国, 北京市), or places written together and nothing finer (日本东京, 四川南充市), is a
-``LOCATION``: reported by scans, not redacted, since a country or a city says little about a person and redacting every one would empty texts of their meaning. Anything more precise
-(a district, a road, a house number, a building, a named place) is a ``CN_ADDRESS``, redacted whole.
+``LOCATION``: reported by scans, not redacted, since a country or a city says little about a person and redacting
+every one would empty texts of their meaning. Anything more precise (a district, a road, a house number, a
+building, a named place) is a ``CN_ADDRESS``, redacted whole.
 """
 
 from __future__ import annotations

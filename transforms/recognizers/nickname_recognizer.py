@@ -11,11 +11,10 @@ class NicknameRecognizer(PiiflowRecognizer):
     ``@Chicken_翼``, full-width ``＠陳依佳小妹``. A nickname identifies its holder (the privacy policy lists nicknames
     beside names), whether or not it is a real name, so the handle is redacted whole; a real name inside it is also
     a PERSON (any finding inside a handle keeps its part, the rest of the handle stays a NICKNAME: see
-    :func:`transforms.detection._resolve_overlaps`). Not the ``@`` of an e-mail
-    address or a URL path (a letter, digit, dot or one slash before it; the two of ``//@`` start a repost), not a
-    lone character (the eyes of ``@o@``), not a decorator called (``@app.route(``). The ``@`` stays. A handle
-    glued to the words after it is taken up to 30 characters: in a release an extra word redacted costs less than
-    half a nickname kept."""
+    :func:`transforms.detection._resolve_overlaps`). Not the ``@`` of an e-mail address or a URL path (a letter,
+    digit, dot or one slash before it; the two of ``//@`` start a repost), not a lone character (the eyes of
+    ``@o@``), not a decorator called (``@app.route(``). The ``@`` stays. A handle glued to the words after it is
+    taken up to 30 characters: in a release an extra word redacted costs less than half a nickname kept."""
 
     SUPPORTED_ENTITY = "NICKNAME"
     PREFILTER = "[@＠]"
