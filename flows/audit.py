@@ -71,25 +71,29 @@ class AuditLog:
 
     def _tail(self) -> tuple[int, str]:
         """(last seq, last hash), after dropping a torn final line a killed writer may have left."""
-        if not self.fs.exists(self.path):
+        try:
+            data = self.fs.read_bytes(self.path)
+        except FileNotFoundError:
             return 0, GENESIS
-        data = self.fs.read_bytes(self.path)
         if data and not data.endswith(b"\n"):
             data = data[:data.rfind(b"\n") + 1]
             self.fs.write_bytes(self.path, data)
-        lines = data.splitlines()
-        if not lines:
-            return 0, GENESIS
-        last = json.loads(lines[-1])
-        return last["seq"], last["hash"]
+        return _last(data)
 
     def append(self, event: str, **fields) -> dict:
-        """Append one entry (fsynced) and move both heads; returns the entry."""
-        seq, prev = self._tail()
-        body = {"v": VERSION, "seq": seq + 1, "ts": datetime.now(timezone.utc).isoformat(), "prev": prev,
-                "event": event, **fields}
-        entry = {**body, "hash": _mac(self.key, prev, body)}
-        self.fs.append_line(self.path, json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+        """Append one entry (fsynced) and move both heads; returns the entry. The entry is made from the log as it
+        is when written (one read and one write of the log on an object store)."""
+        made: dict = {}
+
+        def entry_after(data: bytes) -> str:
+            seq, prev = _last(data)
+            body = {"v": VERSION, "seq": seq + 1, "ts": datetime.now(timezone.utc).isoformat(), "prev": prev,
+                    "event": event, **fields}
+            made["entry"] = {**body, "hash": _mac(self.key, prev, body)}
+            return json.dumps(made["entry"], ensure_ascii=False, default=str) + "\n"
+
+        self.fs.append_after(self.path, entry_after)
+        entry = made["entry"]
         head = json.dumps({"seq": entry["seq"], "hash": entry["hash"]}).encode()
         self.fs.write_bytes(self.head, head)
         if self.anchor is not None:
@@ -114,6 +118,15 @@ class AuditLog:
     def last(self) -> dict:
         seq, h = self._tail()
         return {"seq": seq, "hash": h}
+
+
+def _last(data: bytes) -> tuple[int, str]:
+    """(seq, hash) of the last entry of a log's complete lines ``data``; (0, GENESIS) for an empty log."""
+    end = data.rstrip(b"\n")
+    if not end:
+        return 0, GENESIS
+    last = json.loads(end[end.rfind(b"\n") + 1:])
+    return last["seq"], last["hash"]
 
 
 def _write_outside(path: Path, data: bytes) -> None:

@@ -150,6 +150,52 @@ def test_erasure_and_audit_on_s3(s3, tmp_path):
     assert s3_server.env["AWS_SECRET_ACCESS_KEY"] not in text
 
 
+def test_an_audit_append_on_s3_reads_the_log_once_and_a_writer_in_between_keeps_the_chain(s3, tmp_path):
+    """An entry is made from the log as it is when written: one GET and one conditional PUT of the log (and the
+    head's PUT), not five requests; if another writer appends between the GET and the PUT, the entry is made again
+    after its entry, so the chain stays one line and verifies."""
+    from flows.audit import AuditLog, verify_catalog
+
+    make_lake(tmp_path / "l", rows=40, start=date(2026, 9, 1), end=date(2026, 9, 2), seed=5)
+    bucket = s3.bucket()
+    catalog = load_catalog(upload_lake(tmp_path / "l", s3, bucket, "lake", tmp_path / "c"))
+    log, other = AuditLog.of(catalog, Settings()), AuditLog.of(catalog, Settings())
+    log.append("test.first")
+    calls: list[str] = []
+
+    def count(model, **_):
+        calls.append(model.name)
+
+    events = log.fs.client.meta.events
+    events.register("before-call.s3", count)
+    try:
+        log.append("test.second")
+    finally:
+        events.unregister("before-call.s3", count)
+    assert sorted(calls) == ["GetObject", "PutObject", "PutObject"]
+
+    put, raced = log.fs._put, []
+
+    def put_after_another_writer(path, data, **conditions):
+        if not raced and str(path).endswith("audit.jsonl"):
+            raced.append(True)
+            other.append("test.other")  # lands between this writer's read and its write
+        return put(path, data, **conditions)
+
+    log.fs._put = put_after_another_writer
+    try:
+        entry = log.append("test.third")
+    finally:
+        del log.fs._put
+    lines = [json.loads(x) for x in s3.client().get_object(
+        Bucket=bucket, Key="lake/state/audit.jsonl")["Body"].read().splitlines()]
+    assert [e["event"] for e in lines] == ["test.first", "test.second", "test.other", "test.third"]
+    assert [e["seq"] for e in lines] == [1, 2, 3, 4] and entry == lines[-1]
+    assert all(b["prev"] == a["hash"] for a, b in zip(lines, lines[1:]))
+    v = verify_catalog(catalog, Settings())
+    assert v.ok and v.entries == 4, v.problem
+
+
 def test_a_hostile_key_is_reported_and_never_touched(s3, tmp_path):
     cat_path, _ = make_lake(tmp_path / "l", rows=300, start=date(2026, 9, 1), end=date(2026, 9, 2))
     bucket = s3.bucket()

@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 from configs.errors import StorageError
 
@@ -309,6 +309,22 @@ class LakeFS:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+    def append_after(self, path: Path, make_line: Callable[[bytes], str]) -> str:
+        """Append to an append-only state file the line ``make_line`` makes from the file's complete lines (b""
+        when there is no file), and return it: for a log whose next line depends on its last (a hash chain). A
+        torn final line a killed writer left is dropped first. Callers hold the lake's lock; an object store
+        re-reads and re-makes the line if another writer got in between."""
+        try:
+            data = self.read_bytes(path)
+        except FileNotFoundError:
+            data = b""
+        if data and not data.endswith(b"\n"):
+            data = data[:data.rfind(b"\n") + 1]
+            self.write_bytes(path, data)
+        line = make_line(data)
+        self.append_line(path, line)
+        return line
 
     # -- folders: staging and publishing -------------------------------------------------------------------------
 

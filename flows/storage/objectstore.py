@@ -37,7 +37,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from configs.errors import StorageError
 from configs.locations import ObjectPath
@@ -330,15 +330,21 @@ class ObjectLakeFS(LakeFS):
 
     def append_line(self, path, line: str) -> None:
         """Read, extend and write back only if nobody wrote in between (``If-Match``); retried on a conflict."""
+        self.append_after(path, lambda data: line)
+
+    def append_after(self, path, make_line: Callable[[bytes], str]) -> str:
+        """As :meth:`LakeFS.append_after`, in one GET and one conditional PUT (``If-Match``); on a conflict the
+        object is read again and the line made again from what is there now. (A PUT is whole: no line is torn.)"""
         for _ in range(20):
             try:
                 data, etag = self._get(path)
                 cond = {"IfMatch": etag}
             except FileNotFoundError:
                 data, cond = b"", {"IfNoneMatch": "*"}
+            line = make_line(data)
             try:
                 self._put(path, data + line.encode("utf-8"), **cond)
-                return
+                return line
             except Exception as e:  # noqa: BLE001
                 if not _precondition(e):
                     raise
