@@ -158,8 +158,8 @@ class TruncateTime(_Generalizing):
     to: Literal["hour", "day", "week", "month"] = "hour"
 
     def meaning(self, tz: str = "Asia/Shanghai") -> str:
-        return (f"the start of the {self.to} (weeks start on Monday), local {tz} wall-clock time, stored as a "
-                f"timestamp without time zone")
+        return (f"the start of the {self.to} (weeks start on Monday, or on the 1st where a month begins mid-week), "
+                f"local {tz} wall-clock time, stored as a timestamp without time zone")
 
     def steps(self) -> list[OperatorSpec]:
         return [TruncateTime(to=t) for t in _TIME_STEPS[_TIME_STEPS.index(self.to):]]

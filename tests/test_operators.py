@@ -124,6 +124,16 @@ timestamps = st.lists(st.one_of(st.none(), st.datetimes(min_value=datetime(2000,
                       max_size=30)
 
 
+def test_a_week_that_crosses_a_month_end_is_cut_at_the_first():
+    """A week is a step between day and month: the week of Monday 29 December 2008 ends with the month, and 1
+    January 2009 (a Thursday) starts its own (Hypothesis found the two in one week and then in two months)."""
+    arr = pa.array([datetime(2008, 12, 29, 9), datetime(2008, 12, 31, 23), datetime(2009, 1, 1, 1),
+                    datetime(2009, 1, 4, 12), datetime(2009, 1, 5, 8), None], pa.timestamp("ms"))
+    week = ops.truncate_time(arr, to="week", tz="UTC").to_pylist()
+    assert week == [datetime(2008, 12, 29), datetime(2008, 12, 29), datetime(2009, 1, 1), datetime(2009, 1, 1),
+                    datetime(2009, 1, 5), None]
+
+
 @settings(max_examples=40)
 @given(timestamps)
 def test_truncate_time_nulls_survive_and_coarser_never_splits(values):

@@ -11,7 +11,8 @@ from transforms.times import to_timestamp
 
 @implements("truncate_time", needs=("tz",))
 def truncate_time(values: pa.Array, *, to: str = "hour", tz: str = "Asia/Shanghai") -> pa.Array:
-    """Event times truncated in local time (``tz``) to the start of their hour, day, week (Monday) or month, as
+    """Event times truncated in local time (``tz``) to the start of their hour, day, week (Monday, or the 1st of the
+    month where a month begins mid-week) or month, as
     local wall-clock timestamps without a time zone (``timestamp[ms]``): a day's start reads as that day in every
     reader and session (``ts::DATE = dt``); the data dictionary names the time zone."""
     ts = pd.Series(to_timestamp(values, tz).to_pandas())
@@ -20,7 +21,12 @@ def truncate_time(values: pa.Array, *, to: str = "hour", tz: str = "Asia/Shangha
     elif to == "day":
         out = ts.dt.normalize()
     elif to == "week":
-        out = (ts - pd.to_timedelta(ts.dt.weekday, unit="D")).dt.normalize()
+        # a week that began in the month before starts on the 1st: weeks then nest in months, so each step of the
+        # ladder (hour, day, week, month) only merges what the step before it kept apart
+        day = ts.dt.normalize()
+        monday = day - pd.to_timedelta(ts.dt.day_of_week, unit="D")
+        first = day - pd.to_timedelta(ts.dt.day - 1, unit="D")
+        out = monday.where(monday >= first, first)
     elif to == "month":
         out = ts.dt.normalize() - pd.to_timedelta(ts.dt.day - 1, unit="D")
     else:
