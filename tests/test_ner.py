@@ -87,7 +87,19 @@ NAMES = [
     ("一代武侠小说泰斗金庸于30日下午病逝", "金庸"),  # and this one as a pen name (nrfg)
     ("经纪人：Derek 23352113", "Derek"),  # Latin names in Chinese text
     ("TVB經理人kenneth+85294979172", "kenneth"),
+    ("社科院金融研究所副研究员尹中立对本报记者表示", "尹中立"),  # 中 is a function character, but a role before
+    ("研究员王建国对本报记者表示", "王建国"),  # and what is said after mark the name (and 建国 is a common word)
+    ("工作联络：宁一含13311317", "宁一含"),  # a cue, then a number
 ]
+
+
+@pytest.mark.parametrize("text", ["技术员王一直在加班", "会员李上了车", "他是王者之风的会员", "研究员王中说了算吗"])
+def test_a_role_before_does_not_make_function_characters_a_name(text):
+    """The name rule keeps given names with function characters for a role or cue before *and* a phrase end, what
+    is said, or a number after: not for a role alone."""
+    from transforms.recognizers.person_recognizer import chinese_name_candidates
+
+    assert [text[r.start:r.end] for r in chinese_name_candidates(text)] == []
 
 
 @pytest.mark.parametrize("text,name", NAMES, ids=[n for _, n in NAMES])

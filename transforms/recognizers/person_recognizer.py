@@ -31,7 +31,7 @@ from transforms.recognizers.cn_address_recognizer import PLACE_SET
 COMPOUND_SURNAMES = ("欧阳", "司马", "诸葛", "上官", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯",
                      "轩辕", "令狐", "端木", "独孤", "南宫", "西门", "百里", "呼延", "澹台", "公冶", "太史", "申屠")
 CUES_BEFORE = ("我叫", "我是", "名叫", "叫做", "联系人", "姓名", "经纪人", "收件人", "收货人", "户名", "负责人", "联络人",
-               "致电", "找", "请联系", "联系", "艺人", "歌手", "演员", "导演", "主持人", "作者", "记者", "教练", "球员",
+               "致电", "找", "请联系", "联系", "联络", "艺人", "歌手", "演员", "导演", "主持人", "作者", "记者", "教练", "球员",
                "老师", "同学", "董事长", "总裁", "经理", "助理", "先生", "女士", "客户", "用户", "顾客", "会员", "客服",
                "司机", "同事", "朋友", "转告", "this is ", "I am ", "I'm ", "name is ", "call ", "contact ", "ask ",
                "Mr. ", "Ms. ", "Dear ")
@@ -122,6 +122,8 @@ _PHRASE_END = frozenset("，,。.!！?？、;；:： ")
 #: A framed name may be a dictionary word this rare (成文 270), not a common one (方式 16,797, 文件 4,288).
 FRAMED_WORD = 1000
 _CONTACT_WORDS = ("电话", "手机", "邮箱", "微信", "的电话", "的手机")
+#: What follows a name when someone is quoted (对记者说, 告诉记者).
+_SAID = ("对", "告诉", "向记者", "指出", "坦言")
 #: What stands before a name in a list of names (张三、李四和王五).
 _LIST_MARKS = ("，", "、", "：", ":", "和", "与", "及")
 #: Words jieba tags ``nr`` yet uses this often are ordinary words (明星 2,130, 阳光 3,451): names need a cue then.
@@ -275,7 +277,7 @@ class PersonRecognizer(EntityRecognizer):
             i = m.start()
             s_len = 2 if text[i:i + 2] in COMPOUND_SURNAMES else 1
             before = text[max(0, i - 9):i]
-            cue_before = before.endswith(CUES_BEFORE)
+            cue_before = before.rstrip(":：").endswith(CUES_BEFORE)  # 联系人王建国, 联系人：王建国
             honorific = next((h for h in HONORIFICS if text.startswith(h, i + s_len)), None)
             if honorific:
                 if bounds is None:
@@ -291,23 +293,37 @@ class PersonRecognizer(EntityRecognizer):
                 if j > n or not all(_CJK.match(c) for c in text[i + s_len:j]):
                     continue
                 cand, giv = text[i:j], text[i + s_len:j]
-                if any(c in _STOP for c in giv) or (g_len == 1 and giv == text[i]):
-                    continue  # function characters, or a doubled character (谢谢, 常常)
                 after = text[j:j + 3]
                 title_after = after.startswith(TITLES_AFTER)
                 cued = cue_before or title_after
+                role_before = before[-1:] in ROLE_SUFFIX
+                if g_len == 1 and giv == text[i]:
+                    continue  # a doubled character (谢谢, 常常)
+                if any(c in _STOP for c in giv):
+                    # function characters (王者之, 李在说), unless a role or cue before and a phrase end or what
+                    # people say after mark whole words as the name (副研究员尹中立对本报记者表示)
+                    if not (g_len == 2 and (cue_before or role_before) and (
+                            title_after or not after or after[:1] in _PHRASE_END or after.startswith(_SAID)
+                            or (cue_before and after[:1].isdigit()))):
+                        continue
+                    if bounds is None:
+                        bounds = _word_bounds(text)
+                    if i not in bounds or j not in bounds:
+                        continue
                 tag = tags.get(cand)
                 # a cue before and a title or the end of a phrase after mark both ends: a name even when it is
                 # also a word (this is 成文, ; 找管建国经理)
                 framed = cue_before and freq.get(cand, 0) <= FRAMED_WORD and (
-                    title_after or not after or after[:1] in _PHRASE_END or after.startswith(_CONTACT_WORDS))
+                    title_after or not after or after[:1] in _PHRASE_END or after.startswith(_CONTACT_WORDS)
+                    or after[:1].isdigit())  # 经纪人：宁一含13311317, a contact number right after
                 if not framed and (tag is not None and tag != "nr" and freq.get(cand, 0) > 50 or cand in PLACE_SET):
                     continue  # an ordinary word (王国, 黄金, 马上) or a place (石家庄, which jieba tags nr)
                 if tag == "nr" and not cued and freq.get(cand, 0) > COMMON_NR:
                     continue  # a common word jieba's dictionary tags as a name: 明星, 阳光, 顾问, 陆军
                 if tag == "nr" and g_len == 1 and not (cued or before[-1:] in ROLE_SUFFIX or before[-1:] in _LIST_MARKS):
                     continue  # a two-character word it tags so (白银, 荣耀, 祝福) is a name only in a name's context
-                if not cued and tags.get(giv) not in (None, "nr") and freq.get(giv, 0) > 2000 and g_len == 2:
+                if not (cued or role_before) and tags.get(giv) not in (None, "nr") and freq.get(giv, 0) > 2000 \
+                        and g_len == 2:
                     continue  # surname + a common word: 高兴趣, 王者荣耀 (but 王建国经理 is a name)
                 if bounds is None:  # segment the text only once a candidate survives the dictionary checks
                     bounds = _word_bounds(text)
