@@ -12,9 +12,9 @@ from transforms.times import to_timestamp
 @implements("truncate_time", needs=("tz",))
 def truncate_time(values: pa.Array, *, to: str = "hour", tz: str = "Asia/Shanghai") -> pa.Array:
     """Event times truncated in local time (``tz``) to the start of their hour, day, week (Monday, or the 1st of the
-    month where a month begins mid-week) or month, as
-    local wall-clock timestamps without a time zone (``timestamp[ms]``): a day's start reads as that day in every
-    reader and session (``ts::DATE = dt``); the data dictionary names the time zone."""
+    month where a month begins mid-week) or month, as local wall-clock timestamps without a time zone
+    (``timestamp[ms]``): a day's start reads as that day in every reader and session (``ts::DATE = dt``); the data
+    dictionary names the time zone."""
     ts = pd.Series(to_timestamp(values, tz).to_pandas())
     if to == "hour":
         out = ts.dt.floor("h", ambiguous="NaT", nonexistent="NaT")

@@ -320,7 +320,7 @@ class PersonRecognizer(EntityRecognizer):
                     continue  # an ordinary word (王国, 黄金, 马上) or a place (石家庄, which jieba tags nr)
                 if tag == "nr" and not cued and freq.get(cand, 0) > COMMON_NR:
                     continue  # a common word jieba's dictionary tags as a name: 明星, 阳光, 顾问, 陆军
-                if tag == "nr" and g_len == 1 and not (cued or before[-1:] in ROLE_SUFFIX or before[-1:] in _LIST_MARKS):
+                if tag == "nr" and g_len == 1 and not (cued or role_before or before[-1:] in _LIST_MARKS):
                     continue  # a two-character word it tags so (白银, 荣耀, 祝福) is a name only in a name's context
                 if not (cued or role_before) and tags.get(giv) not in (None, "nr") and freq.get(giv, 0) > 2000 \
                         and g_len == 2:
