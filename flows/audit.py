@@ -71,14 +71,7 @@ class AuditLog:
 
     def _tail(self) -> tuple[int, str]:
         """(last seq, last hash), after dropping a torn final line a killed writer may have left."""
-        try:
-            data = self.fs.read_bytes(self.path)
-        except FileNotFoundError:
-            return 0, GENESIS
-        if data and not data.endswith(b"\n"):
-            data = data[:data.rfind(b"\n") + 1]
-            self.fs.write_bytes(self.path, data)
-        return _last(data)
+        return _last(self.fs.complete_lines(self.path))
 
     def append(self, event: str, **fields) -> dict:
         """Append one entry (fsynced) and move both heads; returns the entry. The entry is made from the log as it

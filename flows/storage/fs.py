@@ -310,19 +310,24 @@ class LakeFS:
         finally:
             os.close(fd)
 
-    def append_after(self, path: Path, make_line: Callable[[bytes], str]) -> str:
-        """Append to an append-only state file the line ``make_line`` makes from the file's complete lines (b""
-        when there is no file), and return it: for a log whose next line depends on its last (a hash chain). A
-        torn final line a killed writer left is dropped first. Callers hold the lake's lock; an object store
-        re-reads and re-makes the line if another writer got in between."""
+    def complete_lines(self, path: Path) -> bytes:
+        """An append-only state file's complete lines (b"" when there is no file), after dropping from the file a
+        torn final line a killed writer left."""
         try:
             data = self.read_bytes(path)
         except FileNotFoundError:
-            data = b""
+            return b""
         if data and not data.endswith(b"\n"):
             data = data[:data.rfind(b"\n") + 1]
             self.write_bytes(path, data)
-        line = make_line(data)
+        return data
+
+    def append_after(self, path: Path, make_line: Callable[[bytes], str]) -> str:
+        """Append to an append-only state file the line ``make_line`` makes from the file's
+        :meth:`complete_lines`, and return it: for a log whose next line depends on its last (a hash chain).
+        Callers hold the lake's lock; an object store re-reads and re-makes the line if another writer got in
+        between."""
+        line = make_line(self.complete_lines(path))
         self.append_line(path, line)
         return line
 
