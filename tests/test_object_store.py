@@ -196,6 +196,43 @@ def test_an_audit_append_on_s3_reads_the_log_once_and_a_writer_in_between_keeps_
     assert v.ok and v.entries == 4, v.problem
 
 
+def test_a_digest_of_what_was_just_read_or_written_costs_a_head_and_follows_a_change(s3, tmp_path, monkeypatch):
+    """A purge digests each file it has just read, and again after rewriting it: on an object store that is a HEAD
+    (the ETag still the one read or written), not a second download; an object changed by someone else in between
+    is downloaded again and digested as it is now. Uploads in one PUT and in parts alike."""
+    import hashlib
+
+    from flows.storage import objectstore
+
+    make_lake(tmp_path / "l", rows=40, start=date(2026, 9, 1), end=date(2026, 9, 1), seed=5)
+    bucket = s3.bucket()
+    fs = lake_fs(load_catalog(upload_lake(tmp_path / "l", s3, bucket, "lake", tmp_path / "c")))
+    path = next(p for p in fs.walk_files(fs.root) if str(p).endswith(".parquet"))
+    calls: list[str] = []
+    fs.client.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+
+    data = fs.read_bytes(path)
+    calls.clear()
+    assert fs.digest(path) == hashlib.sha256(data).hexdigest()
+    assert calls == ["HeadObject"]
+
+    key = ObjectPath(str(path)).key
+    s3.client().put_object(Bucket=bucket, Key=key, Body=b"written by someone else")
+    calls.clear()
+    assert fs.digest(path) == hashlib.sha256(b"written by someone else").hexdigest()
+    assert calls == ["HeadObject", "GetObject"]
+
+    for single_put, body in ((objectstore._SINGLE_PUT, b"one put " * 100), (0, b"in parts " * 100)):
+        monkeypatch.setattr(objectstore, "_SINGLE_PUT", single_put)
+        with fs.atomic_file(path) as tmp:
+            tmp.write_bytes(body)
+        calls.clear()
+        assert fs.digest(path) == hashlib.sha256(body).hexdigest()
+        assert calls == ["HeadObject"]
+    with pytest.raises(FileNotFoundError):
+        fs.digest(fs.root / "no" / "such.parquet")
+
+
 def test_a_hostile_key_is_reported_and_never_touched(s3, tmp_path):
     cat_path, _ = make_lake(tmp_path / "l", rows=300, start=date(2026, 9, 1), end=date(2026, 9, 2))
     bucket = s3.bucket()

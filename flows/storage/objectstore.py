@@ -25,6 +25,7 @@ Credentials come from the standard environment (``AWS_ACCESS_KEY_ID``, ``AWS_SEC
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import json
@@ -41,7 +42,7 @@ from typing import Callable, Iterator
 
 from configs.errors import StorageError
 from configs.locations import ObjectPath
-from flows.storage.fs import Entry, LakeFS, Problem
+from flows.storage.fs import Entry, LakeFS, Problem, file_digest
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,17 @@ _CLIENTS: dict[tuple, object] = {}
 _CLIENTS_LOCK = threading.Lock()
 #: Requests made by this process, by operation (what ``bench/`` reports: where an object store's time goes).
 REQUESTS: dict[str, int] = {}
+
+
+#: SHA-256 digests this process has computed, by object: (endpoint, bucket, key) -> (ETag, digest) of what it last
+#: read or wrote there. A digest asked for again costs a HEAD, not a second download (a purge digests each file it
+#: has just read, and again after rewriting it): the entry counts only while the object's ETag is the one recorded.
+_DIGESTS: "collections.OrderedDict[tuple, tuple[str, str]]" = collections.OrderedDict()
+_DIGESTS_LOCK = threading.Lock()
+_DIGESTS_MAX = 4096
+#: An upload this size or smaller is one PUT, whose answer carries the ETag; a larger one goes in parts (boto3's
+#: transfer manager) and its ETag is read back with a HEAD.
+_SINGLE_PUT = 8 * 1024 * 1024
 
 
 def _count(event_name: str, **_) -> None:
@@ -293,12 +305,33 @@ class ObjectLakeFS(LakeFS):
             if _missing(e):
                 raise FileNotFoundError(self.rel(path)) from None
             raise
-        return r["Body"].read(), r["ETag"]
+        data = r["Body"].read()
+        self._remember(path, r["ETag"], hashlib.sha256(data).hexdigest())
+        return data, r["ETag"]
+
+    def _remember(self, path, etag: str, digest: str) -> None:
+        bucket, key = self._bk(path)
+        with _DIGESTS_LOCK:
+            _DIGESTS[(self.config.endpoint, bucket, key)] = (etag, digest)
+            _DIGESTS.move_to_end((self.config.endpoint, bucket, key))
+            while len(_DIGESTS) > _DIGESTS_MAX:
+                _DIGESTS.popitem(last=False)
 
     def read_bytes(self, path) -> bytes:
         return self._get(path)[0]
 
     def digest(self, path) -> str:
+        """SHA-256 of the object as it is now: from what this process last read or wrote there when a HEAD shows the
+        same ETag, else from downloading it."""
+        path = self.safe(path)
+        h = self._head(path)
+        if h is None:
+            raise FileNotFoundError(self.rel(path))
+        bucket, key = self._bk(path)
+        with _DIGESTS_LOCK:
+            known = _DIGESTS.get((self.config.endpoint, bucket, key))
+        if known is not None and known[0] == h["ETag"]:
+            return known[1]
         return hashlib.sha256(self.read_bytes(path)).hexdigest()
 
     def open_input(self, path):
@@ -310,7 +343,9 @@ class ObjectLakeFS(LakeFS):
 
     def _put(self, path, data: bytes, **conditions) -> str:
         bucket, key = self._bk(self.safe(path))
-        return self.client.put_object(Bucket=bucket, Key=key, Body=data, **conditions)["ETag"]
+        etag = self.client.put_object(Bucket=bucket, Key=key, Body=data, **conditions)["ETag"]
+        self._remember(path, etag, hashlib.sha256(data).hexdigest())
+        return etag
 
     @contextlib.contextmanager
     def atomic_file(self, path) -> Iterator[Path]:
@@ -320,8 +355,13 @@ class ObjectLakeFS(LakeFS):
         private = Path(tempfile.mkdtemp(prefix=f".tmp-piiflow-{os.getpid()}-"))
         try:
             yield private / "data"
-            bucket, key = self._bk(path)
-            self.client.upload_file(str(private / "data"), bucket, key)
+            local = private / "data"
+            if local.stat().st_size <= _SINGLE_PUT:
+                self._put(path, local.read_bytes())
+            else:
+                bucket, key = self._bk(path)
+                self.client.upload_file(str(local), bucket, key)
+                self._remember(path, self._head(path)["ETag"], file_digest(local))
         finally:
             shutil.rmtree(private, ignore_errors=True)
 
