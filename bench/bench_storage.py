@@ -62,13 +62,15 @@ def run(args, server) -> None:
     local = time.perf_counter() - t
 
     objectstore.REQUESTS.clear()
+    objectstore.DOWNLOADED["bytes"] = 0
     t = time.perf_counter()
     nightly_flow(str(s3_cat))
     remote = time.perf_counter() - t
     requests = dict(sorted(objectstore.REQUESTS.items(), key=lambda kv: -kv[1]))
     print(json.dumps({"bench": "storage_nightly", "rows": args.rows, "local_s": round(local, 2),
                       "s3_s": round(remote, 2), "ratio_s3_to_local": round(remote / local, 2), "target_ratio": 3.0,
-                      "s3_requests": sum(requests.values()), "by_operation": requests}))
+                      "s3_requests": sum(requests.values()), "by_operation": requests,
+                      "s3_downloaded_mb": round(objectstore.DOWNLOADED["bytes"] / 1e6, 1)}))
 
 
 if __name__ == "__main__":

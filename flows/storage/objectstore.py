@@ -84,8 +84,10 @@ class S3Config:
 
 _CLIENTS: dict[tuple, object] = {}
 _CLIENTS_LOCK = threading.Lock()
-#: Requests made by this process, by operation (what ``bench/`` reports: where an object store's time goes).
+#: Requests made by this process, by operation, and the bytes its object downloads received (what ``bench/``
+#: reports: where an object store's time goes).
 REQUESTS: dict[str, int] = {}
+DOWNLOADED = {"bytes": 0}
 
 
 #: SHA-256 digests this process has computed, by object: (endpoint, bucket, key) -> (ETag, digest) of what it last
@@ -104,6 +106,10 @@ def _count(event_name: str, **_) -> None:
     REQUESTS[op] = REQUESTS.get(op, 0) + 1
 
 
+def _downloaded(parsed: dict, **_) -> None:
+    DOWNLOADED["bytes"] += int(parsed.get("ContentLength") or 0)
+
+
 def client_for(config: S3Config):
     """One boto3 S3 client per configuration and process (clients are thread-safe; a forked worker makes its own)."""
     key = (config, os.getpid(), os.environ.get("AWS_ACCESS_KEY_ID"))
@@ -118,6 +124,7 @@ def client_for(config: S3Config):
                 config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 5, "mode": "standard"},
                               max_pool_connections=32))
             c.meta.events.register("before-call.s3", _count)
+            c.meta.events.register("after-call.s3.GetObject", _downloaded)
             _CLIENTS[key] = c
     return c
 
@@ -321,17 +328,18 @@ class ObjectLakeFS(LakeFS):
         return self._get(path)[0]
 
     def digest(self, path) -> str:
-        """SHA-256 of the object as it is now: from what this process last read or wrote there when a HEAD shows the
-        same ETag, else from downloading it."""
+        """SHA-256 of the object as it is now: what this process last read or wrote there if a HEAD shows the same
+        ETag, else from downloading it (with nothing remembered, straight away: one request either way)."""
         path = self.safe(path)
-        h = self._head(path)
-        if h is None:
-            raise FileNotFoundError(self.rel(path))
         bucket, key = self._bk(path)
         with _DIGESTS_LOCK:
             known = _DIGESTS.get((self.config.endpoint, bucket, key))
-        if known is not None and known[0] == h["ETag"]:
-            return known[1]
+        if known is not None:
+            h = self._head(path)
+            if h is None:
+                raise FileNotFoundError(self.rel(path))
+            if h["ETag"] == known[0]:
+                return known[1]
         return hashlib.sha256(self.read_bytes(path)).hexdigest()
 
     def open_input(self, path):
