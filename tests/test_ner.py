@@ -87,10 +87,23 @@ NAMES = [
     ("一代武侠小说泰斗金庸于30日下午病逝", "金庸"),  # and this one as a pen name (nrfg)
     ("经纪人：Derek 23352113", "Derek"),  # Latin names in Chinese text
     ("TVB經理人kenneth+85294979172", "kenneth"),
+    ("演藝經理人:Derek23352113", "Derek"),  # a number written onto the name
     ("社科院金融研究所副研究员尹中立对本报记者表示", "尹中立"),  # 中 is a function character, but a role before
     ("研究员王建国对本报记者表示", "王建国"),  # and what is said after mark the name (and 建国 is a common word)
     ("工作联络：宁一含13311317", "宁一含"),  # a cue, then a number
+    ("合作方代表是johnwalsh，下周到", "johnwalsh"),  # first and last name written together, as CLUENER's texts
+    ("请把样片发给BradBuxer审核", "BradBuxer"),  # a first name and a capitalised word
 ]
+
+
+@pytest.mark.parametrize("text", ["我们在NowTV和GameInformer上看到了EARedwoodShores", "邮箱vivian.walsh@163.com",
+                                  "官网www.johnwalsh.com上有", "这款AprilFool的游戏", "登录MarkDown编辑器"])
+def test_latin_words_written_together_are_names_only_when_both_parts_are(text):
+    """A joined Latin word is a name when it splits into a listed first and last name, or a listed first name and a
+    capitalised word (not NowTV, not a word-like first name such as April or Mark); never inside an address."""
+    from transforms.recognizers.person_recognizer import PersonRecognizer
+
+    assert [text[r.start:r.end] for r in PersonRecognizer().analyze(text, ["PERSON"])] == []
 
 
 @pytest.mark.parametrize("text", ["技术员王一直在加班", "会员李上了车", "他是王者之风的会员", "研究员王中说了算吗"])

@@ -145,7 +145,11 @@ _TRANSLIT_WITH_ORIGINAL = re.compile(f"(?<![{TRANSLIT_CHARS}])([{TRANSLIT_CHARS}
 #: A Latin name or handle right after a role noun: 项目负责人Erik, 经纪人：Victor, 主唱maya, 选手Lyn.
 _ROLE_LATIN = re.compile(r"(?:(?![联携])[\u4e00-\u9fff][家师长员手监唱者官士总理导授]|主任|负责人|经纪人|經紀人|经理人|"
                          r"經理人|联系人|聯繫人|签署人|领队|領隊|选手|選手|主播|学生|學生)[:：]?\s?"
-                         r"([A-Za-z][a-z]+(?:[A-Z][a-z]+)?|[A-Z]{2,}[a-z]*)(?![A-Za-z0-9.:/@])")
+                         r"([A-Za-z][a-z]+(?:[A-Z][a-z]+)?|[A-Z]{2,}[a-z]*)(?![A-Za-z.:/@]|\d*[A-Za-z@])")
+#: A Latin word in Chinese text, where spaces are often dropped (CLUENER's texts have none): a first and last name
+#: written together (PeterWoodward, johnwalsh) or a first name and a capitalised word (BradBuxer).
+_LATIN_WORD = re.compile(r"(?<![A-Za-z0-9\u00c0-\u024f@._/\-])[A-Za-z]{6,30}(?![A-Za-z0-9\u00c0-\u024f@/]|\.[A-Za-z])")
+_CAMEL_PAIR = re.compile(r"([A-Z][a-z]{2,})([A-Z][a-z]{2,})")
 #: Capitalised words after an English cue that are not names (said The..., Hi All, given This...).
 _EN_NOT_NAMES = frozenset("The A An This That These Those It He She They We You I All Everyone Team There Here "
                           "Sir Madam Mr Mrs Ms Dr Yes No Ok OK Please Thanks Thank Hello Hi Dear World Guys Folks "
@@ -181,6 +185,18 @@ def _latin_names() -> tuple[frozenset[str], frozenset[str]]:
                           ("last_names", last)):
             out.update(n for n in getattr(provider, attr, ()) if n.isalpha())
     return frozenset(first), frozenset(last)
+
+
+def _joined_name(word: str) -> bool:
+    """Whether a Latin ``word`` is a first and last name written together: both parts in the name lists
+    (johnwalsh, PeterWoodward), or a first name and a capitalised word (BradBuxer; not NowTV, GameInformer)."""
+    first, last = _latin_names()
+    camel = _CAMEL_PAIR.fullmatch(word)
+    if camel and camel.group(1) in first and camel.group(1) not in _WORD_FIRST:
+        return True
+    low = word.lower()
+    return any(low[:k].capitalize() in first and low[:k].capitalize() not in _WORD_FIRST
+               and low[k:].capitalize() in last for k in range(3, len(low) - 2))
 
 
 #: Name statistics: a candidate's log-likelihood ratio (:func:`_name_llr`) above what a name of its length
@@ -260,6 +276,8 @@ class PersonRecognizer(EntityRecognizer):
                     if len(m.group()) <= 16]
             out += [result_of(self, m.start(g), m.end(g), 0.6) for m in _TRANSLIT_WITH_ORIGINAL.finditer(text)
                     for g in (1, 2)]
+            out += [result_of(self, m.start(), m.end(), 0.6) for m in _LATIN_WORD.finditer(text)
+                    if _joined_name(m.group())]
             out += [result_of(self, m.start(1), m.end(1), 0.6) for m in _ROLE_LATIN.finditer(text)
                     if len(m.group(1)) <= 20 and m.group(1).lower() not in _NOT_NAMES
                     and not (m.group(1).isupper() and len(m.group(1)) <= 3)]
