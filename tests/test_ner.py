@@ -191,7 +191,9 @@ def test_a_name_found_once_is_a_name_wherever_it_recurs():
 
 @pytest.mark.parametrize("text,place", [("我在北京出差", "北京"), ("中国队赢了", "中国"), ("刚从香港回来", "香港"),
                                         ("美国的朋友寄来的", "美国"), ("故事的背景将会转向日本东京", "日本东京"),
-                                        ("一家公司即在四川南充市成立", "四川南充市"), ("來自台灣台北的藝人", "台灣台北")])
+                                        ("一家公司即在四川南充市成立", "四川南充市"), ("來自台灣台北的藝人", "台灣台北"),
+                                        ("国内直飞毛里求斯的航班", "毛里求斯"),  # every country, not a hand-written few
+                                        ("去年去哥伦比亚旅游", "哥伦比亚")])
 def test_a_country_or_city_alone_is_reported_but_not_redacted(balanced, release, text, place):
     assert not any(f.type == "CN_ADDRESS" for f in detect(release, text))
     assert redact_text(release, text) == text
@@ -203,6 +205,8 @@ def test_places_written_together_are_a_place_alone():
     assert is_bare_place("中国上海") and is_bare_place("四川南充市") and is_bare_place("日本东京")
     assert not is_bare_place("北京市朝阳区") and not is_bare_place("成都市武侯区人民南路四段12号")
     assert not is_bare_place("东京塔") and not is_bare_place("上海中心")
+    assert is_bare_place("广西壮族自治区") and is_bare_place("毛里求斯") and is_bare_place("哥伦比亚波哥大")
+    assert not is_bare_place("广西壮族自治区南宁市青秀区民族大道100号")
 
 
 def test_hard_negatives_raise_almost_no_alarm(balanced, release):

@@ -26,8 +26,19 @@ PLACES = ("北京 上海 天津 重庆 河北 山西 辽宁 吉林 黑龙江 江
           "迪拜 夏威夷 欧洲 亚洲 非洲 美洲 北美 南美 东南亚 中东 大陆 内地 华东 华南 华北 西南 东北").split()
 
 
-#: The same, as a set: what other recognizers check a word against (a known place is no person).
+#: The same, as a set: what other recognizers check a word against (a known place is no person), and one of the
+#: model's features (so it changes only with a retrained model).
 PLACE_SET = frozenset(PLACES)
+
+
+@functools.lru_cache(maxsize=1)
+def world_places() -> frozenset[str]:
+    """Places that, written alone, are a location and not an address: :data:`PLACE_SET` with every country and
+    territory, province and the large cities by their Chinese names (Faker's ``zh_CN`` address lists: 哥伦比亚,
+    毛里求斯, 广西壮族自治区, 齐齐哈尔)."""
+    from faker.providers.address.zh_CN import Provider
+
+    return PLACE_SET | frozenset(Provider.countries) | frozenset(Provider.provinces) | frozenset(Provider.cities)
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2}")
 _HAN_WORD = re.compile(r"[\u4e00-\u9fff]+")
 #: Every address pattern ends a part with one of these characters, or is a known place name: the (costly)

@@ -69,10 +69,11 @@ def is_bare_place(span: str) -> bool:
 
 @functools.lru_cache(maxsize=8192)
 def _one_place(span: str) -> bool:
-    from transforms.recognizers.cn_address_recognizer import PLACE_SET
+    from transforms.recognizers.cn_address_recognizer import world_places
 
     tags, _ = jieba_tables()
-    return span.rstrip("省市县") in PLACE_SET or (tags.get(span) == "ns" and len(span) <= 3
+    places = world_places()
+    return span in places or span.rstrip("省市县") in places or (tags.get(span) == "ns" and len(span) <= 3
                                                   and span[-1] not in "路街道巷弄村镇乡区号")
 
 
