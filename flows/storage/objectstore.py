@@ -305,7 +305,8 @@ class ObjectLakeFS(LakeFS):
     def _get(self, path) -> tuple[bytes, str]:
         from botocore.exceptions import ClientError
 
-        bucket, key = self._bk(self.safe(path))
+        path = self.safe(path)
+        bucket, key = self._bk(path)
         try:
             r = self.client.get_object(Bucket=bucket, Key=key)
         except ClientError as e:
@@ -350,7 +351,8 @@ class ObjectLakeFS(LakeFS):
     # -- writing, atomically -------------------------------------------------------------------------------------
 
     def _put(self, path, data: bytes, **conditions) -> str:
-        bucket, key = self._bk(self.safe(path))
+        path = self.safe(path)
+        bucket, key = self._bk(path)
         etag = self.client.put_object(Bucket=bucket, Key=key, Body=data, **conditions)["ETag"]
         self._remember(path, etag, hashlib.sha256(data).hexdigest())
         return etag
@@ -369,7 +371,9 @@ class ObjectLakeFS(LakeFS):
             else:
                 bucket, key = self._bk(path)
                 self.client.upload_file(str(local), bucket, key)
-                self._remember(path, self._head(path)["ETag"], file_digest(local))
+                uploaded = self._head(path)
+                if uploaded is not None:
+                    self._remember(path, uploaded["ETag"], file_digest(local))
         finally:
             shutil.rmtree(private, ignore_errors=True)
 

@@ -39,6 +39,8 @@ def world_places() -> frozenset[str]:
     from faker.providers.address.zh_CN import Provider
 
     return PLACE_SET | frozenset(Provider.countries) | frozenset(Provider.provinces) | frozenset(Provider.cities)
+
+
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2}")
 _HAN_WORD = re.compile(r"[\u4e00-\u9fff]+")
 #: Every address pattern ends a part with one of these characters, or is a known place name: the (costly)
