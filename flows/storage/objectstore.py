@@ -317,11 +317,14 @@ class ObjectLakeFS(LakeFS):
         self._remember(path, r["ETag"], hashlib.sha256(data).hexdigest())
         return data, r["ETag"]
 
+    def _digest_key(self, path) -> tuple:
+        return (self.config.endpoint, *self._bk(path))
+
     def _remember(self, path, etag: str, digest: str) -> None:
-        bucket, key = self._bk(path)
+        key = self._digest_key(path)
         with _DIGESTS_LOCK:
-            _DIGESTS[(self.config.endpoint, bucket, key)] = (etag, digest)
-            _DIGESTS.move_to_end((self.config.endpoint, bucket, key))
+            _DIGESTS[key] = (etag, digest)
+            _DIGESTS.move_to_end(key)
             while len(_DIGESTS) > _DIGESTS_MAX:
                 _DIGESTS.popitem(last=False)
 
@@ -332,9 +335,8 @@ class ObjectLakeFS(LakeFS):
         """SHA-256 of the object as it is now: what this process last read or wrote there if a HEAD shows the same
         ETag, else from downloading it (with nothing remembered, straight away: one request either way)."""
         path = self.safe(path)
-        bucket, key = self._bk(path)
         with _DIGESTS_LOCK:
-            known = _DIGESTS.get((self.config.endpoint, bucket, key))
+            known = _DIGESTS.get(self._digest_key(path))
         if known is not None:
             h = self._head(path)
             if h is None:

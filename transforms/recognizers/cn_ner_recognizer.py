@@ -72,9 +72,8 @@ def _one_place(span: str) -> bool:
     from transforms.recognizers.cn_address_recognizer import world_places
 
     tags, _ = jieba_tables()
-    places = world_places()
-    return span in places or span.rstrip("省市县") in places or (tags.get(span) == "ns" and len(span) <= 3
-                                                  and span[-1] not in "路街道巷弄村镇乡区号")
+    return span.rstrip("省市县") in world_places() or (tags.get(span) == "ns" and len(span) <= 3
+                                                     and span[-1] not in "路街道巷弄村镇乡区号")
 
 
 def _without_plates(text: str, start: int, end: int, score: float) -> tuple[int, int, float] | None:

@@ -355,7 +355,7 @@ class PersonRecognizer(EntityRecognizer):
                     score += ALIGNED_BONUS
                 if cued:
                     score += 0.3
-                elif before[-1:] in ROLE_SUFFIX:
+                elif role_before:
                     score += 0.2
                 if before[-1:] in _LIST_MARKS and after[:1] in ("，", "、", "。", "和", "与", ""):
                     score += 0.1
