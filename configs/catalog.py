@@ -117,9 +117,22 @@ class ColumnPolicy(_Frozen):
     #: Declare it where raw files disagree (a number written as text in some lines): a release has one type per
     #: column.
     type: Literal["string", "int64", "float64", "bool", "date", "timestamp"] | None = None
-    #: The kind of personal identifier the column holds (``phone``, ``email``...): an erasure finds a subject's own
-    #: identifiers in their rows and erases them wherever a column declares the same kind, in anybody's rows.
+    #: The kind of personal identifier the column holds (``phone``, ``email``...), with ``owner``: whose it is.
     identifier: Annotated[str, BeforeValidator(lambda v: _check_name(v, NAME, "an identifier kind"))] | None = None
+    #: Whose identifier the column holds (required with ``identifier``): ``subject``, the row's subject's own (their
+    #: phone, e-mail, device), or ``other``, somebody else's (a number called, a contact). An erasure learns a
+    #: subject's identifiers only from ``subject`` columns of their own rows, and erases them from ``other``
+    #: columns of anybody's rows where they equal one of those; it never touches another subject's own columns.
+    owner: Literal["subject", "other"] | None = None
+
+    @model_validator(mode="after")
+    def _owner_with_identifier(self) -> "ColumnPolicy":
+        if self.identifier is not None and self.owner is None:
+            raise ValueError(f"owner: expected whose {self.identifier} the column holds: 'subject' (the row's subject's "
+                             f"own) or 'other' (somebody else's: a number called, a contact), found nothing")
+        if self.owner is not None and self.identifier is None:
+            raise ValueError("identifier: expected the identifier kind that owner describes, found nothing")
+        return self
     #: The column tells the subject's age (clause 7, minors): as a ``birth_date``, as a ``resident_id`` (its birth
     #: date), or as an ``age`` in whole years at the row's event time.
     age_from: Literal["birth_date", "resident_id", "age"] | None = None

@@ -415,8 +415,11 @@ def _print_erase(r: dict) -> None:
                   + (f" ({r['members_added']} found through the organisation)" if r["members_added"] else "")
                   + f": {sum(rows.values()):,} rows in {r['files']} file(s)"
                   + ("" if r["executed"] else " (plan only; --execute to act)"))
-        for target, n in rows.items():
-            out.print(f"  {target}: {n:,} rows")
+        cells = (r["receipt"]["cells"] if r["executed"] else r.get("planned_cells")) or {}
+        for target in dict.fromkeys([*rows, *cells]):
+            changed = ", ".join(f"{col} {k:,}" for col, k in sorted(cells.get(target, {}).items()))
+            out.print(f"  {target}: {rows.get(target, 0):,} rows"
+                      + (f"; cells in rows kept: {changed}" if changed else ""))
     if r.get("not_found"):
         out.print(f"  not found: {r['not_found']} requested subject(s) appear in no dataset")
     _print_problems(r)

@@ -44,6 +44,7 @@ from transforms.erasure import (
     ErasureTarget,
     anonymizing_changes,
     as_text,
+    changed_cells,
     collect_identifiers,
     identifier_cells,
     identifier_columns,
@@ -135,12 +136,19 @@ def plan_erasure(catalog: Catalog, subjects: list[str], org: str | None, setting
 def _raw_targets(catalog: Catalog, erased: Erased, problems: list[Problem]) -> list[ErasureTarget]:
     targets = []
     for name, ds, store, path, t in _each_raw_file(catalog, problems):
-        own = own_rows(t, ds, erased)
-        cells = identifier_cells(t, ds, erased)
-        n, c = count_true(own), sum(count_true(pc.and_(m, pc.invert(own))) for m in cells.values())
-        if n or c:
-            targets.append(ErasureTarget(name, store.fs.rel(path), t.num_rows, n, ds.on_erase, cells=c))
+        n, columns = _raw_changes(t, ds, erased)
+        if n or columns:
+            targets.append(ErasureTarget(name, store.fs.rel(path), t.num_rows, n, ds.on_erase,
+                                         cells=sum(columns.values()), columns=columns))
     return targets
+
+
+def _raw_changes(table: pa.Table, ds, erased: Erased) -> tuple[int, dict[str, int]]:
+    """(the subjects' own rows, {column: cells changed in rows that stay}) an erasure makes in one raw table."""
+    own, cells = own_rows(table, ds, erased), identifier_cells(table, ds, erased)
+    anonymise = ds.on_erase == "anonymise"
+    changes = anonymizing_changes(table, ds, own, cells, anonymise=anonymise, token=lambda: "")
+    return count_true(own), changed_cells(changes, None if anonymise else own)
 
 
 def each_release_file(catalog: Catalog, erased: Erased, settings: Settings, purposes: tuple[str, ...] | None = None):
@@ -163,15 +171,21 @@ def _release_targets(catalog: Catalog, erased: Erased, settings: Settings) -> li
     targets = []
     for rname, dname, ds, store, path, t, looked_for in each_release_file(catalog, erased, settings):
         own, cells = own_rows(t, ds, looked_for), identifier_cells(t, ds, looked_for)
-        n, c = count_true(own), sum(count_true(pc.and_(m, pc.invert(own))) for m in cells.values())
-        if n or c:
-            targets.append(ErasureTarget(f"{rname}/{dname}", store.fs.rel(path), t.num_rows, n, "delete", cells=c))
+        n, columns = count_true(own), _cells_left(cells, own)
+        if n or columns:
+            targets.append(ErasureTarget(f"{rname}/{dname}", store.fs.rel(path), t.num_rows, n, "delete",
+                                         cells=sum(columns.values()), columns=columns))
     return targets
 
 
-def _erase_raw_file(catalog: Catalog, target: ErasureTarget, erased: Erased) -> tuple[int, int]:
-    """(rows erased, other cells erased) in one raw file, re-decided from the file as it is now (a re-run after a
-    crash is exact). Kept rows and cells stay exactly as they were."""
+def _cells_left(cells: dict[str, pa.Array], own: pa.Array) -> dict[str, int]:
+    """{column: identifier cells nulled in rows that are not deleted}."""
+    return changed_cells({col: (hit, None) for col, hit in cells.items()}, own)
+
+
+def _erase_raw_file(catalog: Catalog, target: ErasureTarget, erased: Erased) -> tuple[int, dict[str, int]]:
+    """(rows erased, {column: cells changed in rows that stay}) in one raw file, re-decided from the file as it is
+    now (a re-run after a crash is exact). Kept rows and cells stay exactly as they were."""
     ds = catalog.datasets[target.target]
     store = storage_for(catalog, target.target)
     path = catalog.lake.root / target.path
@@ -180,15 +194,15 @@ def _erase_raw_file(catalog: Catalog, target: ErasureTarget, erased: Erased) -> 
     n = count_true(own)
     anonymise = ds.on_erase == "anonymise"
     changes = anonymizing_changes(table, ds, own, cells, anonymise=anonymise)
-    c = sum(count_true(pc.and_(m, pc.invert(own))) for m in cells.values())
+    columns = changed_cells(changes, None if anonymise else own)
     if n and n == table.num_rows and not anonymise:
         store.delete_file(path)
-        return n, 0
+        return n, {}
     if changes:
         store.update_rows(path, changes)
     if n and not anonymise:
         store.delete_rows(path, own)
-    return n, c
+    return n, columns
 
 
 def _erase_release_file(catalog: Catalog, target: ErasureTarget, erased: Erased, settings: Settings) -> tuple[int, int]:
@@ -199,13 +213,13 @@ def _erase_release_file(catalog: Catalog, target: ErasureTarget, erased: Erased,
     table = store.read_file(path)
     looked_for = release_erased(ds, erased, derive_key(settings.master_key(), catalog.releases[rname].recipient))
     own, cells = own_rows(table, ds, looked_for), identifier_cells(table, ds, looked_for)
-    c = sum(count_true(pc.and_(m, pc.invert(own))) for m in cells.values())
+    columns = _cells_left(cells, own)
     for col, hit in cells.items():
         i = table.column_names.index(col)
         old = table.column(i).combine_chunks()
         table = table.set_column(i, col, pc.if_else(hit, pa.nulls(len(old), old.type), old))
     store.replace_file(path, table.filter(pc.invert(own)))
-    return count_true(own), c
+    return count_true(own), columns
 
 
 def _vacuum_delta(catalog: Catalog, erased: Erased, audit: AuditLog, run_id: str) -> None:
@@ -237,13 +251,14 @@ def execute_erasure(catalog: Catalog, plan: ErasurePlan, settings: Settings) -> 
             {"request_id": plan.request_id, "subject_hashes": plan.subject_hashes, "org_hash": plan.org_hash,
              "identifier_hashes": {k: sorted(v) for k, v in hashed.identifiers.items()}}).encode())
     done: dict[str, int] = {}
+    cells_done: dict[str, dict[str, int]] = {}
     for t in plan.targets:
         path = catalog.lake.root / t.path
         if not fs.exists(path):
             continue
         before = fs.digest(path)
         try:
-            n, c = (_erase_release_file(catalog, t, plan.erased, settings) if "/" in t.target
+            n, columns = (_erase_release_file(catalog, t, plan.erased, settings) if "/" in t.target
                     else _erase_raw_file(catalog, t, plan.erased))
         except StorageError as e:
             plan.problems.append(Problem(t.path, f"not erased: {str(e).split(': ', 1)[-1]}"))
@@ -254,15 +269,18 @@ def execute_erasure(catalog: Catalog, plan: ErasurePlan, settings: Settings) -> 
             changed = ", ".join(f"{k} ({v} rows)" for k, v in done.items()) or "nothing"
             raise StorageError(f"erase stopped at {t.path}: {e.strerror or type(e).__name__}; changed before it "
                                f"stopped: {changed}; run the request again to complete it") from e
-        if n or c:
+        if n or columns:
             done[t.target] = done.get(t.target, 0) + n
+            for col, k in columns.items():
+                cells_done.setdefault(t.target, {})[col] = cells_done.get(t.target, {}).get(col, 0) + k
             audit.append("erase.file", run_id=run_id, request_id=plan.request_id, target=t.target, path=t.path,
-                         mode=t.mode, rows=n, identifier_cells=c, sha256_before=before,
+                         mode=t.mode, rows=n, cells=columns, sha256_before=before,
                          sha256_after=fs.digest(path) if fs.exists(path) else None)
     _vacuum_delta(catalog, plan.erased, audit, run_id)
     receipt = {"request_id": plan.request_id, "run_id": run_id, "completed_at": datetime.now(timezone.utc).isoformat(),
                "subjects": len(plan.subject_hashes), "not_found": plan.not_found, "org_hash": plan.org_hash,
                "members_added": plan.members_added, "planned": plan.counts(), "rows": done,
+               "planned_cells": plan.cell_counts(), "cells": cells_done,
                "late_arrivals": plan.already_processed, "policy_hash": catalog.policy_hash}
     receipt_path = catalog.state_path / "erasure" / "receipts" / f"{plan.request_id}-{run_id}.json"
     fs.write_bytes(receipt_path, json.dumps(receipt, indent=2).encode())
@@ -320,7 +338,8 @@ def run_erase(catalog: Catalog, subjects_file: Path | None, org: str | None, exe
         plan = plan_now()
     result = {"request_id": plan.request_id, "subjects": len(plan.subject_hashes), "not_found": plan.not_found,
               "members_added": plan.members_added, "already_processed": plan.already_processed,
-              "executed": receipt is not None, "planned": plan.counts(), "files": len(plan.targets),
+              "executed": receipt is not None, "planned": plan.counts(), "planned_cells": plan.cell_counts(),
+              "files": len(plan.targets),
               "problems": [str(p) for p in dict.fromkeys(surveyed + plan.problems)]}
     if receipt is not None:
         result["receipt"] = receipt

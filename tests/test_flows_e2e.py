@@ -199,7 +199,7 @@ def test_policy_drift_is_flagged(tmp_path, prefect_harness, request, backend):
     from flows.scan import scan_flow
 
     cat_path = _small_lake(backend, tmp_path, request)
-    text = cat_path.read_text(encoding="utf-8").replace("phone:         {kind: direct, op: drop, identifier: phone}",
+    text = cat_path.read_text(encoding="utf-8").replace("phone:         {kind: direct, op: drop, identifier: phone, owner: subject}",
                                                         "phone:         {kind: other, op: keep}")
     cat_path.write_text(text, encoding="utf-8")
     result = scan_flow(str(cat_path), "registration")
@@ -216,7 +216,8 @@ def test_gate_blocks_a_direct_column_left_in_clear_and_keeps_previous_release(tm
     deidentify_flow(str(cat_path), "crm_research")
     before = {f: lake_read(cat_path, f) for f in lake_files(cat_path, "releases")}
     assert before
-    text = cat_path.read_text(encoding="utf-8").replace('callee_phone: {kind: direct, op: pseudonymize, identifier: phone, description: "the number called"}',
+    text = cat_path.read_text(encoding="utf-8").replace('callee_phone: {kind: direct, op: pseudonymize, identifier: phone, owner: other, '
+                                                        'description: "the number called"}',
                                                         "callee_phone: {kind: direct, op: keep}")
     cat_path.write_text(text, encoding="utf-8")
     with pytest.raises(ReleaseBlocked, match="call_records.callee_phone: direct identifier with operator 'keep'"):

@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
@@ -141,8 +142,10 @@ CATALOG_CASES = [
     ("timezone: Asia/Shanghai", "timezone: ../../etc/localtime", "lake.timezone"),
     ("region: cn-southwest-1", "region: us-east-1", "lake.region"),
     # keys and values
-    ("      phone:         {kind: direct, op: drop, identifier: phone}",
-     "      phone:         {kind: direct, op: drop, identifier: ../phone}", "identifier"),
+    ("identifier: phone, owner: subject}", "identifier: ../phone, owner: subject}", "identifier"),
+    ("identifier: phone, owner: other,", "identifier: phone,", "callee_phone.owner: expected whose phone"),
+    ("identifier: phone, owner: other,", "identifier: phone, owner: callee,", "callee_phone.owner"),
+    ("identifier: phone, owner: other,", "owner: other,", "callee_phone.identifier: expected the identifier kind"),
     ("    retention: 5d", "    retention: 5x", "retention: expected a duration"),
     ("    event_time: ts\n    retention: 5d", "    event_time: tss\n    retention: 5d", "event_time"),
     ("      ip:         {kind: quasi", "      ip:         {knd: quasi", "datasets.app_logs.columns.ip"),
@@ -525,6 +528,53 @@ def test_an_erased_subjects_phone_leaves_other_users_call_records(box, tmp_path)
     assert res.exit_code == 0, res.output
     left = _callee_phones(calls)
     assert phone not in left and None in left  # the cell erased, the other user's call record kept
+
+
+def _table(box: Sandbox, dataset: str) -> pa.Table:
+    store = storage_for(load_catalog(box.catalog), dataset)
+    return pa.concat_tables([store.read(p) for p in store.list_partitions()], promote_options="default")
+
+
+def test_an_erasure_erases_only_its_subjects_own_values_never_the_numbers_they_called(box, tmp_path):
+    """Subjects call each other and share contacts. The erased subject's calls name other users' phone numbers,
+    and other users' calls name theirs: only their own number leaves other users' call records; every other user's
+    registration, staff directory entry and the numbers they called stay, and the receipt counts each cell."""
+    reg, calls = _table(box, "registration"), _table(box, "call_records")
+    phone_of = dict(zip(reg.column("user_id").to_pylist(), reg.column("phone").to_pylist()))
+    owner_of = {p: u for u, p in phone_of.items() if p}
+    callers = {}
+    for u, callee in zip(calls.column("user_id").to_pylist(), calls.column("callee_phone").to_pylist()):
+        callers.setdefault(u, set()).add(callee)
+    # a subject who called registered users, and whose own number other users called
+    called_by_others = {c for u, cs in callers.items() for c in cs}
+    s = next(u for u, cs in callers.items() if phone_of.get(u) in called_by_others and any(
+        c in owner_of and owner_of[c] != u for c in cs))
+    mine = phone_of[s]
+    their_numbers_called = {c for c in callers[s] if c in owner_of and owner_of[c] != s}
+    assert their_numbers_called
+    contacts_before = _table(box, "enterprise_contacts")
+    f = tmp_path / "s.txt"
+    f.write_text(f"{s}\n")
+    res = box.run("erase", "--subjects", str(f), "--execute", "--json")
+    assert res.exit_code == 0, res.output
+    receipt = json.loads(res.stdout)["receipt"]
+
+    reg_after = _table(box, "registration")
+    assert s not in reg_after.column("user_id").to_pylist()
+    kept = {u: p for u, p in zip(reg_after.column("user_id").to_pylist(), reg_after.column("phone").to_pylist())}
+    assert kept == {u: p for u, p in phone_of.items() if u != s}  # no other user's own number touched
+    calls_after = _table(box, "call_records")
+    assert s not in calls_after.column("user_id").to_pylist()
+    others = calls.filter(pc.not_equal(calls.column("user_id"), s))
+    expected = [None if c == mine else c for c in others.column("callee_phone").to_pylist()]
+    assert sorted(map(str, calls_after.column("callee_phone").to_pylist())) == sorted(map(str, expected))
+    assert their_numbers_called <= set(kept.values())  # the numbers they called are still their owners'
+    contacts_after = _table(box, "enterprise_contacts")
+    staff = contacts_before.filter(pc.not_equal(contacts_before.column("employee_id"), s))  # theirs, if staff, goes
+    for col in ("employee_id", "mobile", "email"):
+        assert contacts_after.column(col).to_pylist() == staff.column(col).to_pylist()
+    nulled = sum(c == mine for c in others.column("callee_phone").to_pylist())
+    assert nulled and receipt["cells"] == {"call_records": {"callee_phone": nulled}}
 
 
 def test_an_interrupted_erasure_still_erases_the_subjects_phone_elsewhere(box, tmp_path, monkeypatch):

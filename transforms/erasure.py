@@ -21,6 +21,7 @@ from configs.catalog import Dataset
 from configs.errors import PolicyError
 from transforms.keys import subject_hash
 from transforms.operators import pseudonymize
+from transforms.tables import count_true
 
 
 @dataclass
@@ -31,6 +32,9 @@ class ErasureTarget:
     matched: int  # the request's own rows
     mode: str  # delete | anonymise
     cells: int = 0  # the subjects' identifiers in other rows
+    #: {column: cells changed in rows that stay}: the identifier cells of other rows, and with ``anonymise`` the
+    #: subject's own rows' key and direct columns.
+    columns: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -50,6 +54,14 @@ class ErasurePlan:
     not_found: int = 0
     #: What the plan refused or could not read (``flows.storage.Problem``).
     problems: list = field(default_factory=list)
+
+    def cell_counts(self) -> dict[str, dict[str, int]]:
+        """{dataset (or release/dataset): {column: cells changed}}, over every target."""
+        out: dict[str, dict[str, int]] = {}
+        for t in self.targets:
+            for col, n in t.columns.items():
+                out.setdefault(t.target, {})[col] = out.get(t.target, {}).get(col, 0) + n
+        return out
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -117,9 +129,10 @@ def ledger_erased(entries: Iterable[dict], state_key: bytes) -> Erased:
     return Erased(frozenset(subs), frozenset(orgs), {k: frozenset(v) for k, v in idents.items()}, state_key)
 
 
-def identifier_columns(ds: Dataset) -> dict[str, str]:
-    """{column: identifier label} of the columns that hold somebody's identifier of a declared kind."""
-    return {c: pol.identifier for c, pol in ds.columns.items() if pol.identifier}
+def identifier_columns(ds: Dataset, owner: str | None = None) -> dict[str, str]:
+    """{column: identifier label} of the columns that hold an identifier of a declared kind: the subject's own
+    (``owner="subject"``), somebody else's (``owner="other"``), or either (None)."""
+    return {c: pol.identifier for c, pol in ds.columns.items() if pol.identifier and owner in (None, pol.owner)}
 
 
 def own_rows(table: pa.Table, ds: Dataset, erased: Erased) -> pa.Array:
@@ -132,10 +145,12 @@ def own_rows(table: pa.Table, ds: Dataset, erased: Erased) -> pa.Array:
 
 
 def identifier_cells(table: pa.Table, ds: Dataset, erased: Erased) -> dict[str, pa.Array]:
-    """{column: rows} where a declared identifier column holds one of the erased subjects' own identifiers (their
-    phone number in another user's call record): those cells are erased even where the row is somebody else's."""
+    """{column: rows} where a column holding somebody else's identifier (``owner: other``) holds one of the erased
+    subjects' own identifiers (their phone number in another user's call record): those cells are erased even where
+    the row is somebody else's. A column of a subject's own identifiers (``owner: subject``) is never matched here:
+    another user's own phone number is theirs, whatever the erased subject called."""
     out = {}
-    for col, label in identifier_columns(ds).items():
+    for col, label in identifier_columns(ds, "other").items():
         if col not in table.column_names:
             continue
         hit = erased.isin(table.column(col), erased.identifiers.get(label, frozenset()))
@@ -147,10 +162,11 @@ def identifier_cells(table: pa.Table, ds: Dataset, erased: Erased) -> dict[str, 
 
 
 def collect_identifiers(table: pa.Table, ds: Dataset, rows: pa.Array) -> dict[str, set[str]]:
-    """The identifiers (by label) the ``rows`` of ``table`` hold in ``ds``'s declared identifier columns: what the
-    erased subjects' own records say their phone numbers, e-mail addresses... are."""
+    """The identifiers (by label) the ``rows`` of ``table`` hold in ``ds``'s columns of the subject's own
+    identifiers (``owner: subject``): what the erased subjects' own records say their phone numbers, e-mail
+    addresses... are. Columns of somebody else's identifiers (the numbers a subject called) never count."""
     out: dict[str, set[str]] = {}
-    for col, label in identifier_columns(ds).items():
+    for col, label in identifier_columns(ds, "subject").items():
         if col in table.column_names:
             values = as_text(table.column(col)).filter(rows).drop_null().to_pylist()
             out.setdefault(label, set()).update(v for v in values if v)
@@ -179,7 +195,7 @@ def release_erased(ds: Dataset, erased: Erased, key: bytes) -> Erased:
                                       prefix=op.prefix).to_pylist())
 
     idents: dict[str, set[str]] = {}
-    for col, label in identifier_columns(ds).items():
+    for col, label in identifier_columns(ds, "other").items():
         idents.setdefault(label, set()).update(released(col, erased.identifiers.get(label, frozenset())))
     return Erased(released(ds.subject_key, erased.subjects), released(ds.org_key, erased.orgs),
                   {k: frozenset(v) for k, v in idents.items()})
@@ -207,6 +223,17 @@ def anonymizing_changes(table: pa.Table, ds: Dataset, own: pa.Array, cells: dict
         if pc.any(mask).as_py():
             changes[name] = (mask, pa.nulls(n, pa.string()))
     return changes
+
+
+def changed_cells(changes: dict[str, tuple[pa.Array, pa.Array]], deleted: pa.Array | None) -> dict[str, int]:
+    """{column: cells changed in rows that stay} by ``changes`` (:func:`anonymizing_changes`), the ``deleted`` rows
+    (if any) left out: what a receipt counts besides the rows."""
+    out = {}
+    for col, (mask, _) in changes.items():
+        n = count_true(mask if deleted is None else pc.and_(mask, pc.invert(deleted)))
+        if n:
+            out[col] = n
+    return out
 
 
 def exclude_erased(table: pa.Table, ds: Dataset, erased: Erased) -> pa.Table:

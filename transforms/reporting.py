@@ -104,7 +104,11 @@ def erasure_markdown(result: dict) -> str:
             f"{result['members_added']} found through the organisation; "
             + ("already processed: nothing to do" if result["already_processed"]
                else ("executed" if result["executed"] else "plan only")) + ".\n\n")
-    return head + md_table([{"target": t, "rows": n} for t, n in (rows or {}).items()], ["target", "rows"])
+    cells = (result.get("receipt") or {}).get("cells") if result["executed"] else result.get("planned_cells")
+    by_target = [{"target": t, "rows": n, "cells changed in rows kept": ", ".join(
+        f"{c} {k}" for c, k in sorted((cells or {}).get(t, {}).items())) or "-"}
+        for t, n in {**{t: 0 for t in cells or {}}, **(rows or {})}.items()]
+    return head + md_table(by_target, ["target", "rows", "cells changed in rows kept"])
 
 
 def consent_markdown(result: dict) -> str:
