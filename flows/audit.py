@@ -10,8 +10,15 @@ and hash after every append, out of reach of whoever can write to the lake. Each
 artifact ``audit-head``). Subject ids appear only as keyed hashes and never a raw value: callers pass counts,
 lake-relative paths, content hashes and keyed hashes.
 
+Deleting the anchors does not help a forger: a log with entries but no head in the lake, or no anchor outside it, is
+an error, not a note, and so is a log whose last run's ``audit-head`` artifact (looked up when a Prefect server is
+configured) records more entries or another hash. No run appends to a log that does not verify, so a cut log is
+never re-anchored as if it were whole.
+
 Entries written before the chain was keyed (no ``"v"``, plain SHA-256) are verified as they were written and
-counted as unkeyed; they may only precede keyed ones.
+counted as unkeyed; they may only precede keyed ones, and only as many as the lake's key record
+(``state/key.json``, :mod:`flows.lake_key`) counted when it was first written: once a lake's chain is keyed, an
+unkeyed entry is a forgery.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from configs.catalog import Catalog
 from configs.errors import StorageError
 from configs.settings import Settings
 from flows.storage import LakeFS, lake_fs
-from transforms.keys import audit_key
+from transforms.keys import audit_key, key_fingerprint
 
 GENESIS = "0" * 64
 VERSION = 2
@@ -53,9 +60,16 @@ def anchor_path(catalog: Catalog, settings: Settings) -> Path:
     return settings.audit_anchor_folder() / f"{lake_id}.json"
 
 
+#: (log location, seq, hash) of the logs this process verified or wrote last: an append checks the whole log only
+#: when its tail is not what this process last saw.
+_VERIFIED: dict[str, tuple[int, str]] = {}
+
+
 class AuditLog:
-    def __init__(self, fs: LakeFS, state_dir: Path, key: bytes, anchor: Path | None = None):
-        self.fs, self.key, self.anchor = fs, key, anchor
+    def __init__(self, fs: LakeFS, state_dir: Path, key: bytes, anchor: Path | None = None,
+                 fingerprint: str | None = None):
+        self.fs, self.key, self.anchor, self.fingerprint = fs, key, anchor, fingerprint
+        self.state_dir = state_dir
         self.path = state_dir / "audit.jsonl"
         self.head = state_dir / "audit.head"
 
@@ -67,7 +81,44 @@ class AuditLog:
                 os.path.realpath(catalog.lake.root).rstrip(os.sep) + os.sep):
             raise StorageError("PIIFLOW_AUDIT_ANCHOR_DIR is inside the lake; the anchor must be out of the reach of "
                                "whoever can write to the lake")
-        return cls(lake_fs(catalog), catalog.state_path, audit_key(settings.master_key()), anchor)
+        master = settings.master_key()
+        return cls(lake_fs(catalog), catalog.state_path, audit_key(master), anchor, key_fingerprint(master))
+
+    def _where(self) -> str:
+        return f"{self.fs.location_id()}:{self.path}"
+
+    def last_entry_is_mine(self) -> bool:
+        """Whether the log's last entry was chained under this log's key (True for an empty log and for a last entry
+        from before the chain was keyed): one read, no full verification."""
+        data = self.fs.complete_lines(self.path) if self.fs.exists(self.path) else b""
+        end = data.rstrip(b"\n")
+        if not end:
+            return True
+        try:
+            last = json.loads(end[end.rfind(b"\n") + 1:])
+            body = {k: v for k, v in last.items() if k != "hash"}
+            return last.get("v") != VERSION or hmac.compare_digest(_mac(self.key, last["prev"], body), last["hash"])
+        except (ValueError, KeyError, TypeError):
+            return False
+
+    def check_writable(self) -> None:
+        """Refuse to append to (and so re-anchor) a log that does not verify; record the lake's key on the first
+        write under it. The whole log is read only when its tail is not what this process last verified or wrote."""
+        from flows.lake_key import record_fingerprint, recorded_fingerprint
+
+        tail = self._tail() if self.fs.exists(self.path) else (0, GENESIS)
+        if _VERIFIED.get(self._where()) != tail:
+            v = verify(self.fs, self.state_dir, self.key, self.anchor, migrating=True)
+            if not v.ok:
+                raise StorageError(f"the audit log does not verify ({v.problem}): nothing appended, so nothing "
+                                   f"re-anchors it; run `piiflow audit verify` and restore the log from a backup")
+            _VERIFIED[self._where()] = tail
+        if self.fingerprint is not None and recorded_fingerprint(self.fs, self.state_dir) is None:
+            from flows.lake_key import key_record
+
+            self.fs.write_bytes(self.state_dir / "key.json", key_record(self.fingerprint, _unkeyed(self)))
+        elif self.fingerprint is not None:
+            record_fingerprint(self.fs, self.state_dir, self.fingerprint)
 
     def _tail(self) -> tuple[int, str]:
         """(last seq, last hash), after dropping a torn final line a killed writer may have left."""
@@ -77,6 +128,7 @@ class AuditLog:
         """Append one entry (fsynced) and move both heads; returns the entry. The entry is made from the log as it
         is when written (one read and one write of the log on an object store)."""
         made: dict = {}
+        self.check_writable()
 
         def entry_after(data: bytes) -> str:
             seq, prev = _last(data)
@@ -90,7 +142,9 @@ class AuditLog:
         head = json.dumps({"seq": entry["seq"], "hash": entry["hash"]}).encode()
         self.fs.write_bytes(self.head, head)
         if self.anchor is not None:
-            _write_outside(self.anchor, head)
+            _write_outside(self.anchor, json.dumps({"seq": entry["seq"], "hash": entry["hash"],
+                                                    "key_fingerprint": self.fingerprint}).encode())
+        _VERIFIED[self._where()] = (entry["seq"], entry["hash"])
         return entry
 
     def interrupted(self, event: str, request_id: str) -> bool:
@@ -111,6 +165,14 @@ class AuditLog:
     def last(self) -> dict:
         seq, h = self._tail()
         return {"seq": seq, "hash": h}
+
+
+def _unkeyed(log: "AuditLog") -> int:
+    """How many entries from before the chain was keyed the (verified) log holds."""
+    if not log.fs.exists(log.path):
+        return 0
+    return sum(1 for line in log.fs.complete_lines(log.path).splitlines() if line.strip()
+               and json.loads(line).get("v") != VERSION)
 
 
 def _last(data: bytes) -> tuple[int, str]:
@@ -147,11 +209,18 @@ class Verification:
     notes: list[str] = field(default_factory=list)
 
 
-def verify(fs: LakeFS, state_dir: Path, key: bytes, anchor: Path | None = None) -> Verification:
+def verify(fs: LakeFS, state_dir: Path, key: bytes, anchor: Path | None = None, *, migrating: bool = False,
+           artifact: dict | None = None) -> Verification:
     """Check every entry's keyed hash, the chain of ``prev`` hashes, consecutive sequence numbers, the head in the
-    lake and the anchor outside it: an edited, forged, re-chained, reordered, removed or truncated log fails."""
+    lake, the anchor outside it and (when given) the head the last run reported as a Prefect ``artifact``: an edited,
+    forged, re-chained, reordered, removed or truncated log fails, and so does a log with entries whose anchors are
+    gone. Unkeyed entries are allowed only as many as the lake's key record counted (``migrating``: the first write
+    under a lake that has no record yet, which then records them)."""
+    from flows.lake_key import recorded_unkeyed
+
     log = AuditLog(fs, state_dir, key, anchor)
-    outside = _read_anchor(anchor)
+    outside = read_anchor(anchor)
+    allowed_unkeyed = None if migrating else recorded_unkeyed(fs, state_dir)
     if not fs.exists(log.path):
         if outside and outside.get("seq"):
             return Verification(False, 0, f"the audit log is missing, but the anchor outside the lake records "
@@ -183,17 +252,31 @@ def verify(fs: LakeFS, state_dir: Path, key: bytes, anchor: Path | None = None) 
             if _legacy_digest(prev, body) != entry.get("hash"):
                 return Verification(False, n, f"line {lineno}: content does not match its hash (entry edited)")
             unkeyed += 1
+            if allowed_unkeyed is not None and unkeyed > allowed_unkeyed:
+                return Verification(False, n, f"line {lineno}: an unkeyed entry where the lake's chain is keyed "
+                                              f"(forged; the key record allows {allowed_unkeyed})")
         before_last, prev, n = prev, entry["hash"], n + 1
         hashes[n] = prev
     v = Verification(True, n, unkeyed=unkeyed)
+    missing = ""
     if fs.exists(log.head):
         head = json.loads(fs.read_bytes(log.head))
         crashed_before_head = head.get("seq") == n - 1 and head.get("hash") == before_last  # appended, head not moved
         if (head.get("seq") != n or head.get("hash") != prev) and not crashed_before_head:
             return Verification(False, n, f"head records entry {head.get('seq')} but the log ends at {n} "
                                           f"(entries removed from the end)")
+    elif n > 1:
+        missing = "state/audit.head is missing while the log has entries (the head was removed)"
     elif n:
-        v.notes.append("state/audit.head is missing")
+        v.notes.append("state/audit.head is missing (a run killed after its first entry)")
+    if artifact:
+        seq = artifact.get("seq", 0)
+        if seq > n:
+            return Verification(False, n, f"the last run's audit-head artifact in Prefect records entry {seq} but "
+                                          f"the log ends at {n} (entries removed from the end)")
+        if seq and hashes.get(seq) != artifact.get("hash"):
+            return Verification(False, n, f"entry {seq} differs from the one the last run's audit-head artifact in "
+                                          f"Prefect recorded (the log was rewritten)")
     if outside:
         seq = outside.get("seq", 0)
         if seq > n:
@@ -205,14 +288,19 @@ def verify(fs: LakeFS, state_dir: Path, key: bytes, anchor: Path | None = None) 
         v.anchored = True
         if seq < n:
             v.notes.append(f"{n - seq} entries after the anchor's (written where the anchor was not)")
+    elif n > 1 and anchor is not None:
+        return Verification(False, n, f"no anchor outside the lake for a log of {n} entries (expected {anchor}; "
+                                      f"removed, or PIIFLOW_AUDIT_ANCHOR_DIR points elsewhere than the runs' did)")
     elif n:
         v.notes.append("no anchor outside the lake for this log (PIIFLOW_AUDIT_ANCHOR_DIR)")
+    if missing:
+        return Verification(False, n, missing)
     if unkeyed:
         v.notes.append(f"{unkeyed} unkeyed entries from before the chain was keyed")
     return v
 
 
-def _read_anchor(anchor: Path | None) -> dict | None:
+def read_anchor(anchor: Path | None) -> dict | None:
     if anchor is None:
         return None
     try:
@@ -223,7 +311,41 @@ def _read_anchor(anchor: Path | None) -> dict | None:
         raise StorageError(f"cannot read the audit anchor {anchor} ({type(e).__name__})") from e
 
 
+def lake_artifact_key(catalog: Catalog) -> str:
+    """The Prefect artifact key of this lake's audit head (one per lake: lowercase letters, digits and dashes)."""
+    return "audit-head-" + hashlib.sha256(lake_fs(catalog).location_id().encode()).hexdigest()[:16]
+
+
+def artifact_head(catalog: Catalog) -> tuple[dict | None, str | None]:
+    """(the audit head the lake's last run reported to Prefect, a note): looked up only when a Prefect server is
+    configured (``PREFECT_API_URL``); a server that does not answer is a note, not a pass."""
+    if not os.environ.get("PREFECT_API_URL"):
+        return None, None
+    try:
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+        from prefect.client.schemas.sorting import ArtifactSort
+
+        with get_client(sync_client=True) as client:
+            found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(
+                any_=[lake_artifact_key(catalog) + "-table"])), sort=ArtifactSort.CREATED_DESC, limit=1)
+    except Exception as e:  # noqa: BLE001 - the server is optional: say it was not checked
+        return None, f"the Prefect server did not answer ({type(e).__name__}): run artifacts not checked"
+    if not found:
+        return None, None
+    data = found[0].data
+    rows = json.loads(data) if isinstance(data, str) else data
+    return (rows[0] if isinstance(rows, list) and rows and isinstance(rows[0], dict) else None), None
+
+
 def verify_catalog(catalog: Catalog, settings: Settings) -> Verification:
-    """:func:`verify` for a catalog's lake, with the master key and anchor of ``settings``."""
-    return verify(lake_fs(catalog), catalog.state_path, audit_key(settings.master_key()),
-                  anchor_path(catalog, settings))
+    """:func:`verify` for a catalog's lake, with the master key and anchor of ``settings``, and the head its last
+    run reported to Prefect when a server is configured."""
+    head, note = artifact_head(catalog)
+    v = verify(lake_fs(catalog), catalog.state_path, audit_key(settings.master_key()),
+               anchor_path(catalog, settings), artifact=head)
+    if note:
+        v.notes.append(note)
+    elif head is not None:
+        v.notes.append("checked against the last run's audit-head artifact in Prefect")
+    return v

@@ -115,7 +115,9 @@ def _preflight(catalog_path: Path, key: bool = True):
     catalog = _guard(lambda: load_catalog(catalog_path))
     _guard(lambda: lake_fs(catalog).check_root())
     if key:
-        _guard(lambda: settings.master_key(catalog.lake.root))
+        from flows.lake_key import check_lake_key
+
+        _guard(lambda: check_lake_key(catalog, settings))
     return settings, catalog
 
 

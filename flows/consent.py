@@ -29,6 +29,7 @@ from configs.errors import PolicyError, StorageError, incomplete
 from configs.settings import Settings
 from flows.audit import AuditLog
 from flows.erase import each_release_file
+from flows.lake_key import check_lake_key
 from flows.naming import consent_run_name
 from flows.reports import publish_artifacts, report_audit_head
 from flows.runtime import RUN_TIMEOUT_SECONDS
@@ -194,6 +195,7 @@ def consent_flow(catalog_path: str, kind: str, subjects_file: str, purposes: lis
     check_consent_request(kind, purposes)
     catalog = load_catalog(catalog_path, root=root)
     settings = settings or Settings()
+    check_lake_key(catalog, settings)
     result = run_consent(catalog, kind, Path(subjects_file), tuple(purposes or ()), execute, settings)
     publish_artifacts(kind, consent_markdown(result))
     report_audit_head(catalog, settings, result["executed"])

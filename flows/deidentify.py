@@ -39,6 +39,7 @@ from configs.settings import Settings
 from flows import ledger, quarantine
 from flows.audit import AuditLog
 from flows.consent import release_exclusions
+from flows.lake_key import check_lake_key
 from flows.naming import release_run_name, release_task_name
 from flows.progress import Progress
 from flows.reports import publish_artifacts, report_audit_head, write_report
@@ -328,6 +329,8 @@ def settle(catalog: Catalog, release: str, results: list[PartitionResult], audit
         recover_release(fs, catalog.release_path(release))
         return
     staged = [r for r in results if r.staged]
+    if staged:
+        audit.check_writable()  # a log that does not verify is never appended to: publish nothing either
     for r in staged:
         release_store(catalog, release, r.dataset).publish(fs.path(r.staged), date.fromisoformat(r.dt), synced=True)
     fs.sync_parents([fs.path(r.path) for r in staged])
@@ -389,6 +392,7 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
     catalog = load_catalog(catalog_path, root=root)
     check_release_request(catalog, release, start, end)
     settings = settings or Settings()
+    check_lake_key(catalog, settings)
     rel, fs = catalog.releases[release], lake_fs(catalog)
     key, audit = release_key(settings, rel.recipient), AuditLog.of(catalog, settings)
     problems = survey(catalog, datasets=list(rel.datasets), releases=[release])

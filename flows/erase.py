@@ -33,6 +33,7 @@ from configs.errors import PolicyError, StorageError, incomplete
 from configs.settings import Settings
 from flows import ledger
 from flows.audit import AuditLog
+from flows.lake_key import check_lake_key
 from flows.naming import erase_run_name
 from flows.reports import publish_artifacts, report_audit_head
 from flows.runtime import RUN_TIMEOUT_SECONDS
@@ -355,6 +356,7 @@ def erase_flow(catalog_path: str, subjects_file: str | None = None, org: str | N
     check_erase_request(subjects_file, org, ledger)
     catalog = load_catalog(catalog_path, root=root)
     settings = settings or Settings()
+    check_lake_key(catalog, settings)
     result = run_erase(catalog, Path(subjects_file) if subjects_file else None, org, execute, settings,
                        sweep_ledger=ledger)
     publish_artifacts("erasure", erasure_markdown(result))

@@ -9,6 +9,7 @@ from configs.errors import ReleaseBlocked, RunIncomplete, incomplete
 from configs.settings import Settings
 from flows.deidentify import deidentify_flow
 from flows.erase import erase_flow
+from flows.lake_key import check_lake_key
 from flows.naming import nightly_run_name
 from flows.purge import purge_flow
 from flows.reports import publish_artifacts
@@ -42,6 +43,7 @@ def nightly_flow(catalog_path: str, root: str | None = None, settings: Settings 
     steps still run; the run fails at the end if anything was blocked or left undone."""
     catalog = load_catalog(catalog_path, root=root)
     settings = settings or Settings()
+    check_lake_key(catalog, settings)
     purge = _step(configured(purge_flow, settings), catalog_path, execute=True, root=root, settings=settings)
     erasures = _step(configured(erase_flow, settings), catalog_path, execute=True, ledger=True, root=root,
                      settings=settings)

@@ -26,6 +26,7 @@ from configs.errors import StorageError, incomplete
 from configs.settings import Settings
 from flows import quarantine
 from flows.audit import AuditLog
+from flows.lake_key import check_lake_key
 from flows.naming import purge_run_name
 from flows.progress import progress_callback
 from flows.reports import publish_artifacts, report_audit_head, write_report
@@ -319,6 +320,7 @@ def purge_flow(catalog_path: str, as_of: date | None = None, execute: bool = Fal
     rest, if anything was refused or could not be handled."""
     catalog = load_catalog(catalog_path, root=root)
     settings = settings or Settings()
+    check_lake_key(catalog, settings)
     result = run_purge(catalog, as_of, execute, settings, progress=progress_callback("purge"))
     md = purge_markdown(result)
     result["report"] = str(write_report(catalog, "purge", result, md))

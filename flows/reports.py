@@ -49,8 +49,10 @@ def report_audit_head(catalog: Catalog, settings, wrote: bool) -> None:
     ``audit-head``, one more anchor that whoever can write to the lake cannot rewrite."""
     if not wrote:
         return
-    from flows.audit import AuditLog
+    from flows.audit import AuditLog, lake_artifact_key
 
     head = AuditLog.of(catalog, settings).last()
     publish_artifacts("audit-head", f"# Audit log head\n\nEntry {head['seq']}, hash `{head['hash']}`.\n",
+                      [head])
+    publish_artifacts(lake_artifact_key(catalog), f"# Audit log head of this lake\n\nEntry {head['seq']}.\n",
                       [head])

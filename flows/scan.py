@@ -27,6 +27,7 @@ from configs.checks import check_dataset
 from configs.errors import StorageError, incomplete
 from configs.settings import Settings
 from flows import quarantine
+from flows.lake_key import check_lake_key
 from flows.naming import scan_run_name, scan_task_name
 from flows.progress import Progress
 from flows.reports import publish_artifacts, write_report
@@ -176,6 +177,7 @@ def scan_flow(catalog_path: str, dataset: str | None = None, changed: bool = Fal
     catalog = load_catalog(catalog_path, root=root)
     check_dataset(catalog, dataset)
     settings = settings or Settings()
+    check_lake_key(catalog, settings)
     lake_fs(catalog).check_root()
     names = [dataset] if dataset else list(catalog.datasets)
     futures = [scan_dataset_task.submit(catalog, n, settings, not changed) for n in names]

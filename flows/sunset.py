@@ -30,6 +30,7 @@ from configs.errors import ReleaseBlocked, StorageError, incomplete
 from configs.operators import Drop
 from configs.settings import Settings
 from flows.audit import AuditLog
+from flows.lake_key import check_lake_key
 from flows.naming import sunset_run_name
 from flows.reports import publish_artifacts, report_audit_head
 from flows.runtime import RUN_TIMEOUT_SECONDS
@@ -168,6 +169,7 @@ def sunset_flow(catalog_path: str, datasets: list[str], mode: str, execute: bool
     ``mode`` ``delete`` or ``anonymise`` (see the module docstring), in raw data and every release."""
     catalog = load_catalog(catalog_path, root=root)
     settings = settings or Settings()
+    check_lake_key(catalog, settings)
     result = run_sunset(catalog, list(datasets), mode, execute, settings)
     publish_artifacts("sunset", sunset_markdown(result))
     report_audit_head(catalog, settings, result["executed"])

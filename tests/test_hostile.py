@@ -680,7 +680,7 @@ def test_audit_verify_reports_tampering(audited, tamper, fragment):
 def test_audit_verify_with_another_key_fails(audited, monkeypatch):
     box, _ = audited
     monkeypatch.setenv("PIIFLOW_KEY", "another-master-key-0123456789-abcdefghijkl")
-    one_line_error(box.run("audit"), "keyed hash")
+    one_line_error(box.run("audit"), "is not this lake's")
 
 
 def test_releases_and_erasures_are_audited(box, prefect_harness, tmp_path):
@@ -726,3 +726,69 @@ def test_a_column_whose_type_drifts_between_files_is_read_as_text(box):
     released = pq.read_table(next((box.lake / "releases" / "analytics" / "device_events" / "dt=2026-09-08")
                                   .glob("*.parquet")))
     assert released.num_rows and pa.types.is_string(released.schema.field("language").type)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Anchors that are gone, and logs rewritten as unkeyed: errors, and never re-anchored
+# --------------------------------------------------------------------------------------------------------------
+
+def _drop_anchors(box: Sandbox) -> None:
+    (box.lake / "state" / "audit.head").unlink()
+    for anchor in Path(os.environ["PIIFLOW_AUDIT_ANCHOR_DIR"]).glob("*.json"):
+        anchor.unlink()
+
+
+def _unkeyed(lines: list[str]) -> list[str]:
+    """The log rewritten as entries from before the chain was keyed (no "v", plain SHA-256), as a forger would."""
+    prev, out = "0" * 64, []
+    for i, line in enumerate(lines, 1):
+        e = {k: v for k, v in json.loads(line).items() if k not in ("hash", "v")}
+        e["seq"], e["prev"] = i, prev
+        e["hash"] = hashlib.sha256((prev + json.dumps(e, sort_keys=True, ensure_ascii=False)).encode()).hexdigest()
+        prev = e["hash"]
+        out.append(json.dumps(e, ensure_ascii=False) + "\n")
+    return out
+
+
+@pytest.mark.parametrize("tamper, fragment", [
+    (lambda lines: lines[:-3], "no anchor outside the lake"),
+    (lambda lines: _unkeyed(lines), "an unkeyed entry where the lake's chain is keyed"),
+    (lambda lines: _unkeyed(lines[:-3]), "an unkeyed entry where the lake's chain is keyed"),
+], ids=["cut", "rewritten-unkeyed", "cut-and-unkeyed"])
+def test_a_cut_or_forged_log_whose_anchors_are_deleted_fails_and_no_run_reanchors_it(audited, tamper, fragment):
+    box, log = audited
+    log.write_text("".join(tamper(log.read_text().splitlines(keepends=True))))
+    _drop_anchors(box)
+    one_line_error(box.run("audit"), fragment)
+    box.before = box.snapshot()
+    one_line_error(box.run("purge", "--as-of", AS_OF_ARG, "--execute"), "audit log does not verify")
+    untouched(box)  # nothing appended, no head or anchor written from the cut log
+    one_line_error(box.run("audit"), fragment)
+
+
+OTHER_KEY = "another-master-key-0123456789-abcdefghijkl"
+
+
+def test_another_master_key_is_refused_before_anything_is_read(box, tmp_path, monkeypatch):
+    """An objection and an erasure recorded under the lake's key: under another key every command is refused in one
+    line (a run would republish without the objector, keep the erased subject's late rows), and deleting the lake's
+    key record does not help: the audit log and the anchor outside the lake still say whose the lake is."""
+    f = tmp_path / "s.txt"
+    f.write_text(f"{_subject(box)}\n")
+    assert box.run("object", "--subjects", str(f), "--purpose", "marketing", "--execute").exit_code == 0
+    assert box.run("erase", "--subjects", str(f), "--execute").exit_code == 0
+    assert json.loads((box.lake / "state" / "key.json").read_text())["key_fingerprint"]
+    monkeypatch.setenv("PIIFLOW_KEY", OTHER_KEY)
+    box.before = box.snapshot()
+    for args in (("deidentify", "--release", "marketing"), ("erase", "--ledger", "--execute"), ("scan",),
+                 ("purge", "--as-of", AS_OF_ARG, "--execute"), ("audit",)):
+        one_line_error(box.run(*args), "is not this lake's", "state/key.json")
+    untouched(box)
+    (box.lake / "state" / "key.json").unlink()
+    box.before = box.snapshot()
+    one_line_error(box.run("deidentify", "--release", "marketing"), "is not this lake's", "anchor outside the lake")
+    for anchor in Path(os.environ["PIIFLOW_AUDIT_ANCHOR_DIR"]).glob("*.json"):
+        anchor.unlink()
+    box.before = box.snapshot()
+    one_line_error(box.run("erase", "--ledger", "--execute"), "is not this lake's", "audit log's last entry")
+    untouched(box)
