@@ -78,6 +78,9 @@ PATH_PART = re.compile(_PART)
 FILE_PATTERN = re.compile(rf"(?:{_PART})?(?:\{{dt\}}[A-Za-z0-9._-]*)?")
 #: Top-level folders of a lake that belong to piiflow: a dataset may live anywhere else inside the lake.
 RESERVED_ZONES = ("releases", "state", "_truth")
+#: Release names and recipients piiflow uses itself (the sunset's anonymised archive, ``flows.sunset``): a catalog's
+#: release of that name would receive what a sunset archives, and one of that recipient its keys.
+RESERVED_RELEASES, RESERVED_RECIPIENTS = ("sunset_archive",), ("sunset-archive",)
 
 
 def _check_name(value: str, pattern: re.Pattern, what: str) -> str:
@@ -341,6 +344,9 @@ class Catalog(_Frozen):
     def _names(cls, v: dict, info) -> dict:
         for name in v:
             _check_name(name, NAME, f"{info.field_name[:-1]} names in lower_snake_case")
+            if info.field_name == "releases" and name in RESERVED_RELEASES:
+                raise ValueError(f"expected a release name of the catalog's own, found {name!r}, which piiflow "
+                                 f"keeps for a sunset's archive")
         return v
 
     @model_validator(mode="after")
@@ -360,6 +366,9 @@ class Catalog(_Frozen):
                 raise ValueError(f"datasets.{name}.region: expected a region matching allowed_regions "
                                  f"{list(self.lake.allowed_regions)}, found {region!r}")
         for rname, rel in self.releases.items():
+            if rel.recipient in RESERVED_RECIPIENTS:
+                raise ValueError(f"releases.{rname}.recipient: expected a recipient of the catalog's own, found "
+                                 f"{rel.recipient!r}, which piiflow keeps for a sunset's archive")
             for ds in rel.datasets:
                 if ds not in self.datasets:
                     raise ValueError(f"releases.{rname}.datasets: expected names of declared datasets "

@@ -96,6 +96,9 @@ def check_sunset_request(catalog: Catalog, datasets: list[str] | tuple[str, ...]
         raise PolicyError(f"sunset: --mode: expected one of {', '.join(SUNSET_MODES)}, found {mode!r}")
     if not datasets:
         raise PolicyError("sunset: expected the discontinued product's datasets (--datasets a,b), found none")
+    twice = sorted({d for d in datasets if list(datasets).count(d) > 1})
+    if twice:
+        raise PolicyError(f"sunset: --datasets: expected each dataset once, found {', '.join(twice)} more than once")
     for name in datasets:
         check_dataset(catalog, name)
         ds = catalog.datasets[name]

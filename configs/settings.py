@@ -61,13 +61,10 @@ class Settings(BaseSettings):
         """The master key bytes. Raises PolicyError if none is configured or it is too short; the message then names
         the key ``piiflow demo`` made for the lake at ``lake_root`` (``.<lake>.key`` beside it), if there is one."""
         if self.key is not None:
-            raw = self.key.get_secret_value()
+            raw = self.key.get_secret_value().strip()
             origin = "PIIFLOW_KEY"
         elif self.key_file is not None:
-            try:
-                raw = self.key_file.read_text(encoding="utf-8").strip()
-            except OSError as e:
-                raise PolicyError(f"PIIFLOW_KEY_FILE: cannot read {self.key_file} ({e.strerror})") from e
+            raw = self._read_key_file()
             origin = f"PIIFLOW_KEY_FILE ({self.key_file})"
         else:
             demo = lake_root.parent / f".{lake_root.name}.key" if isinstance(lake_root, Path) else None
@@ -75,5 +72,27 @@ class Settings(BaseSettings):
                     else " (`piiflow demo` makes a local one for the demo lake)")
             raise PolicyError(f"no pseudonymisation key: set PIIFLOW_KEY or PIIFLOW_KEY_FILE{hint}")
         if len(raw) < 32:
-            raise PolicyError(f"{origin}: expected a key of at least 32 characters, found {len(raw)}")
+            raise PolicyError(f"{origin}: expected a key of at least 32 characters (leading and trailing white space "
+                              f"aside), found {len(raw)}")
+        if not raw.isprintable():
+            raise PolicyError(f"{origin}: expected a key of printable characters on one line, found control "
+                              f"characters")
         return raw.encode("utf-8")
+
+    def _read_key_file(self) -> str:
+        """The key file's text, stripped as ``PIIFLOW_KEY`` is: one secret is one key wherever it comes from. A file
+        other users may read, or one that is not UTF-8 text, is refused."""
+        path = self.key_file
+        try:
+            mode = path.stat().st_mode
+            data = path.read_bytes()
+        except OSError as e:
+            raise PolicyError(f"PIIFLOW_KEY_FILE: cannot read {path} ({e.strerror})") from e
+        if os.name == "posix" and mode & 0o077:
+            raise PolicyError(f"PIIFLOW_KEY_FILE: {path} may be read by other users (mode {mode & 0o777:o}); the "
+                              f"master key must be readable by its owner only: chmod 600 {path}")
+        try:
+            return data.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise PolicyError(f"PIIFLOW_KEY_FILE: {path} is not UTF-8 text (a binary file?); expected the key as "
+                              f"text") from None

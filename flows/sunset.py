@@ -24,7 +24,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from configs.catalog import Catalog, Release, load_catalog
+from configs.catalog import RESERVED_RECIPIENTS, RESERVED_RELEASES, Catalog, Release, load_catalog
 from configs.checks import check_sunset_request
 from configs.errors import ReleaseBlocked, StorageError, incomplete
 from configs.operators import Drop
@@ -39,7 +39,7 @@ from transforms.keys import derive_key
 from transforms.reporting import sunset_markdown
 
 #: The release an anonymising sunset publishes its archive as, and the k it meets.
-ARCHIVE, ARCHIVE_K = "sunset_archive", 5
+ARCHIVE, ARCHIVE_RECIPIENT, ARCHIVE_K = RESERVED_RELEASES[0], RESERVED_RECIPIENTS[0], 5
 
 
 def sunset_id(datasets: list[str], mode: str) -> str:
@@ -51,7 +51,7 @@ def archive_catalog(catalog: Catalog, datasets: list[str]) -> Catalog:
     dropped = {name: ds.model_copy(update={"columns": {
         c: (p.model_copy(update={"op": Drop()}) if p.kind == "direct" else p) for c, p in ds.columns.items()}})
         for name, ds in catalog.datasets.items() if name in datasets}
-    archive = Release(recipient="sunset-archive", purpose="analytics", datasets=tuple(datasets), k_anonymity=ARCHIVE_K,
+    archive = Release(recipient=ARCHIVE_RECIPIENT, purpose="analytics", datasets=tuple(datasets), k_anonymity=ARCHIVE_K,
                       description="what is left of a discontinued product, anonymised (privacy policy 5.2.2)")
     return catalog.model_copy(update={"datasets": {**catalog.datasets, **dropped},
                                       "releases": {**catalog.releases, ARCHIVE: archive}})

@@ -147,6 +147,9 @@ CATALOG_CASES = [
     ("identifier: phone, owner: other,", "identifier: phone, owner: callee,", "callee_phone.owner"),
     ("identifier: phone, owner: other,", "owner: other,", "callee_phone.identifier: expected the identifier kind"),
     ("    retention: 5d", "    retention: 5x", "retention: expected a duration"),
+    # names piiflow keeps for itself: a sunset's archive would land in such a release
+    ("  analytics:\n    recipient", "  sunset_archive:\n    recipient", "keeps for a sunset's archive"),
+    ("recipient: analytics-team", "recipient: sunset-archive", "releases.analytics.recipient"),
     ("    event_time: ts\n    retention: 5d", "    event_time: tss\n    retention: 5d", "event_time"),
     ("      ip:         {kind: quasi", "      ip:         {knd: quasi", "datasets.app_logs.columns.ip"),
 ]
@@ -221,6 +224,7 @@ def test_a_catalog_that_is_no_catalog_is_refused(box, content, fragment):
     (("purge", "--as-of", "yesterday"), "--as-of: expected a date"),
     (("erase", "--subjects", "/nonexistent/subjects.txt"), "cannot read the subjects file"),
     (("erase",), "expected subject ids"),
+    (("sunset", "--datasets", "app_logs,app_logs", "--mode", "delete"), "app_logs more than once"),
 ], ids=lambda v: "-".join(v)[:40] if isinstance(v, tuple) else None)
 def test_bad_arguments_fail_in_one_line_and_touch_nothing(box, args, fragment):
     one_line_error(box.run(*args), fragment)
@@ -792,3 +796,49 @@ def test_another_master_key_is_refused_before_anything_is_read(box, tmp_path, mo
     box.before = box.snapshot()
     one_line_error(box.run("erase", "--ledger", "--execute"), "is not this lake's", "audit log's last entry")
     untouched(box)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Names and keys at their limits
+# --------------------------------------------------------------------------------------------------------------
+
+def test_a_raw_file_with_a_name_at_the_filesystems_limit_is_rewritten(box, tmp_path):
+    """A 250-byte file name: its temporary name must fit in 255 bytes too, or every erasure of a subject in it stops
+    half way (and every purge that rewrites it leaves its expired rows)."""
+    day = box.lake / "raw" / "device_events" / "dt=2026-09-08"
+    src = next(day.glob("*.parquet"))
+    long = day / ("p" * 242 + ".parquet")
+    src.rename(long)
+    table = pq.read_table(long)
+    subject = table.column("user_id")[0].as_py()
+    f = tmp_path / "s.txt"
+    f.write_text(f"{subject}\n")
+    res = box.run("erase", "--subjects", str(f), "--execute")
+    assert res.exit_code == 0, res.output
+    left = pq.read_table(long).column("user_id").to_pylist()
+    assert subject not in left and len(left) == table.num_rows - table.column("user_id").to_pylist().count(subject)
+    assert not [p for p in day.iterdir() if p.name.startswith(".tmp-")]
+
+
+@pytest.mark.parametrize("setup, fragment", [
+    (lambda f, env: (f.write_text("k" * 48), f.chmod(0o644)), "may be read by other users (mode 644)"),
+    (lambda f, env: (f.write_bytes(bytes(range(256)) * 2), f.chmod(0o600)), "is not UTF-8 text"),
+    (lambda f, env: env.setenv("PIIFLOW_KEY", " " * 40), "at least 32 characters"),
+], ids=["world-readable-file", "binary-file", "blank-env"])
+def test_a_careless_key_is_refused_in_one_line(box, tmp_path, monkeypatch, setup, fragment):
+    f = tmp_path / "master.key"
+    monkeypatch.delenv("PIIFLOW_KEY", raising=False)
+    monkeypatch.setenv("PIIFLOW_KEY_FILE", str(f))
+    setup(f, monkeypatch)
+    one_line_error(box.run("purge", "--as-of", AS_OF_ARG, "--execute"), fragment)
+    untouched(box)
+
+
+def test_one_secret_is_one_key_from_the_environment_or_a_file(tmp_path, monkeypatch):
+    secret = "s" * 40
+    f = tmp_path / "master.key"
+    f.write_text(f"{secret}\n")
+    f.chmod(0o600)
+    monkeypatch.delenv("PIIFLOW_KEY", raising=False)
+    monkeypatch.delenv("PIIFLOW_KEY_FILE", raising=False)
+    assert Settings(key_file=f).master_key() == Settings(key=f"  {secret}\n").master_key() == secret.encode()

@@ -103,6 +103,23 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+#: The longest file name most filesystems take (bytes): a temporary name must fit whatever the name it stands for.
+NAME_MAX = 255
+
+
+def temp_name(name: str) -> str:
+    """A hidden temporary name beside ``name``: ``.tmp-<name>-<8 hex>``, with ``name`` shortened (and a digest of it
+    kept) where the whole would pass :data:`NAME_MAX` bytes, so a raw file named with 240 bytes still rewrites."""
+    suffix = f"-{uuid.uuid4().hex[:8]}"
+    whole = f".tmp-{name}{suffix}"
+    if len(whole.encode("utf-8")) <= NAME_MAX:
+        return whole
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:12]
+    room = NAME_MAX - len(f".tmp--{digest}{suffix}".encode("utf-8"))
+    short = name.encode("utf-8")[:room].decode("utf-8", errors="ignore")
+    return f".tmp-{short}-{digest}{suffix}"
+
+
 class LakeFS:
     """One lake's files, under ``root``. Every method that takes a path checks it with :meth:`safe` first.
 
@@ -272,7 +289,7 @@ class LakeFS:
         self.safe(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.safe(path)  # the folders just made are checked too
-        tmp = path.parent / f".tmp-{path.name}-{uuid.uuid4().hex[:8]}"
+        tmp = path.parent / temp_name(path.name)
         try:
             yield tmp
             with open(tmp, "rb+") as fh:
@@ -337,7 +354,7 @@ class LakeFS:
         """A hidden folder beside ``target`` to write a partition into before :meth:`publish_dir`."""
         self.safe(target)
         target.parent.mkdir(parents=True, exist_ok=True)
-        p = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
+        p = target.parent / temp_name(target.name)
         p.mkdir()
         return p
 
