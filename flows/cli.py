@@ -17,6 +17,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from configs.errors import PiiflowError
@@ -39,8 +40,23 @@ with problems (one line on stderr says why), 2 a bug (PIIFLOW_DEBUG=1 shows its 
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   context_settings={"max_content_width": 110}, help="Make a privacy policy true of stored data: scan, de-identify, purge.", epilog=EXAMPLES)
-out = Console(soft_wrap=True)  # a line is a line, in a terminal or a log file
-err = Console(stderr=True, soft_wrap=True)
+def shown(text: str) -> str:
+    """``text`` as one printable line: a control character (a newline, a terminal escape) in a file name or any
+    other value from the lake is written as its escape (``\\n``, ``\\x1b``), so no name can forge or hide a line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
+
+
+class _Console(Console):
+    """A console that prints every line through :func:`shown` (rich markup of the caller's own stays markup: a value
+    is escaped before it reaches a markup string, see :func:`_print_problems`)."""
+
+    def print(self, *objects, **kwargs) -> None:  # noqa: A003 - rich's name
+        kwargs.setdefault("markup", False)  # a name like "x[/b]" is text, never markup (nor a MarkupError)
+        super().print(*(shown(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+out = _Console(soft_wrap=True)  # a line is a line, in a terminal or a log file
+err = _Console(stderr=True, soft_wrap=True)
 
 CatalogOpt = typer.Option(..., "-c", "--catalog", exists=False, metavar="CATALOG.yaml",
                           help="the catalog: the lake, its datasets, their policy and releases")
@@ -88,7 +104,7 @@ def _emit(result: dict, as_json: bool, human) -> None:
 
 
 def _fail(e: BaseException) -> None:
-    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    msg = shown(str(e).strip()) if str(e).strip() else type(e).__name__
     sys.stderr.write(f"piiflow: error: {msg}\n")
     raise typer.Exit(1)
 
@@ -526,7 +542,7 @@ def _print_sunset(r: dict) -> None:
 
 def _print_problems(r: dict) -> None:
     for p in r.get("problems", []):
-        out.print(f"  [red]problem[/red]: {p}", markup=True, highlight=False)
+        out.print(f"  [red]problem[/red]: {escape(shown(p))}", markup=True, highlight=False)
 
 
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)

@@ -326,6 +326,17 @@ def _encoding(path: Path) -> str:
         return "gb18030"
 
 
+def test_a_nanosecond_time_stamp_is_read_to_the_millisecond_and_purged(box):
+    day = _app_log(box, "2026-09-02")
+    lines = _lines(day)
+    row = json.loads(lines[0].decode(_encoding(day)))
+    row["ts"] = "2026-09-02T23:53:00.123456789+08:00"
+    _write_lines(day, lines + [json.dumps(row, ensure_ascii=False).encode(_encoding(day)) + b"\n"])
+    res = box.run("purge", "--as-of", AS_OF_ARG, "--execute", "--json")
+    assert res.exit_code == 0, res.output
+    assert not day.exists() and _expired_purged(box)
+
+
 def test_one_malformed_line_reports_its_file_and_the_rest_is_purged(box):
     bad = _app_log(box, "2026-09-02")
     lines = _lines(bad)
@@ -842,3 +853,14 @@ def test_one_secret_is_one_key_from_the_environment_or_a_file(tmp_path, monkeypa
     monkeypatch.delenv("PIIFLOW_KEY", raising=False)
     monkeypatch.delenv("PIIFLOW_KEY_FILE", raising=False)
     assert Settings(key_file=f).master_key() == Settings(key=f"  {secret}\n").master_key() == secret.encode()
+
+
+def test_a_file_name_with_a_newline_and_terminal_escapes_is_printed_escaped(box):
+    """A name that would print as an "all fine" line and erase the real one: every printed name is escaped."""
+    evil = "x\npurge: nothing to do, all fine\x1b[1A\x1b[2K[red].parquet"
+    (box.lake / "raw" / "device_events" / evil).write_bytes(b"not parquet")
+    res = box.run("purge", "--as-of", AS_OF_ARG)
+    assert res.exit_code == 1, res.output
+    for text in (res.stdout, res.stderr):
+        assert "\x1b" not in text and "\nall fine" not in text and "\npurge: nothing" not in text
+    assert "x\\npurge: nothing to do, all fine\\x1b[1A" in res.stdout + res.stderr
