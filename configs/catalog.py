@@ -83,6 +83,24 @@ RESERVED_ZONES = ("releases", "state", "_truth")
 RESERVED_RELEASES, RESERVED_RECIPIENTS = ("sunset_archive",), ("sunset-archive",)
 
 
+#: What a description may not hold: it is copied into the data dictionary (Markdown), the release index (JSON) and
+#: the HTML report, read by people in tools that render markup. HTML tags and entities, Markdown links and images,
+#: script URLs, control characters.
+_MARKUP = re.compile(r"<\s*[A-Za-z/!?]|&#?\w+;|\]\s*\(|javascript:|data:text/html", re.I)
+
+
+def _check_description(value: str) -> str:
+    if not isinstance(value, str):
+        return value
+    if len(value) > 1000 or not value.replace("\n", " ").isprintable() or _MARKUP.search(value):
+        raise ValueError("expected a description in plain words (no HTML, Markdown links, script URLs or control "
+                         "characters; at most 1,000 characters): it is shown in the data dictionary and the report")
+    return value
+
+
+Description = Annotated[str, BeforeValidator(_check_description)]
+
+
 def _check_name(value: str, pattern: re.Pattern, what: str) -> str:
     if not isinstance(value, str) or not pattern.fullmatch(value):
         raise ValueError(f"expected {what} matching {pattern.pattern}, found {value!r}")
@@ -115,7 +133,7 @@ class ColumnPolicy(_Frozen):
     kind: Literal["direct", "quasi", "free_text", "sensitive", "other"]
     op: Annotated[Operator, BeforeValidator(op_shorthand)] = Keep()
     #: What the column is, for the release's data dictionary.
-    description: str = ""
+    description: Description = ""
     #: The type the column is released as (``keep``: the value converted; what does not convert becomes null).
     #: Declare it where raw files disagree (a number written as text in some lines): a release has one type per
     #: column.
@@ -238,7 +256,7 @@ CONSENT_KINDS = ("objection", "withdrawal")
 class Dataset(_Frozen):
     category: Literal["registration", "usage", "device", "log", "enterprise"]
     #: What the dataset is, for the release's data dictionary.
-    description: str = ""
+    description: Description = ""
     location: str
     region: str | None = None
     format: Literal["parquet", "csv", "jsonl", "delta"]
@@ -320,7 +338,7 @@ class Release(_Frozen):
     #: What the recipient may use it for, one of PURPOSES.
     purpose: Purpose
     #: Words for the data dictionary: what this release is for, in the company's terms.
-    description: str = ""
+    description: Description = ""
     datasets: tuple[str, ...]
     k_anonymity: int = Field(5, ge=1)
     #: Share of a partition's rows that may be suppressed before quasi-identifiers are generalised further.

@@ -4,8 +4,10 @@ A run under another master key would look like any run: it would republish every
 find none of the objections and erasures recorded as keyed hashes (the objectors' rows back in releases, an erased
 subject's late rows kept) and chain the audit log under a key that verifies with neither. So every command checks
 the key before it reads anything: against ``state/key.json`` (written by the first run that writes to the lake),
-the audit log's last entry, and the anchor outside the lake. Changing keys is one deliberate command (``piiflow key
-rotate``, :mod:`flows.key_rotation`), never a side effect of a different environment variable.
+the audit log's last entry, and the anchor outside the lake. A lake's key is never changed as a side effect of a
+different environment variable; a deliberate, audited rotation that carries the ledgers and the audit chain over is
+not built yet (its ledgers hold keyed hashes of ids that are gone, so it needs the old key kept, wrapped under the
+new one).
 """
 
 from __future__ import annotations
@@ -84,6 +86,6 @@ def check_lake_key(catalog: Catalog, settings: Settings) -> str:
         origin = "PIIFLOW_KEY" if settings.key is not None else "PIIFLOW_KEY_FILE"
         raise PolicyError(f"{origin}: the master key (fingerprint {mine}) is not this lake's ({lake}, as "
                           f"{where} records): refused before anything was read; a run under another key would "
-                          f"undo objections and erasures. Use the lake's key, or change keys deliberately with "
-                          f"`piiflow key rotate`")
+                          f"undo objections and erasures. Use the lake's key (the ledgers and the audit chain are keyed "
+                          f"by it)")
     return mine

@@ -147,6 +147,11 @@ CATALOG_CASES = [
     ("identifier: phone, owner: other,", "identifier: phone, owner: callee,", "callee_phone.owner"),
     ("identifier: phone, owner: other,", "owner: other,", "callee_phone.identifier: expected the identifier kind"),
     ("    retention: 5d", "    retention: 5x", "retention: expected a duration"),
+    # descriptions are shown in the dictionary, the index and the report: plain words only
+    ('description: "the number called"', 'description: "<script>alert(1)</script>"', "callee_phone.description"),
+    ('description: "the number called"', 'description: "see [this](javascript:alert(1))"', "plain words"),
+    ("description: product usage analytics", 'description: "<img src=x onerror=alert(1)>"',
+     "releases.analytics.description"),
     # names piiflow keeps for itself: a sunset's archive would land in such a release
     ("  analytics:\n    recipient", "  sunset_archive:\n    recipient", "keeps for a sunset's archive"),
     ("recipient: analytics-team", "recipient: sunset-archive", "releases.analytics.recipient"),
