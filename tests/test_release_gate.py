@@ -168,3 +168,24 @@ def test_the_summary_names_columns_a_day_had_to_hide_or_empty():
                                    "carrier": "keep"}, {"gps": 0.3, "ipv4": 1.0, "carrier": 0.0})]
     summary = release_summary("analytics", SimpleNamespace(recipient="r"), "releases/analytics", results)
     assert summary["hidden_columns"] == ["device_events.gps", "device_events.ipv4"]
+
+
+def test_what_the_gate_blocks_is_what_the_recognizers_declare():
+    """The gate's leak list is derived from the recognizers (each declares what its entities are to a release), so a
+    new recognizer cannot be left out of it; one that declares nothing is refused when it registers."""
+    from transforms.detection import DIRECT_ENTITIES, NOT_REDACTED
+    from transforms.recognizers import RECOGNIZERS, PiiflowRecognizer, entity_roles, register
+
+    roles = entity_roles()
+    assert {e for cls in RECOGNIZERS.values() for e in cls.ENTITY_ROLES} == set(roles)
+    assert DIRECT_ENTITIES == {e for e, r in roles.items() if r == "direct"}
+    assert NOT_REDACTED == {"LOCATION"} and roles["URL"] == "redacted"
+    assert {"PERSON", "CN_MOBILE", "CN_RESIDENT_ID", "NICKNAME", "CN_ADDRESS"} <= DIRECT_ENTITIES
+
+    class UndeclaredRecognizer(PiiflowRecognizer):
+        SUPPORTED_ENTITY = "SOMETHING_NEW"
+        PATTERNS = [("x", r"x", 0.5)]
+
+    with pytest.raises(ValueError, match="UndeclaredRecognizer.*expected ENTITY_ROLES"):
+        register(UndeclaredRecognizer)
+    assert "UndeclaredRecognizer" not in RECOGNIZERS

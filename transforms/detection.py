@@ -25,19 +25,16 @@ from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegist
 from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 
-from transforms.recognizers import LANGUAGES, RECOGNIZERS
+from transforms.recognizers import LANGUAGES, RECOGNIZERS, entity_roles
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
-#: Entities whose presence in a released column means a direct identifier leaked.
-DIRECT_ENTITIES = frozenset({
-    "PERSON", "CN_MOBILE", "CN_LANDLINE", "PHONE_NUMBER", "EMAIL_ADDRESS", "CN_RESIDENT_ID", "CN_PASSPORT",
-    "CN_HK_MACAU_PERMIT", "BANK_CARD", "CN_USCC", "CN_LICENSE_PLATE", "QQ_NUMBER", "WECHAT_ID", "IP_ADDRESS",
-    "MAC_ADDRESS", "IMEI", "DEVICE_ID", "GPS_COORDINATE", "CELL_ID", "CN_ADDRESS", "STREET_ADDRESS", "NICKNAME",
-})
+#: Entities whose presence in a released column means a direct identifier leaked: what the registered recognizers
+#: declare ``direct`` (``ENTITY_ROLES``, see :mod:`transforms.recognizers.base`), never a hand-kept list.
+DIRECT_ENTITIES = frozenset(e for e, role in entity_roles().items() if role == "direct")
 
 #: Entities scans report but releases do not redact: a country or city named alone says little about a person.
-NOT_REDACTED = frozenset({"LOCATION"})
+NOT_REDACTED = frozenset(e for e, role in entity_roles().items() if role == "reported")
 
 
 def guess_language(text: str) -> str:

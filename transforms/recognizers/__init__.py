@@ -29,6 +29,6 @@ from transforms.recognizers import (  # noqa: F401  (imported to register)
     street_address_recognizer,
     url_recognizer,
 )
-from transforms.recognizers.base import LANGUAGES, RECOGNIZERS, PiiflowRecognizer, register
+from transforms.recognizers.base import LANGUAGES, RECOGNIZERS, PiiflowRecognizer, entity_roles, register
 
-__all__ = ["LANGUAGES", "RECOGNIZERS", "PiiflowRecognizer", "register"]
+__all__ = ["LANGUAGES", "RECOGNIZERS", "PiiflowRecognizer", "entity_roles", "register"]

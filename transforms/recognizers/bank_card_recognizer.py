@@ -33,6 +33,8 @@ class BankCardRecognizer(PiiflowRecognizer):
     ticket word introduces is no card."""
 
     SUPPORTED_ENTITY = "BANK_CARD"
+
+    ENTITY_ROLES = {"BANK_CARD": "direct"}
     PREFILTER = r"\d{4}[- ]?\d{4}"
     REJECT_IN_HEX_RUN = True
     PATTERNS = [

@@ -24,9 +24,33 @@ LANGUAGES = ("zh", "en")
 RECOGNIZERS: Registry[type["PiiflowRecognizer"]] = Registry("recognizer")
 
 
+#: What a recognizer's entity is to a release, declared by every recognizer (``ENTITY_ROLES``): ``direct``, it
+#: identifies a person (redacted from free text, and a value of it left in any released column blocks the release);
+#: ``redacted``, redacted from free text without blocking (a URL); ``reported``, scans report it and releases keep it
+#: (a country or city named alone).
+ENTITY_ROLES = ("direct", "redacted", "reported")
+
+
 def register(cls: type["PiiflowRecognizer"]) -> type["PiiflowRecognizer"]:
-    """Class decorator adding a recognizer to the registry; a class name that is taken raises at import time."""
+    """Class decorator adding a recognizer to the registry; a class name that is taken, or a class that does not say
+    what each of its entities is to a release (``ENTITY_ROLES``), raises at import time."""
+    roles = getattr(cls, "ENTITY_ROLES", None)
+    entity = getattr(cls, "SUPPORTED_ENTITY", None)
+    if not isinstance(roles, dict) or not roles or (entity is not None and entity not in roles) or any(
+            r not in ENTITY_ROLES for r in roles.values()):
+        raise ValueError(f"recognizer {cls.__name__} ({cls.__module__}): expected ENTITY_ROLES saying for each entity "
+                         f"it finds one of {', '.join(ENTITY_ROLES)}, found {roles!r}")
     return RECOGNIZERS.add(cls.__name__, cls, cls.__module__)
+
+
+def entity_roles() -> dict[str, str]:
+    """{entity: role} over every registered recognizer; an entity two recognizers give different roles raises."""
+    out: dict[str, str] = {}
+    for cls in RECOGNIZERS.values():
+        for entity, role in cls.ENTITY_ROLES.items():
+            if out.setdefault(entity, role) != role:
+                raise ValueError(f"entity {entity}: recognizers declare both {out[entity]!r} and {role!r}")
+    return out
 
 
 class PiiflowRecognizer(PatternRecognizer):

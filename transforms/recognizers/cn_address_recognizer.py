@@ -126,6 +126,8 @@ class CnAddressRecognizer(PiiflowRecognizer):
     places."""
 
     SUPPORTED_ENTITY = "CN_ADDRESS"
+
+    ENTITY_ROLES = {"CN_ADDRESS": "direct"}
     #: Addresses and place names are written in Chinese characters.
     PREFILTER = r"[\u4e00-\u9fff]{2}"
     PATTERNS = [

@@ -9,6 +9,8 @@ class CnLandlineRecognizer(PiiflowRecognizer):
     """Fixed-line numbers with an area code: ``028-86048320``, ``(010)62345678``, ``0755 2345 6789``, extensions."""
 
     SUPPORTED_ENTITY = "CN_LANDLINE"
+
+    ENTITY_ROLES = {"CN_LANDLINE": "direct"}
     PREFILTER = r"(?:(?<!\d)|(?<=86))0\d{1,3}\D{0,2}\d{3}"
     REJECT_IN_HEX_RUN = True
     PATTERNS = [

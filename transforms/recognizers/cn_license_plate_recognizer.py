@@ -19,6 +19,8 @@ class CnLicensePlateRecognizer(PiiflowRecognizer):
     ambiguous with product codes: it scores ``CUE_GATED`` and needs a cue (车, 牌照...) to count."""
 
     SUPPORTED_ENTITY = "CN_LICENSE_PLATE"
+
+    ENTITY_ROLES = {"CN_LICENSE_PLATE": "direct"}
     PREFILTER = f"[{PROVINCES}][A-Z]"
     PATTERNS = [
         ("plate_new_energy", L + rf"[{PROVINCES}]{_A}[·•. ]?(?:[DF]{_AN}\d{{4}}|\d{{5}}[DF])" + R, 0.6),

@@ -21,6 +21,8 @@ class CnMobileRecognizer(PiiflowRecognizer):
     mobile number written straight after the first (``1861060699713940087450``: one finding over both)."""
 
     SUPPORTED_ENTITY = "CN_MOBILE"
+
+    ENTITY_ROLES = {"CN_MOBILE": "direct"}
     PREFILTER = r"1[3-9]\d"
     REJECT_IN_HEX_RUN = True
     PATTERNS = [

@@ -141,6 +141,8 @@ class ChineseNerRecognizer(EntityRecognizer):
     PREFILTER = r"[\u4e00-\u9fff]"
     CONTEXT = ["地址", "住址", "收货", "寄到", "住在", "位于", "家住", "坐落", "联系人", "姓名", "我叫", "收件人"]
 
+    ENTITY_ROLES = {"PERSON": "direct", "CN_ADDRESS": "direct", "LOCATION": "reported"}
+
     def __init__(self, supported_language: str = "zh"):
         super().__init__(supported_entities=["PERSON", "CN_ADDRESS", "LOCATION"], name="ChineseNerRecognizer",
                          supported_language=supported_language, context=list(self.CONTEXT))

@@ -9,6 +9,8 @@ class CnPassportRecognizer(PiiflowRecognizer):
     passport) to be reported."""
 
     SUPPORTED_ENTITY = "CN_PASSPORT"
+
+    ENTITY_ROLES = {"CN_PASSPORT": "direct"}
     PREFILTER = r"[DEGPS][A-Z0-9]\d{7}"
     PATTERNS = [("cn_passport", L + r"(?:[EG]\d{8}|E[A-HJ-NP-Z]\d{7}|[DSP]E?\d{7})" + R, 0.3)]
     CONTEXT = ["护照", "護照", "passport", "证件号", "證件號", "出入境"]

@@ -10,6 +10,8 @@ class CnResidentIdRecognizer(PiiflowRecognizer):
     real birth date, or the first-generation 15-digit form (weaker: needs context)."""
 
     SUPPORTED_ENTITY = "CN_RESIDENT_ID"
+
+    ENTITY_ROLES = {"CN_RESIDENT_ID": "direct"}
     PREFILTER = r"\d{14}"
     REJECT_IN_HEX_RUN = True
     PATTERNS = [

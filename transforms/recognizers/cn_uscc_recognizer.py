@@ -13,6 +13,8 @@ class CnUsccRecognizer(PiiflowRecognizer):
     birth date) is one, right or mistyped, and left to that recognizer."""
 
     SUPPORTED_ENTITY = "CN_USCC"
+
+    ENTITY_ROLES = {"CN_USCC": "direct"}
     PREFILTER = r"\d{6}[0-9A-Z]{9}"
     REJECT_IN_HEX_RUN = True
     PATTERNS = [("cn_uscc", L + rf"[1-9ANY]{_C}\d{{6}}{_C}{{9}}{_C}" + R, 0.4)]

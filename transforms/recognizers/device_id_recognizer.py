@@ -7,6 +7,8 @@ class DeviceIdRecognizer(PiiflowRecognizer):
     needs context: 16 hex characters are also hashes and trace ids)."""
 
     SUPPORTED_ENTITY = "DEVICE_ID"
+
+    ENTITY_ROLES = {"DEVICE_ID": "direct"}
     PREFILTER = r"[0-9A-Fa-f]{8}"
     PATTERNS = [
         ("uuid", L + r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}" + R, 0.5),

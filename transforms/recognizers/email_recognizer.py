@@ -8,6 +8,8 @@ class EmailRecognizer(PiiflowRecognizer):
     local part."""
 
     SUPPORTED_ENTITY = "EMAIL_ADDRESS"
+
+    ENTITY_ROLES = {"EMAIL_ADDRESS": "direct"}
     PREFILTER = "@"
     PATTERNS = [
         ("email", r"(?<![A-Za-z_%+])(?<![A-Za-z0-9_%+.]-)[A-Za-z0-9_](?:[A-Za-z0-9._%+\-]{0,63})@[A-Za-z0-9](?:[A-Za-z0-9\-]{0,62}"

@@ -10,6 +10,8 @@ class ImeiRecognizer(PiiflowRecognizer):
     """IMEI: 15 digits, Luhn-valid, with a known reporting-body prefix (or context to confirm)."""
 
     SUPPORTED_ENTITY = "IMEI"
+
+    ENTITY_ROLES = {"IMEI": "direct"}
     PREFILTER = r"\d{6}"
     REJECT_IN_HEX_RUN = True
     PATTERNS = [("imei", L + r"\d{2}-?\d{6}-?\d{6}-?\d(?!\d)", 0.5)]

@@ -10,6 +10,8 @@ class IpRecognizer(PiiflowRecognizer):
     """IPv4 and IPv6 addresses; not version strings (``1.2.3.4.5``) nor times (``12:30:45``)."""
 
     SUPPORTED_ENTITY = "IP_ADDRESS"
+
+    ENTITY_ROLES = {"IP_ADDRESS": "direct"}
     PREFILTER = r"\d\.\d|:[0-9A-Fa-f]*:"
     PATTERNS = [
         ("ipv4", rf"(?<![\d.vV])(?:{_OCTET}\.){{3}}{_OCTET}(?!\.?[0-9A-Za-z])", 0.6),

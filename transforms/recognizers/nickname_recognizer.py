@@ -17,5 +17,7 @@ class NicknameRecognizer(PiiflowRecognizer):
     taken up to 30 characters: in a release an extra word redacted costs less than half a nickname kept."""
 
     SUPPORTED_ENTITY = "NICKNAME"
+
+    ENTITY_ROLES = {"NICKNAME": "direct"}
     PREFILTER = "[@＠]"
     PATTERNS = [("mention", rf"(?<=(?<![A-Za-z0-9._%+\-:=])(?<![^/]/)[@＠]){_HANDLE}{{2,30}}+(?![.(][A-Za-z_])", 0.6)]

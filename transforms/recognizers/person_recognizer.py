@@ -243,6 +243,7 @@ def _name_llr(surname: str, given: str) -> float:
 @register
 class PersonRecognizer(EntityRecognizer):
     SUPPORTED_ENTITY = "PERSON"
+    ENTITY_ROLES = {"PERSON": "direct"}
     NLP_FREE = True  # no PREFILTER: any Chinese text may hold a name
 
     def __init__(self, supported_language: str = "zh"):

@@ -142,6 +142,8 @@ class PhoneNumberRecognizer(EntityRecognizer):
     libphonenumber. A number written with its country code scores 0.6; one without needs a context word."""
 
     SUPPORTED_ENTITY = "PHONE_NUMBER"
+
+    ENTITY_ROLES = {"PHONE_NUMBER": "direct"}
     PREFILTER = _ENOUGH_DIGITS.pattern
     NLP_FREE = True
     #: Regions whose national formats are tried, by language of the text.

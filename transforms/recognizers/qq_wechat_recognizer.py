@@ -9,6 +9,8 @@ class QqNumberRecognizer(PiiflowRecognizer):
     mailbox whose address is cut short (``415392980@qq.``; a whole address is an e-mail finding)."""
 
     SUPPORTED_ENTITY = "QQ_NUMBER"
+
+    ENTITY_ROLES = {"QQ_NUMBER": "direct"}
     PREFILTER = r"[Qq]|扣扣|企鹅"
     PATTERNS = [("qq", rf"(?<=(?:QQ|qq|Qq|扣扣|企鹅|工作Q|联系Q|加Q)(?:交流群|粉丝群|群号?|号码?)?{_CUE})[1-9]\d{{4,10}}(?!\d)",
                  0.7),
@@ -21,6 +23,8 @@ class WechatIdRecognizer(PiiflowRecognizer):
     """WeChat ids: ``wxid_...`` anywhere, or a 6-20 character id after a WeChat cue (微信, vx, wx...)."""
 
     SUPPORTED_ENTITY = "WECHAT_ID"
+
+    ENTITY_ROLES = {"WECHAT_ID": "direct"}
     PREFILTER = r"wxid_|[微威薇Vv]信|[VvWw][Xx]|weixin|wechat|WeChat"
     PATTERNS = [
         ("wxid", r"(?<![A-Za-z0-9_])wxid_[A-Za-z0-9]{6,22}(?![A-Za-z0-9_])", 0.8),

@@ -20,6 +20,8 @@ class StreetAddressRecognizer(PiiflowRecognizer):
     follows; an apartment or suite alone; and a postcode after its label (ZIP: 11164)."""
 
     SUPPORTED_ENTITY = "STREET_ADDRESS"
+
+    ENTITY_ROLES = {"STREET_ADDRESS": "direct"}
     #: Every pattern puts a house number next to a Latin word, or has a unit or postcode label: a cheap gate
     #: (a long alternation of street words cost ten times the other recognizers' gates together).
     PREFILTER = r"\d[ \t\n]+[a-z\u00c0-\u024f]|[a-z\u00c0-\u024f][ \t]+\d|apt|suite|zip|postal|postcode"
