@@ -63,6 +63,8 @@ def anchor_path(catalog: Catalog, settings: Settings) -> Path:
 #: (log location, seq, hash) of the logs this process verified or wrote last: an append checks the whole log only
 #: when its tail is not what this process last saw.
 _VERIFIED: dict[str, tuple[int, str]] = {}
+#: The key fingerprint this process knows each log's lake records (``state/key.json``).
+_RECORDED: dict[str, str] = {}
 
 
 class AuditLog:
@@ -102,23 +104,28 @@ class AuditLog:
             return False
 
     def check_writable(self) -> None:
-        """Refuse to append to (and so re-anchor) a log that does not verify; record the lake's key on the first
-        write under it. The whole log is read only when its tail is not what this process last verified or wrote."""
-        from flows.lake_key import record_fingerprint, recorded_fingerprint
+        """Refuse, before a run changes anything, a log that does not verify (see :meth:`append`)."""
+        self._check(self.fs.complete_lines(self.path) if self.fs.exists(self.path) else b"")
 
-        tail = self._tail() if self.fs.exists(self.path) else (0, GENESIS)
-        if _VERIFIED.get(self._where()) != tail:
-            v = verify(self.fs, self.state_dir, self.key, self.anchor, migrating=True)
+    def _check(self, data: bytes) -> None:
+        """Refuse to append to (and so re-anchor) the log whose complete lines are ``data`` unless it verifies, and
+        record the lake's key on the first write under it. Verified only when its tail is not what this process
+        last verified or wrote, so consecutive appends of one run cost one read of the log each."""
+        where = self._where()
+        if _VERIFIED.get(where) != _last(data):
+            v = verify(self.fs, self.state_dir, self.key, self.anchor, migrating=True, data=data)
             if not v.ok:
                 raise StorageError(f"the audit log does not verify ({v.problem}): nothing appended, so nothing "
                                    f"re-anchors it; run `piiflow audit verify` and restore the log from a backup")
-            _VERIFIED[self._where()] = tail
-        if self.fingerprint is not None and recorded_fingerprint(self.fs, self.state_dir) is None:
-            from flows.lake_key import key_record
+            _VERIFIED[where] = _last(data)
+        if self.fingerprint is not None and _RECORDED.get(where) != self.fingerprint:
+            from flows.lake_key import key_record, record_fingerprint, recorded_fingerprint
 
-            self.fs.write_bytes(self.state_dir / "key.json", key_record(self.fingerprint, _unkeyed(self)))
-        elif self.fingerprint is not None:
-            record_fingerprint(self.fs, self.state_dir, self.fingerprint)
+            if recorded_fingerprint(self.fs, self.state_dir) is None:
+                self.fs.write_bytes(self.state_dir / "key.json", key_record(self.fingerprint, _unkeyed(data)))
+            else:
+                record_fingerprint(self.fs, self.state_dir, self.fingerprint)
+            _RECORDED[where] = self.fingerprint
 
     def _tail(self) -> tuple[int, str]:
         """(last seq, last hash), after dropping a torn final line a killed writer may have left."""
@@ -126,11 +133,12 @@ class AuditLog:
 
     def append(self, event: str, **fields) -> dict:
         """Append one entry (fsynced) and move both heads; returns the entry. The entry is made from the log as it
-        is when written (one read and one write of the log on an object store)."""
+        is when written (one read and one write of the log on an object store), after that log was verified
+        (:meth:`_check`): a cut or forged log is never appended to, so no run re-anchors it."""
         made: dict = {}
-        self.check_writable()
 
         def entry_after(data: bytes) -> str:
+            self._check(data)
             seq, prev = _last(data)
             body = {"v": VERSION, "seq": seq + 1, "ts": datetime.now(timezone.utc).isoformat(), "prev": prev,
                     "event": event, **fields}
@@ -167,12 +175,9 @@ class AuditLog:
         return {"seq": seq, "hash": h}
 
 
-def _unkeyed(log: "AuditLog") -> int:
-    """How many entries from before the chain was keyed the (verified) log holds."""
-    if not log.fs.exists(log.path):
-        return 0
-    return sum(1 for line in log.fs.complete_lines(log.path).splitlines() if line.strip()
-               and json.loads(line).get("v") != VERSION)
+def _unkeyed(data: bytes) -> int:
+    """How many entries from before the chain was keyed the (verified) log ``data`` holds."""
+    return sum(1 for line in data.splitlines() if line.strip() and json.loads(line).get("v") != VERSION)
 
 
 def _last(data: bytes) -> tuple[int, str]:
@@ -210,7 +215,7 @@ class Verification:
 
 
 def verify(fs: LakeFS, state_dir: Path, key: bytes, anchor: Path | None = None, *, migrating: bool = False,
-           artifact: dict | None = None) -> Verification:
+           artifact: dict | None = None, data: bytes | None = None) -> Verification:
     """Check every entry's keyed hash, the chain of ``prev`` hashes, consecutive sequence numbers, the head in the
     lake, the anchor outside it and (when given) the head the last run reported as a Prefect ``artifact``: an edited,
     forged, re-chained, reordered, removed or truncated log fails, and so does a log with entries whose anchors are
@@ -221,14 +226,19 @@ def verify(fs: LakeFS, state_dir: Path, key: bytes, anchor: Path | None = None, 
     log = AuditLog(fs, state_dir, key, anchor)
     outside = read_anchor(anchor)
     allowed_unkeyed = None if migrating else recorded_unkeyed(fs, state_dir)
-    if not fs.exists(log.path):
+    if data is None and fs.exists(log.path):
+        data = fs.read_bytes(log.path)
+    if not data:
         if outside and outside.get("seq"):
             return Verification(False, 0, f"the audit log is missing, but the anchor outside the lake records "
                                           f"{outside['seq']} entries (log removed)")
+        if fs.exists(state_dir / "key.json"):
+            return Verification(False, 0, "the audit log is missing, but the lake's key record (state/key.json) says "
+                                          "runs wrote to it (log removed)")
         return Verification(True, 0, notes=["no audit log yet"])
     prev, n, before_last, unkeyed, keyed_seen = GENESIS, 0, GENESIS, 0, False
     hashes: dict[int, str] = {}
-    for lineno, line in enumerate(re.findall(r"[^\n]*\n|[^\n]+$", fs.read_bytes(log.path).decode("utf-8")), 1):
+    for lineno, line in enumerate(re.findall(r"[^\n]*\n|[^\n]+$", data.decode("utf-8")), 1):
         if not line.endswith("\n"):
             return Verification(False, n, f"line {lineno}: torn entry (no newline)")
         try:

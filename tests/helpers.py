@@ -111,3 +111,24 @@ def lake_read(cat_path: Path, rel: str) -> bytes:
 
     cat = load_catalog(cat_path)
     return lake_fs(cat).read_bytes(cat.lake.root / rel)
+
+
+def copy_lake(src: Path, dst: Path, **copytree_args) -> Path:
+    """Copy a local lake (its folder, with ``catalog.yaml`` in it) to ``dst`` as an operator restoring it elsewhere
+    would: with its audit anchor outside the lake, which is named by the lake's location, carried to the new one.
+    Returns ``dst``."""
+    import shutil
+
+    from configs.catalog import load_catalog
+    from configs.settings import Settings
+    from flows.audit import anchor_path
+
+    shutil.copytree(src, dst, **copytree_args)
+    if (src / "catalog.yaml").exists() and (dst / "catalog.yaml").exists():
+        settings = Settings()
+        old = anchor_path(load_catalog(src / "catalog.yaml"), settings)
+        if old.exists():
+            new = anchor_path(load_catalog(dst / "catalog.yaml"), settings)
+            new.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(old, new)
+    return dst

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 from configs.operators import OPERATORS, Bucket, GeneralizeDevice, GeneralizeGps, GeneralizeIp, Keep, TruncateTime
-from tests.helpers import ROOT, make_lake
+from tests.helpers import ROOT, copy_lake, make_lake
 from transforms.operators import apply_operator
 from transforms.operators.suppress_operator import hide
 
@@ -152,7 +152,7 @@ def test_readers_see_a_whole_release_before_during_and_after_a_forced_backfill(r
     release in another process: every read succeeds with the same row counts."""
     cat_path, _ = released
     work = tmp_path / "lake"
-    shutil.copytree(cat_path.parent, work)
+    copy_lake(cat_path.parent, work)
     root = work / "releases" / "analytics"
     expected = {ds: read_everywhere(root, ds)["duckdb"] for ds in ("device_events", "app_logs", "usage_events")}
     stop = tmp_path / "stop"

@@ -4,13 +4,13 @@ settings once and passes them down, and sets Prefect's environment once."""
 import inspect
 import json
 import os
-import shutil
 import time
 
 import pytest
 from typer.testing import CliRunner
 
 from flows.cli import FLOW_COMMANDS, app
+from tests.helpers import copy_lake
 
 #: command -> the flow it runs.
 FLOWS = {"scan": "flows.scan:scan_flow", "deidentify": "flows.deidentify:deidentify_flow",
@@ -43,7 +43,7 @@ def test_a_command_and_its_flow_name_their_parameters_alike(command):
 @pytest.fixture()
 def lake(small_lake, tmp_path):
     cat_path, _ = small_lake
-    shutil.copytree(cat_path.parent, tmp_path / "lake")
+    copy_lake(cat_path.parent, tmp_path / "lake")
     return tmp_path / "lake" / "catalog.yaml"
 
 

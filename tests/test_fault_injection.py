@@ -19,7 +19,7 @@ from configs.catalog import load_catalog
 from configs.settings import Settings
 from flows.audit import verify_catalog
 from flows.storage import storage_for
-from tests.helpers import AS_OF, END, ROOT, START, make_lake, short_retention
+from tests.helpers import AS_OF, END, ROOT, START, copy_lake, make_lake, short_retention
 
 #: SIGKILLs per purge (20: #13's "20+ kills"); an erasure costs twice as much per run and is killed fewer times.
 KILLS = 20
@@ -124,7 +124,7 @@ def pristine(tmp_path_factory):
 
 def _fresh(pristine: Path, tmp: Path, name: str) -> Path:
     dst = tmp / name
-    shutil.copytree(pristine, dst)
+    copy_lake(pristine, dst)
     return dst / "catalog.yaml"
 
 
@@ -160,7 +160,7 @@ def test_erasure_killed_at_random_points(pristine, tmp_path, prefect_harness):
     subjects = tmp_path / "subjects.txt"
     subjects.write_text("\n".join(users) + "\n")
     ref = tmp_path / "ref" / "catalog.yaml"
-    shutil.copytree(base.parent, ref.parent)
+    copy_lake(base.parent, ref.parent)
     window = _timed("erase", ref, subjects)
     expected = row_hashes(load_catalog(ref))
     releases_expected = sorted(p.name for p in (ref.parent / "releases").rglob("*.parquet"))
@@ -168,7 +168,7 @@ def test_erasure_killed_at_random_points(pristine, tmp_path, prefect_harness):
     landed = 0
     for i in range(ERASE_KILLS):
         work = tmp_path / f"erun{i}" / "catalog.yaml"
-        shutil.copytree(base.parent, work.parent)
+        copy_lake(base.parent, work.parent)
         landed += _kill_then_rerun("erase", (work, subjects), window, rng)
         cat = load_catalog(work)
         assert row_hashes(cat) == expected, f"kill {i}"
@@ -208,7 +208,7 @@ def test_sunset_killed_at_random_points(pristine, tmp_path, prefect_harness, mod
     for release in ("crm_research", "marketing"):
         deidentify_flow(str(base), release)
     ref = tmp_path / "ref" / "catalog.yaml"
-    shutil.copytree(base.parent, ref.parent)
+    copy_lake(base.parent, ref.parent)
     window = _timed("sunset", ref, mode)
     expected, archive = row_hashes(load_catalog(ref)), archive_hashes(ref.parent)
     assert not expected["call_records"] and not expected["usage_events"] and expected["chat_messages"]
@@ -219,7 +219,7 @@ def test_sunset_killed_at_random_points(pristine, tmp_path, prefect_harness, mod
     landed, kills = 0, 6
     for i in range(kills):
         work = tmp_path / f"srun{i}" / "catalog.yaml"
-        shutil.copytree(base.parent, work.parent)
+        copy_lake(base.parent, work.parent)
         landed += _kill_then_rerun("sunset", (work, mode), window, rng)
         cat = load_catalog(work)
         assert row_hashes(cat) == expected, f"kill {i}"

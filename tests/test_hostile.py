@@ -26,7 +26,7 @@ from configs.catalog import load_catalog
 from configs.settings import Settings
 from flows.cli import app
 from flows.storage import storage_for
-from tests.helpers import AS_OF, END, START, make_lake, short_retention
+from tests.helpers import AS_OF, END, START, copy_lake, make_lake, short_retention
 
 AS_OF_ARG = AS_OF.date().isoformat()  # the purge runs as of midnight 2026-09-12: cutoff 2026-09-07 00:00
 
@@ -45,7 +45,7 @@ class Sandbox:
 
     def __init__(self, pristine: Path, tmp: Path):
         self.lake = tmp / "lake"
-        shutil.copytree(pristine, self.lake, symlinks=True)
+        copy_lake(pristine, self.lake, symlinks=True)
         self.catalog = self.lake / "catalog.yaml"
         self.outside = tmp / "outside"
         (self.outside / "dt=2025-01-01").mkdir(parents=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from configs.catalog import load_catalog
-from tests.helpers import ROOT, make_lake
+from tests.helpers import ROOT, copy_lake, make_lake
 
 #: A bad call of the command line, run in a fresh interpreter, then whether Prefect or Presidio was imported.
 _CALL = """
@@ -123,13 +123,12 @@ def test_redo_reasons_tell_what_changed():
 
 
 def test_flow_and_task_runs_are_named_from_their_parameters(lake, tmp_path, prefect_harness):
-    import shutil
 
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     from flows.deidentify import deidentify_flow
-    shutil.copytree(lake.parent, tmp_path / "lake")
+    copy_lake(lake.parent, tmp_path / "lake")
     cat = tmp_path / "lake" / "catalog.yaml"
     state = deidentify_flow(str(cat), "crm_research", start=date(2026, 8, 2), end=date(2026, 8, 3),
                             return_state=True)
@@ -146,10 +145,9 @@ def test_flow_and_task_runs_are_named_from_their_parameters(lake, tmp_path, pref
 
 def test_the_release_log_has_one_line_per_partition(lake, tmp_path, prefect_harness, caplog):
     import logging
-    import shutil
 
     from flows.deidentify import deidentify_flow
-    shutil.copytree(lake.parent, tmp_path / "lake")
+    copy_lake(lake.parent, tmp_path / "lake")
     cat = tmp_path / "lake" / "catalog.yaml"
     with caplog.at_level(logging.INFO, logger="prefect.flow_runs"):
         deidentify_flow(str(cat), "crm_research")
@@ -160,14 +158,13 @@ def test_the_release_log_has_one_line_per_partition(lake, tmp_path, prefect_harn
 
 
 def test_the_nightly_scan_reads_only_what_changed(lake, tmp_path, prefect_harness):
-    import shutil
 
     import pyarrow.parquet as pq
 
     from configs.settings import Settings
     from flows.scan import scan_dataset
     from flows.storage import storage_for
-    shutil.copytree(lake.parent, tmp_path / "lake")
+    copy_lake(lake.parent, tmp_path / "lake")
     cat_path = tmp_path / "lake" / "catalog.yaml"
     catalog, settings = load_catalog(cat_path), Settings()
     full = scan_dataset(catalog, "device_events", settings, full=True)
@@ -192,10 +189,9 @@ def test_the_nightly_scan_reads_only_what_changed(lake, tmp_path, prefect_harnes
 
 
 def test_a_second_nightly_on_unchanged_data_reads_and_builds_nothing(lake, tmp_path, prefect_harness):
-    import shutil
 
     from flows.nightly import nightly_flow
-    shutil.copytree(lake.parent, tmp_path / "lake")
+    copy_lake(lake.parent, tmp_path / "lake")
     cat = str(tmp_path / "lake" / "catalog.yaml")
     nightly_flow(cat)
     second = nightly_flow(cat)

@@ -3,7 +3,6 @@ the Dask runner gives the same output as threads, and the scheduled deployments.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import pytest
 
 from configs.catalog import load_catalog
 from configs.settings import Settings
-from tests.helpers import ROOT, make_lake, meta_of
+from tests.helpers import ROOT, copy_lake, make_lake, meta_of
 from transforms.planning import MIN_TASK_SECONDS, plan_tasks
 
 START, END = date(2026, 8, 1), date(2026, 8, 8)
@@ -29,7 +28,7 @@ def pristine(tmp_path_factory):
 
 
 def fresh(pristine, tmp_path, name="lake") -> Path:
-    shutil.copytree(pristine, tmp_path / name)
+    copy_lake(pristine, tmp_path / name)
     return tmp_path / name / "catalog.yaml"
 
 

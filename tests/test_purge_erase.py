@@ -1,7 +1,6 @@
 """Retention and erasure on generated lakes: every format, legal holds, immutable quarantine, missing event times,
 erasure in delete and anonymise modes, ledger idempotency, audit tampering, and bad input that changes nothing."""
 
-import shutil
 from datetime import date, timedelta
 
 import pyarrow as pa
@@ -15,7 +14,7 @@ from flows.audit import AuditLog, verify, verify_catalog
 from flows.erase import run_erase
 from flows.purge import run_purge
 from flows.storage import storage_for
-from tests.helpers import AS_OF, END, START, make_lake, release_inputs, short_retention
+from tests.helpers import AS_OF, END, START, copy_lake, make_lake, release_inputs, short_retention
 
 
 @pytest.fixture()
@@ -24,7 +23,7 @@ def lake(tmp_path_factory, request):
     if not base.exists():
         make_lake(base, rows=800, start=START, end=END, seed=21)
     dst = tmp_path_factory.mktemp("lake")
-    shutil.copytree(base, dst, dirs_exist_ok=True)
+    copy_lake(base, dst, dirs_exist_ok=True)
     return dst / "catalog.yaml"
 
 

@@ -1,7 +1,6 @@
 """Clause 6.5 releases: the generalisation ladder, the gate blocking what it must (leaving the previous release
 byte-identical), and piiflow's operators inside Presidio's anonymizer."""
 
-import shutil
 from datetime import date
 
 import pyarrow as pa
@@ -11,7 +10,7 @@ from hypothesis import strategies as st
 
 from configs.catalog import Dataset
 from configs.operators import GeneralizeIp, TruncateTime
-from tests.helpers import make_lake
+from tests.helpers import copy_lake, make_lake
 from transforms import operators as ops
 from transforms.policy import apply_policy, generalize_to_k
 from transforms.synth import make_resident_id
@@ -114,7 +113,7 @@ def test_gate_blocks_and_previous_release_stays_byte_identical(released_lake, tm
     from configs.errors import ReleaseBlocked
     from flows.deidentify import deidentify_flow
     work = tmp_path / "lake"
-    shutil.copytree(released_lake, work)
+    copy_lake(released_lake, work)
     cat = work / "catalog.yaml"
     text = cat.read_text().replace(*edit)
     if message is None:
