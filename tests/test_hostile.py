@@ -273,13 +273,19 @@ def test_a_link_in_a_dataset_is_refused_and_reported_and_the_rest_is_purged(box,
     assert _expired_purged(box)
 
 
-def test_a_dataset_location_that_is_a_link_is_refused(box):
-    loc = box.lake / "raw" / "chat_messages"
+@pytest.mark.parametrize("dataset", ["chat_messages", "usage_events"], ids=["jsonl", "delta"])
+def test_a_dataset_location_that_is_a_link_is_reported_and_the_rest_is_purged(box, dataset):
+    """A dataset folder that is itself a link is refused and reported; the other datasets are purged all the same
+    (it had stopped the whole purge, leaving every dataset's expired rows)."""
+    loc = box.lake / "raw" / dataset
     shutil.rmtree(loc)
     loc.symlink_to(box.outside)
     box.before = box.snapshot()
-    one_line_error(box.run("purge", "--as-of", AS_OF_ARG, "--execute"), "raw/chat_messages", "symbolic link")
-    assert not {c for c in box.changed() if c.startswith("outside/")}
+    res = box.run("purge", "--as-of", AS_OF_ARG, "--execute", "--json")
+    one_line_error(res, "symbolic link")
+    assert f"raw/{dataset}" in res.stderr + res.stdout
+    assert not {c for c in box.changed() if c.startswith("outside/")} and loc.is_symlink()
+    assert _expired_purged(box) and not _app_log(box, "2026-09-02").exists()
 
 
 @pytest.mark.parametrize("where", ["state", "state/reports", "releases", "state/audit.jsonl"],

@@ -61,7 +61,8 @@ def recover_lake(catalog: Catalog) -> None:
     in every dataset's location and in ``state/``, and every release's staging area and swaps."""
     fs = lake_fs(catalog)
     for name in catalog.datasets:
-        fs.recover(catalog.dataset_path(name))
+        if not storage_for(catalog, name).location_refused():  # a location that is a link is reported, left alone
+            fs.recover(catalog.dataset_path(name))
     for release in catalog.releases:
         recover_release(fs, catalog.release_path(release))
     fs.recover(catalog.state_path)
@@ -89,6 +90,8 @@ def survey(catalog: Catalog, datasets: list[str] | None = None, releases: list[s
         store = storage_for(catalog, name)
         if ds.format != "delta":
             store.list_partitions()
+            problems += store.problems
+        elif store.location_refused():
             problems += store.problems
         else:
             links: list[Problem] = []

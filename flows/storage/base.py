@@ -80,6 +80,18 @@ class Storage:
                 return d
         return None
 
+    def location_refused(self) -> bool:
+        """Whether this dataset's location is refused (a symbolic link, or inside one): then it is reported once in
+        :attr:`problems` and the dataset is left alone, while the run goes on with the others."""
+        try:
+            self.fs.safe(self.path)
+            return False
+        except StorageError as e:
+            problem = Problem(self.fs.rel(self.path), f"{str(e).split(': ', 1)[-1]}: the dataset is left alone")
+            if problem not in self.problems:
+                self.problems.append(problem)
+            return True
+
     def _checked(self, path: Path) -> Path:
         """``path`` confined to this dataset's location (no link, nothing outside): see LakeFS.safe."""
         return self.fs.safe(path, self.path)
@@ -129,6 +141,8 @@ class Storage:
     def bad_files(self) -> list[tuple[Path, date | None]]:
         """Files set aside by :meth:`quarantine_file`, with the date each belonged to (None when undated)."""
         out = []
+        if self.location_refused():
+            return []
         folders = [self.path] + [e.path for e in self.fs.scan_dir(self._checked(self.path))
                                  if e.is_dir and dt_of(e.name) is not None]
         for folder in folders:

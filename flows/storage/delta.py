@@ -61,7 +61,7 @@ class DeltaStorage(Storage):
                       for p, d in zip(actions.column("path").to_pylist(), parts))
 
     def list_partitions(self, start=None, end=None):
-        if not self.exists():
+        if self.location_refused() or not self.exists():
             return []
         groups: dict[date | None, list[Path]] = {}
         for path, d in self._files():

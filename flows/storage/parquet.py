@@ -29,6 +29,8 @@ def read_parquet_columns(fs: LakeFS, path: Path, wanted: list[str],
 class ParquetStorage(Storage):
     def list_partitions(self, start=None, end=None):
         parts, flat = [], []
+        if self.location_refused():
+            return []
         for child in self.fs.scan_dir(self._checked(self.path), self.problems):
             if is_hidden(child.name):
                 continue

@@ -76,6 +76,8 @@ class TextStorage(Storage):
 
     def list_partitions(self, start=None, end=None):
         parts = []
+        if self.location_refused():
+            return []
         for f in self.fs.scan_dir(self._checked(self.path), self.problems):
             if is_hidden(f.name):
                 continue
