@@ -64,6 +64,7 @@ from transforms.policy import (
     columns_to_read,
     dictionary_columns,
     generalize_to_k,
+    nested_quasi_identifiers,
     rescan,
 )
 from transforms.report_html import release_page
@@ -223,6 +224,10 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
         why = str(e) if isinstance(e, StorageError) else f"cannot read its input ({type(e).__name__})"
         return PartitionResult(dataset, dt.isoformat(), "unreadable", path=str(target),
                                reasons=[f"{dataset} dt={dt}: {why}"])
+    nested = nested_quasi_identifiers(dataset, table, ds)
+    if nested:
+        return PartitionResult(dataset, dt.isoformat(), "blocked", rows_in=table.num_rows, path=str(target),
+                               redo=why, reasons=nested)
     analyzer = analyzer_for(settings, release=True)
     out, _ = apply_policy(table, ds, key=key, analyzer=analyzer, tz=catalog.lake.timezone)
     out, krep = generalize_to_k(table, out, ds, rel.k_anonymity, rel.max_suppression, key=key,

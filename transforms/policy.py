@@ -273,3 +273,13 @@ def rescan(table: pa.Table, analyzer: AnalyzerEngine, dataset: Dataset) -> list[
         return list(found.values())
 
     return [leak for leaks in _map_columns(column_leaks, texts, table.num_rows) for leak in leaks]
+
+
+def nested_quasi_identifiers(dataset: str, table: pa.Table, ds: Dataset) -> list[str]:
+    """Reasons to block: quasi-identifier columns that hold lists, structs or maps. k-anonymity groups rows by their
+    quasi-identifier values and no ladder generalises a nested value, so such a column must be dropped or declared
+    another way; the gate refuses it, naming it, before anything is computed."""
+    return [f"{dataset}.{c}: a quasi-identifier holding nested values ({table.schema.field(c).type}) cannot be "
+            f"grouped into classes of k; drop it or release one of its fields as a column"
+            for c in ds.columns_of_kind("quasi") if c in table.column_names and ds.columns[c].op.op != "drop"
+            and pa.types.is_nested(table.schema.field(c).type)]
