@@ -69,7 +69,7 @@ from transforms.policy import (
 )
 from transforms.report_html import release_page
 from transforms.reporting import partition_markdown, release_markdown
-from transforms.tables import concat
+from transforms.tables import concat, count_true
 from transforms.times import to_timestamp
 
 # --------------------------------------------------------------------------------------------------------------
@@ -135,13 +135,26 @@ def input_fingerprint(catalog: Catalog, dataset: str, paths: list[Path], key: by
     return h.hexdigest()
 
 
-def _on_date(catalog: Catalog, dataset: str, store, path: Path, table: pa.Table, dt: date) -> pa.Table:
-    """The rows of ``table`` (read from ``path``) that belong to release date ``dt``: all of a dated file's, those of
-    an undated file whose event time falls on ``dt``."""
-    if store.date_of(path) is not None:
+def _on_date(catalog: Catalog, dataset: str, store, path: Path, table: pa.Table, dt: date,
+             off_day: list | None = None) -> pa.Table:
+    """The rows of ``table`` (read from ``path``) that belong to release date ``dt``: those whose event time falls on
+    ``dt`` in the lake's time zone. A dated file's rows without a usable event time stay with its date; its rows
+    whose event time is on another day are left out (a release partition holds only its own day's rows), and
+    ``(path, count)`` is added to ``off_day`` when given."""
+    event_time = catalog.datasets[dataset].event_time
+    if event_time not in table.column_names:
         return table
-    dates = _event_dates(table, catalog.datasets[dataset].event_time, catalog.lake.timezone)
-    return table.filter(pc.fill_null(pc.equal(dates, pa.scalar(dt, pa.date32())), False))
+    dates = _event_dates(table, event_time, catalog.lake.timezone)
+    on_day = pc.fill_null(pc.equal(dates, pa.scalar(dt, pa.date32())), False)
+    if store.date_of(path) is None:
+        return table.filter(on_day)
+    keep = pc.or_(on_day, pc.is_null(dates))
+    off = len(table) - count_true(keep)
+    if not off:
+        return table
+    if off_day is not None:
+        off_day.append((path, off))
+    return table.filter(keep)
 
 
 def partition_subjects(catalog: Catalog, dataset: str, dt: date, paths: list[Path]) -> pa.Array:
@@ -174,21 +187,27 @@ def why_redo(catalog: Catalog, release: str, dataset: str, dt: date, paths: list
 
 def load_date(catalog: Catalog, dataset: str, dt: date, paths: list[Path], master: bytes,
               columns_seen: set[str] | None = None, excl: Exclusions | None = None,
-              left_out: dict[str, int] | None = None) -> pa.Table:
+              left_out: dict[str, int] | None = None, off_day_files: list | None = None) -> pa.Table:
     """The rows of ``dataset`` for release date ``dt``, without quarantined rows, erased subjects, or the subjects
     ``excl`` leaves out (objection, withdrawal, minors: counted by reason into ``left_out`` when given): only the
     columns a release needs (:func:`~transforms.policy.columns_to_read`). The names of all columns the files
-    have are added to ``columns_seen`` when given (columns the catalog does not declare are reported)."""
+    have are added to ``columns_seen`` when given (columns the catalog does not declare are reported). Rows of a
+    dated file whose event time is on another day are left out (``left_out["other_day"]``), and each such file with
+    its count added to ``off_day_files`` when given."""
     ds = catalog.datasets[dataset]
     store = storage_for(catalog, dataset)
     wanted = columns_to_read(ds, row_key=bool(len(quarantine.load(catalog, dataset))))
-    tables = []
+    tables, off_day = [], []
     for path in paths:
         t, names = store.read_columns(path, wanted, dictionary_columns(ds))
         if columns_seen is not None:
             columns_seen.update(names)
-        tables.append(_on_date(catalog, dataset, store, path, t, dt))
+        tables.append(_on_date(catalog, dataset, store, path, t, dt, off_day))
     table = concat(tables) if len(tables) > 1 else tables[0]
+    if off_day and left_out is not None:
+        left_out["other_day"] = sum(n for _, n in off_day)
+    if off_day and off_day_files is not None:
+        off_day_files.extend((store.fs.rel(p), n) for p, n in off_day)
     table = exclude_erased(quarantine.exclude(catalog, dataset, table), ds, ledger.erased(catalog, state_key(master)))
     if excl:
         table, counts = leave_out(table, ds, excl, dt)
@@ -218,8 +237,9 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
             return PartitionResult(dataset, dt.isoformat(), "skipped", path=str(target))
         seen: set[str] = set()
         left_out: dict[str, int] = {}
+        off_files: list[tuple[str, int]] = []
         table = load_date(catalog, dataset, dt, paths, settings.master_key(), columns_seen=seen, excl=excl,
-                          left_out=left_out)
+                          left_out=left_out, off_day_files=off_files)
     except (StorageError, pa.ArrowException) as e:  # this partition only; the previous release of it stays
         why = str(e) if isinstance(e, StorageError) else f"cannot read its input ({type(e).__name__})"
         return PartitionResult(dataset, dt.isoformat(), "unreadable", path=str(target),
@@ -233,7 +253,10 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     out, krep = generalize_to_k(table, out, ds, rel.k_anonymity, rel.max_suppression, key=key,
                                 tz=catalog.lake.timezone)
     res = PartitionResult(dataset, dt.isoformat(), "published", rows_in=table.num_rows, rows_out=out.num_rows,
-                          suppressed=krep.suppressed, path=str(target), redo=why, left_out=left_out)
+                          suppressed=krep.suppressed, path=str(target), redo=why, left_out=left_out,
+                          problems=[f"{f}: {n:,} row(s) whose event time falls on another day than dt={dt} left out "
+                                    f"of the release (a partition holds only its own day's rows)"
+                                    for f, n in off_files])
     res.gate, res.reasons = judge(dataset, rel, policy_violations(dataset, ds, anonymised=rel.anonymised),
                                   sorted(seen - set(ds.columns)), rescan(out, analyzer, ds), krep)
     if res.reasons:

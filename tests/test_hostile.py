@@ -26,7 +26,7 @@ from configs.catalog import load_catalog
 from configs.settings import Settings
 from flows.cli import app
 from flows.storage import storage_for
-from tests.helpers import AS_OF, END, START, copy_lake, make_lake, short_retention
+from tests.helpers import AS_OF, END, SH, START, copy_lake, make_lake, meta_of, short_retention
 
 AS_OF_ARG = AS_OF.date().isoformat()  # the purge runs as of midnight 2026-09-12: cutoff 2026-09-07 00:00
 
@@ -488,6 +488,26 @@ def test_a_nested_value_in_a_quasi_identifier_blocks_the_release_naming_the_colu
     res = box.run("deidentify", "--release", "analytics", catalog=bad)
     one_line_error(res, "device_events.zone")
     assert not {c for c in box.changed() if c.startswith("lake/releases")}
+
+
+def test_rows_of_another_day_in_a_dated_partition_are_left_out_naming_the_file(box, prefect_harness):
+    """A dated raw partition holding rows whose event time is on another day (a writer's UTC clock time): a release
+    partition holds only its own day's rows (``ts::DATE = dt``); the others are left out, counted in the manifest,
+    and the run names the file and exits 1 after publishing the rest."""
+    day = box.lake / "raw" / "device_events" / "dt=2026-09-05"
+    f = next(day.glob("*.parquet"))
+    t = pq.read_table(f)
+    ts = t.column("ts").combine_chunks()
+    moved = pc.add(ts.slice(0, 5), pa.scalar(86_400_000 * 2, pa.duration("ms")))  # two days later
+    pq.write_table(t.set_column(t.column_names.index("ts"), "ts", pa.concat_arrays([moved, ts.slice(5)])), f)
+    res = box.run("deidentify", "--release", "analytics", "--json")
+    assert res.exit_code == 1, res.output
+    assert "raw/device_events/dt=2026-09-05/" in res.stderr + res.stdout and "another day" in res.stderr + res.stdout
+    out = box.lake / "releases" / "analytics" / "device_events" / "dt=2026-09-05"
+    released = pq.read_table(out).column("ts").to_pylist()
+    assert released and all(v.astimezone(SH).date() == date(2026, 9, 5) for v in released)
+    manifest = json.loads((meta_of(out) / "manifest.json").read_text())
+    assert manifest["left_out"]["other_day"] == 5
 
 
 def test_a_publish_killed_between_its_renames_is_recovered_and_erasure_reaches_every_copy(box, prefect_harness,

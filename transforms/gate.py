@@ -27,6 +27,8 @@ class PartitionResult:
     seconds: float = 0.0  # time spent on it, recorded in the manifest to balance the next run's tasks
     redo: str = ""  # why it was (re)built: one of REDO_REASONS; empty when skipped
     left_out: dict = field(default_factory=dict)  # rows the release's purpose left out, by reason (counts only)
+    #: What the partition refused without being blocked (rows of another day in a dated file, naming the file).
+    problems: list = field(default_factory=list)
 
     def log_line(self, release: str) -> str:
         """One line for the run's log: which partition, what happened and why, in counts (never a value)."""
@@ -149,6 +151,7 @@ def release_summary(release: str, rel: Release, path: str, results: list[Partiti
     (partitions whose input was unreadable were not published; the others were)."""
     blocked = sum(r.status == "blocked" for r in results)
     unreadable = [reason for r in results if r.status == "unreadable" for reason in r.reasons]
+    unreadable += [p for r in results if r.status == "published" for p in r.problems]
     return {
         "release": release, "recipient": rel.recipient, "path": path,
         "status": "blocked" if blocked else "published",
