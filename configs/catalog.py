@@ -101,6 +101,21 @@ def _check_description(value: str) -> str:
 Description = Annotated[str, BeforeValidator(_check_description)]
 
 
+_SIZE = re.compile(r"\s*(\d+)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*")
+_UNITS = {None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KiB": 1 << 10, "MiB": 1 << 20,
+          "GiB": 1 << 30, "TiB": 1 << 40}
+
+
+def _byte_size(value):
+    """A size in bytes, written as a number or with a unit (``512MB``, ``2GiB``)."""
+    if isinstance(value, str):
+        m = _SIZE.fullmatch(value)
+        if not m:
+            raise ValueError(f"expected a size such as 512MB or 2GiB, found {value!r}")
+        return int(m.group(1)) * _UNITS[m.group(2)]
+    return value
+
+
 def _check_name(value: str, pattern: re.Pattern, what: str) -> str:
     if not isinstance(value, str) or not pattern.fullmatch(value):
         raise ValueError(f"expected {what} matching {pattern.pattern}, found {value!r}")
@@ -278,6 +293,10 @@ class Dataset(_Frozen):
     #: aside as ``.bad-<name>`` beside it (hidden from every reader, removed when its date expires). Either way the
     #: run reports it and exits non-zero.
     on_bad_file: Literal["skip", "quarantine"] = "skip"
+    #: The most bytes one text file (csv, jsonl) may hold once decompressed: a larger one (a gzip bomb: 611 KB that
+    #: inflate to gigabytes) is refused as a bad file, naming it, before it fills the machine's memory. A number of
+    #: bytes or a size such as ``512MB``, ``2GiB``.
+    max_file_bytes: Annotated[int, BeforeValidator(lambda v: _byte_size(v))] = Field(1 << 30, ge=1 << 10)
     #: The purposes a release of this dataset may serve (default: all of PURPOSES).
     purposes: tuple[Purpose, ...] = PURPOSES
     #: A column that says whether a minor's guardian consented (true/false, yes/no, 1/0): releases for purposes that

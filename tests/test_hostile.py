@@ -348,6 +348,19 @@ def test_a_nanosecond_time_stamp_is_read_to_the_millisecond_and_purged(box):
     assert not day.exists() and _expired_purged(box)
 
 
+def test_a_gzip_bomb_is_refused_naming_it_and_the_rest_is_purged(box):
+    """A small gzip that inflates past the dataset's max_file_bytes is refused as a bad file before it fills memory
+    (611 KB had taken 5.76 GB and minutes), and the purge goes on with every other file."""
+    bomb = _app_log(box, "2026-09-03")
+    line = _lines(bomb)[0]
+    bomb.write_bytes(gzip.compress(line * (3_000_000 // len(line) + 1), mtime=0))
+    assert bomb.stat().st_size < 200_000
+    bad = box.edit_catalog('    files: "app-{dt}.jsonl.gz"\n', '    files: "app-{dt}.jsonl.gz"\n    max_file_bytes: 1MB\n')
+    res = box.run("purge", "--as-of", AS_OF_ARG, "--execute", catalog=bad)
+    one_line_error(res, "raw/app_logs/app-2026-09-03.jsonl.gz", "more than 1,000,000 bytes once decompressed")
+    assert bomb.exists() and _expired_purged(box) and not _app_log(box, "2026-09-02").exists()
+
+
 def test_one_malformed_line_reports_its_file_and_the_rest_is_purged(box):
     bad = _app_log(box, "2026-09-02")
     lines = _lines(bad)

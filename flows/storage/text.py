@@ -97,12 +97,20 @@ class TextStorage(Storage):
 
     def _decode(self, path: Path) -> tuple[str, str]:
         """The file's text and the first of the dataset's encodings that decodes it."""
+        limit = self.dataset.max_file_bytes
+        too_big = StorageError(f"{self.fs.rel(path)}: holds more than {limit:,} bytes once decompressed (the "
+                               f"dataset's max_file_bytes); refused before it fills memory")
+        if not self.gzip and self.fs.size(self._checked(path)) > limit:
+            raise too_big
         raw = self.fs.read_bytes(self._checked(path))
         if self.gzip:
             try:
-                raw = gzip.decompress(raw)
+                with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
+                    raw = gz.read(limit + 1)  # never more than the limit in memory, whatever the ratio
             except (OSError, EOFError) as e:
                 raise StorageError(f"{self.fs.rel(path)}: not a readable gzip file ({type(e).__name__})") from e
+            if len(raw) > limit:
+                raise too_big
         for enc in self.dataset.encodings:
             try:
                 return raw.decode(enc), enc
