@@ -25,6 +25,15 @@ def analyzer():
 
 
 @pytest.fixture(scope="session")
+def release_analyzer():
+    """The recall-first engine that redacts releases and re-scans them (``release_score_threshold``)."""
+    from configs.settings import Settings
+    from transforms.detection import build_analyzer
+
+    return build_analyzer(threshold=Settings().release_score_threshold)
+
+
+@pytest.fixture(scope="session")
 def prefect_harness():
     from prefect.testing.utilities import prefect_test_harness
 

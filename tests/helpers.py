@@ -90,7 +90,25 @@ def copy_s3_lake(server, src_cat: Path, prefix: str, catalog_dir: Path) -> Path:
     text = src_cat.read_text(encoding="utf-8").replace(f"root: {root.uri}", f"root: s3://{root.bucket}/{prefix}")
     catalog_dir.mkdir(parents=True, exist_ok=True)
     (catalog_dir / "catalog.yaml").write_text(text, encoding="utf-8")
+    _carry_anchor(src_cat, catalog_dir / "catalog.yaml")
     return catalog_dir / "catalog.yaml"
+
+
+def _carry_anchor(src_cat: Path, dst_cat: Path) -> None:
+    """The audit anchor outside the lake of ``src_cat``, copied to where the lake of ``dst_cat`` (a copy of it)
+    looks for its own: anchors are named by the lake's location."""
+    import shutil
+
+    from configs.catalog import load_catalog
+    from configs.settings import Settings
+    from flows.audit import anchor_path
+
+    settings = Settings()
+    old = anchor_path(load_catalog(src_cat), settings)
+    if old.exists():
+        new = anchor_path(load_catalog(dst_cat), settings)
+        new.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(old, new)
 
 
 def lake_files(cat_path: Path, under: str = "", suffix: str = "") -> list[str]:
@@ -119,16 +137,7 @@ def copy_lake(src: Path, dst: Path, **copytree_args) -> Path:
     Returns ``dst``."""
     import shutil
 
-    from configs.catalog import load_catalog
-    from configs.settings import Settings
-    from flows.audit import anchor_path
-
     shutil.copytree(src, dst, **copytree_args)
     if (src / "catalog.yaml").exists() and (dst / "catalog.yaml").exists():
-        settings = Settings()
-        old = anchor_path(load_catalog(src / "catalog.yaml"), settings)
-        if old.exists():
-            new = anchor_path(load_catalog(dst / "catalog.yaml"), settings)
-            new.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(old, new)
+        _carry_anchor(src / "catalog.yaml", dst / "catalog.yaml")
     return dst

@@ -42,3 +42,17 @@ CASES = [
 @pytest.mark.parametrize("text, expected", CASES)
 def test_table(analyzer, text, expected):
     assert found(analyzer, text, 'PERSON') == expected
+
+
+RELEASE_CASES = [
+    ("请联系售后邱经理", ["邱经理"]),  # a surname and a job title: how service chat names staff
+    ("找一下王老师，明天再说", ["王老师"]),
+    ("张总说方案可以", ["张总"]),
+    ("我们来总结一下", []),  # 总结 is a word: no 总 title
+    ("王总结了三点", []),  # the title must end a word
+]
+
+
+@pytest.mark.parametrize("text, expected", RELEASE_CASES)
+def test_a_surname_with_a_job_title_is_redacted_in_releases(release_analyzer, text, expected):
+    assert found(release_analyzer, text, "PERSON") == expected

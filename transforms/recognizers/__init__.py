@@ -26,6 +26,7 @@ from transforms.recognizers import (  # noqa: F401  (imported to register)
     person_recognizer,
     phone_number_recognizer,
     qq_wechat_recognizer,
+    room_number_recognizer,
     street_address_recognizer,
     url_recognizer,
 )

@@ -208,6 +208,10 @@ LLR_RANGE = (-0.3, 0.25)
 #: Honorifics that make a surname alone a reference to a person (陈小姐, 王先生), when the surname is one that
 #: starts names more than it appears in other words (log-likelihood ratio >= 1: not 和, 方, 常, 江) or a cue precedes.
 HONORIFICS = ("先生", "女士", "小姐", "太太")
+#: Job titles that, after a surname alone, refer to one person as people address staff in service chat (售后邱经理,
+#: 王老师, 张总), under the same conditions as :data:`HONORIFICS`, and only where the title ends a word (王总结 is no
+#: person).
+SURNAME_TITLES = ("经理", "老师", "医生", "大夫", "主任", "律师", "师傅", "总监", "教授", "警官", "阿姨", "总")
 
 
 @functools.lru_cache(maxsize=1)
@@ -298,6 +302,16 @@ class PersonRecognizer(EntityRecognizer):
             before = text[max(0, i - 9):i]
             cue_before = before.rstrip(":：").endswith(CUES_BEFORE)  # 联系人王建国, 联系人：王建国
             honorific = next((h for h in HONORIFICS if text.startswith(h, i + s_len)), None)
+            titled = None if honorific else next((t for t in SURNAME_TITLES if text.startswith(t, i + s_len)), None)
+            if titled:
+                if bounds is None:
+                    bounds = _word_bounds(text)
+                j = i + s_len + len(titled)
+                if i in bounds and (j in bounds or j == n) and (
+                        cue_before or _name_model()[0].get(text[i], -3.0) >= 1.0):
+                    out.append(result_of(self, i, j, 0.7 if cue_before else 0.55))
+                    i = j
+                    continue
             if honorific:
                 if bounds is None:
                     bounds = _word_bounds(text)
