@@ -36,7 +36,7 @@ from configs.catalog import Catalog
 from configs.errors import StorageError
 from configs.settings import Settings
 from flows.storage import LakeFS, lake_fs
-from transforms.keys import audit_key, key_fingerprint
+from transforms.keys import key_fingerprint
 
 GENESIS = "0" * 64
 VERSION = 2
@@ -69,8 +69,10 @@ _RECORDED: dict[str, str] = {}
 
 class AuditLog:
     def __init__(self, fs: LakeFS, state_dir: Path, key: bytes, anchor: Path | None = None,
-                 fingerprint: str | None = None):
+                 fingerprint: str | None = None, earlier_keys: tuple[bytes, ...] = ()):
         self.fs, self.key, self.anchor, self.fingerprint = fs, key, anchor, fingerprint
+        #: The audit keys of the lake's earlier master keys, oldest first (a rotated lake's chain used them before).
+        self.earlier_keys = earlier_keys
         self.state_dir = state_dir
         self.path = state_dir / "audit.jsonl"
         self.head = state_dir / "audit.head"
@@ -83,8 +85,11 @@ class AuditLog:
                 os.path.realpath(catalog.lake.root).rstrip(os.sep) + os.sep):
             raise StorageError("PIIFLOW_AUDIT_ANCHOR_DIR is inside the lake; the anchor must be out of the reach of "
                                "whoever can write to the lake")
+        from flows.lake_key import audit_keys
+
         master = settings.master_key()
-        return cls(lake_fs(catalog), catalog.state_path, audit_key(master), anchor, key_fingerprint(master))
+        *earlier, current = audit_keys(catalog, settings)
+        return cls(lake_fs(catalog), catalog.state_path, current, anchor, key_fingerprint(master), tuple(earlier))
 
     def _where(self) -> str:
         return f"{self.fs.location_id()}:{self.path}"
@@ -113,7 +118,8 @@ class AuditLog:
         last verified or wrote, so consecutive appends of one run cost one read of the log each."""
         where = self._where()
         if _VERIFIED.get(where) != _last(data):
-            v = verify(self.fs, self.state_dir, self.key, self.anchor, migrating=True, data=data)
+            v = verify(self.fs, self.state_dir, [*self.earlier_keys, self.key], self.anchor, migrating=True,
+                       data=data)
             if not v.ok:
                 raise StorageError(f"the audit log does not verify ({v.problem}): nothing appended, so nothing "
                                    f"re-anchors it; run `piiflow audit verify` and restore the log from a backup")
@@ -214,7 +220,7 @@ class Verification:
     notes: list[str] = field(default_factory=list)
 
 
-def verify(fs: LakeFS, state_dir: Path, key: bytes, anchor: Path | None = None, *, migrating: bool = False,
+def verify(fs: LakeFS, state_dir: Path, key: bytes | list[bytes], anchor: Path | None = None, *, migrating: bool = False,
            artifact: dict | None = None, data: bytes | None = None) -> Verification:
     """Check every entry's keyed hash, the chain of ``prev`` hashes, consecutive sequence numbers, the head in the
     lake, the anchor outside it and (when given) the head the last run reported as a Prefect ``artifact``: an edited,
@@ -223,7 +229,9 @@ def verify(fs: LakeFS, state_dir: Path, key: bytes, anchor: Path | None = None, 
     under a lake that has no record yet, which then records them)."""
     from flows.lake_key import recorded_unkeyed
 
-    log = AuditLog(fs, state_dir, key, anchor)
+    keys = list(key) if isinstance(key, (list, tuple)) else [key]
+    epoch = 0  # which of ``keys`` chains the entries: the next one after each ``key.rotate`` entry
+    log = AuditLog(fs, state_dir, keys[-1], anchor)
     outside = read_anchor(anchor)
     allowed_unkeyed = None if migrating else recorded_unkeyed(fs, state_dir)
     if data is None and fs.exists(log.path):
@@ -253,9 +261,14 @@ def verify(fs: LakeFS, state_dir: Path, key: bytes, anchor: Path | None = None, 
             return Verification(False, n, f"line {lineno}: previous-hash link broken (entry removed or reordered)")
         if entry.get("v") == VERSION:
             keyed_seen = True
-            if not hmac.compare_digest(_mac(key, prev, body), str(entry.get("hash"))):
+            if not hmac.compare_digest(_mac(keys[epoch], prev, body), str(entry.get("hash"))):
                 return Verification(False, n, f"line {lineno}: content does not match its keyed hash (entry "
                                               f"edited or forged, or a different master key)")
+            if entry.get("event") == "key.rotate":
+                if epoch + 1 >= len(keys):
+                    return Verification(False, n, f"line {lineno}: a key rotation the lake's keyring does not "
+                                                  f"know (state/keyring.json replaced or removed)")
+                epoch += 1
         else:
             if keyed_seen:
                 return Verification(False, n, f"line {lineno}: an unkeyed entry after keyed ones (forged)")
@@ -267,6 +280,9 @@ def verify(fs: LakeFS, state_dir: Path, key: bytes, anchor: Path | None = None, 
                                               f"(forged; the key record allows {allowed_unkeyed})")
         before_last, prev, n = prev, entry["hash"], n + 1
         hashes[n] = prev
+    if epoch != len(keys) - 1:
+        return Verification(False, n, f"the lake's keyring records {len(keys) - 1} earlier key(s) but the log "
+                                      f"{epoch} rotation(s) (entries removed)")
     v = Verification(True, n, unkeyed=unkeyed)
     missing = ""
     if fs.exists(log.head):
@@ -352,7 +368,9 @@ def verify_catalog(catalog: Catalog, settings: Settings) -> Verification:
     """:func:`verify` for a catalog's lake, with the master key and anchor of ``settings``, and the head its last
     run reported to Prefect when a server is configured."""
     head, note = artifact_head(catalog)
-    v = verify(lake_fs(catalog), catalog.state_path, audit_key(settings.master_key()),
+    from flows.lake_key import audit_keys
+
+    v = verify(lake_fs(catalog), catalog.state_path, audit_keys(catalog, settings),
                anchor_path(catalog, settings), artifact=head)
     if note:
         v.notes.append(note)

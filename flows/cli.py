@@ -565,6 +565,37 @@ def audit_verify(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> No
         raise typer.Exit(1)
 
 
+key_app = typer.Typer(help="The lake's master key.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
+
+
+@key_app.command("rotate")
+def key_rotate(catalog_path: Path = CatalogOpt,
+               new_key_file: Path = typer.Option(..., "--new-key-file", metavar="FILE",
+                                                 help="the new master key (a file only its owner may read)"),
+               execute: bool = Flag("--execute", "change the key (default: only print the plan)"),
+               as_json: bool = JsonOpt) -> None:
+    """Plan (default) or carry out a change of the lake's master key (PIIFLOW_KEY or PIIFLOW_KEY_FILE is the current
+    one): the audit log records it, the ledgers keep matching under the earlier key, releases are rebuilt with new
+    pseudonyms on their next run. Then run every command with the new key.
+
+    Example: piiflow key rotate -c catalog.yaml --new-key-file /run/secrets/piiflow-2027 --execute
+    """
+    from configs.settings import Settings
+    from flows.lake_key import rotate_key
+
+    settings, catalog = _preflight(catalog_path)
+    new_master = _guard(lambda: Settings(key=None, key_file=new_key_file).master_key())
+    r = _guard(lambda: rotate_key(catalog, settings, new_master, execute))
+    _emit(r, as_json, lambda r: out.print(
+        f"master key {r['from']} -> {r['to']}: " + (
+            "changed; from now on run every command with the new key (PIIFLOW_KEY or PIIFLOW_KEY_FILE)"
+            if r["executed"] else "plan only; --execute to change it")
+        + f"\n  audit log: {r['audit_entries']} entries, verified; earlier keys kept sealed under the new one: "
+          f"{r['earlier_keys'] + (1 if r['executed'] else 0)}"
+        + f"\n  releases rebuilt with new pseudonyms on their next run: {', '.join(r['releases_rebuilt_on_next_run'])}"))
+
+
 @app.command()
 def releases(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
     """List the lake's releases: datasets, coverage, partial days, freshness and expiry (from each release's

@@ -29,7 +29,7 @@ from configs.errors import PolicyError, StorageError, incomplete
 from configs.settings import Settings
 from flows.audit import AuditLog
 from flows.erase import each_release_file
-from flows.lake_key import check_lake_key
+from flows.lake_key import check_lake_key, state_keys
 from flows.naming import consent_run_name
 from flows.reports import publish_artifacts, report_audit_head
 from flows.runtime import RUN_TIMEOUT_SECONDS
@@ -76,7 +76,7 @@ def release_exclusions(catalog: Catalog, release: str, settings: Settings, since
     :data:`~configs.catalog.MINOR_RESTRICTED`, the subjects who were minors on some date from ``since`` on (the
     earliest partition the run builds) without a guardian's consent, by every dataset that tells ages."""
     purpose = catalog.releases[release].purpose
-    skey = state_key(settings.master_key())
+    skey, earlier = state_keys(catalog, settings)
     consent = consent_exclusions(entries(catalog), purpose)
     minors: dict[str, date] = {}
     if purpose in MINOR_RESTRICTED and since is not None:
@@ -94,7 +94,7 @@ def release_exclusions(catalog: Catalog, release: str, settings: Settings, since
                         minors[h] = max(b, minors.get(h, b))
                     consented |= yes
         minors = {h: b for h, b in minors.items() if h not in consented}
-    return Exclusions(skey, consent, minors)
+    return Exclusions(skey, consent, minors, earlier)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from configs.errors import PolicyError, StorageError, incomplete
 from configs.settings import Settings
 from flows import ledger
 from flows.audit import AuditLog
-from flows.lake_key import check_lake_key
+from flows.lake_key import check_lake_key, state_keys
 from flows.naming import erase_run_name
 from flows.reports import publish_artifacts, report_audit_head
 from flows.runtime import RUN_TIMEOUT_SECONDS
@@ -308,7 +308,7 @@ def _pending(catalog: Catalog, request_id: str) -> dict | None:
 def plan_ledger_sweep(catalog: Catalog, settings: Settings) -> ErasurePlan:
     """Every processed request applied again to the raw data, by keyed hashes: the rows and identifier cells of
     erased subjects that arrived after their erasure (releases leave them out by themselves)."""
-    erased = ledger_erased(ledger.entries(catalog), state_key(settings.master_key()))
+    erased = ledger_erased(ledger.entries(catalog), *state_keys(catalog, settings))
     plan = ErasurePlan("ledger", [], None, 0, already_processed=True)
     plan.erased, plan.problems = erased, []
     if erased:

@@ -16,6 +16,8 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from configs.catalog import Catalog
 from configs.errors import PolicyError, StorageError
 from configs.settings import Settings
@@ -89,3 +91,110 @@ def check_lake_key(catalog: Catalog, settings: Settings) -> str:
                           f"undo objections and erasures. Use the lake's key (the ledgers and the audit chain are keyed "
                           f"by it)")
     return mine
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Earlier keys, and changing keys
+# --------------------------------------------------------------------------------------------------------------
+#
+# The erasure and consent ledgers hold keyed hashes of subject ids that may be gone from the data; they cannot be
+# re-hashed under a new key. So a rotation keeps the earlier master keys in ``state/keyring.json``, each encrypted
+# (AES-256-GCM, ``cryptography``) under a key derived from the current master: only the current key's holder can
+# read them, and ledgers match a subject under every key the lake has had. The audit chain records the rotation as
+# its last entry under the old key; the entries after it are chained under the new one.
+
+
+def keyring_path(catalog: Catalog) -> Path:
+    return catalog.state_path / "keyring.json"
+
+
+def _kek(master: bytes) -> bytes:
+    import hmac
+
+    return hmac.digest(master, b"piiflow/keyring", "sha256")
+
+
+def earlier_masters(catalog: Catalog, master: bytes) -> list[bytes]:
+    """The lake's earlier master keys, oldest first, decrypted with ``master`` (the current one); [] when the lake
+    never changed keys. A keyring the current key cannot decrypt raises StorageError."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    fs = lake_fs(catalog)
+    path = keyring_path(catalog)
+    if not fs.exists(path):
+        return []
+    try:
+        ring = json.loads(fs.read_bytes(path))
+        aead = AESGCM(_kek(master))
+        return [aead.decrypt(bytes.fromhex(e["nonce"]), bytes.fromhex(e["sealed"]), e["fingerprint"].encode())
+                for e in ring["earlier"]]
+    except (ValueError, KeyError, TypeError, InvalidTag):
+        raise StorageError("state/keyring.json: cannot be read with this lake's key (edited, or not this lake's); "
+                           "restore it from a backup") from None
+
+
+def _seal(masters: list[bytes], new_master: bytes) -> bytes:
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    aead, out = AESGCM(_kek(new_master)), []
+    for m in masters:
+        nonce, fp = os.urandom(12), key_fingerprint(m)
+        out.append({"fingerprint": fp, "nonce": nonce.hex(), "sealed": aead.encrypt(nonce, m, fp.encode()).hex()})
+    return json.dumps({"earlier": out}, indent=1).encode()
+
+
+def state_keys(catalog: Catalog, settings: Settings) -> tuple[bytes, tuple[bytes, ...]]:
+    """(the state key of the current master, the state keys of the lake's earlier masters): ledgers recorded under
+    any of them are matched."""
+    from transforms.keys import state_key
+
+    master = settings.master_key()
+    return state_key(master), tuple(state_key(m) for m in earlier_masters(catalog, master))
+
+
+def audit_keys(catalog: Catalog, settings: Settings) -> list[bytes]:
+    """The audit chain's keys in the order the chain used them: the earlier masters' then the current one's."""
+    from transforms.keys import audit_key
+
+    master = settings.master_key()
+    return [audit_key(m) for m in earlier_masters(catalog, master)] + [audit_key(master)]
+
+
+def rotate_key(catalog: Catalog, settings: Settings, new_master: bytes, execute: bool) -> dict:
+    """Plan (default) or carry out a change of the lake's master key: the audit log records it under the old key,
+    the earlier keys are sealed under the new one (``state/keyring.json``) so the ledgers keep matching, and the
+    lake's key record names the new key. Releases are rebuilt under the new key on their next run (reason ``key``:
+    new pseudonyms, so recipients' joins with earlier copies end). Refused while an erasure or sunset is pending (a
+    killed run must be completed under the key it started with)."""
+    from flows.audit import AuditLog, verify_catalog
+
+    old_master = settings.master_key(catalog.lake.root)
+    old_fp, new_fp = check_lake_key(catalog, settings), key_fingerprint(new_master)
+    if new_fp == old_fp:
+        raise PolicyError("key rotate: the new key is the lake's key already")
+    fs = lake_fs(catalog)
+    pending = [p for sub in ("erasure/pending", "sunset/pending") for p in fs.walk_files(catalog.state_path / sub)]
+    if pending:
+        raise PolicyError(f"key rotate: {len(pending)} interrupted request(s) pending in state/ (erasure or sunset): "
+                          f"run them again under the current key first")
+    v = verify_catalog(catalog, settings)
+    if not v.ok:
+        raise PolicyError(f"key rotate: the audit log does not verify ({v.problem}); nothing changed")
+    earlier = earlier_masters(catalog, old_master)
+    if new_fp in {key_fingerprint(m) for m in earlier}:
+        raise PolicyError("key rotate: the new key is one this lake had before; choose a new one")
+    plan = {"from": old_fp, "to": new_fp, "earlier_keys": len(earlier), "audit_entries": v.entries,
+            "executed": False, "releases_rebuilt_on_next_run": sorted(catalog.releases)}
+    if not execute:
+        return plan
+    with fs.exclusive_lock(catalog.state_path, "key-rotate"):
+        AuditLog.of(catalog, settings).append("key.rotate", key_from=old_fp, key_to=new_fp,
+                                              earlier_keys=len(earlier) + 1)
+        fs.write_bytes(keyring_path(catalog), _seal(earlier + [old_master], new_master))
+        fs.write_bytes(key_record_path(catalog), key_record(new_fp, recorded_unkeyed(fs, catalog.state_path)))
+        new_settings = settings.model_copy(update={"key": SecretStr(new_master.decode("utf-8")), "key_file": None})
+        AuditLog.of(catalog, new_settings).append("key.rotated", key=new_fp)
+    return {**plan, "executed": True}

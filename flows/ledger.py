@@ -25,9 +25,10 @@ def entries(catalog: Catalog) -> list[dict]:
     return [json.loads(line) for line in fs.read_bytes(path).decode("utf-8").splitlines() if line.strip()]
 
 
-def erased(catalog: Catalog, state_key: bytes) -> Erased:
-    """Everything every processed request erased, as keyed hashes under ``state_key``."""
-    return ledger_erased(entries(catalog), state_key)
+def erased(catalog: Catalog, state_key: bytes, earlier_keys: tuple[bytes, ...] = ()) -> Erased:
+    """Everything every processed request erased, as keyed hashes under ``state_key`` (or one of the
+    ``earlier_keys`` of a rotated lake)."""
+    return ledger_erased(entries(catalog), state_key, earlier_keys)
 
 
 def append(catalog: Catalog, entry: dict) -> None:

@@ -203,6 +203,8 @@ class Exclusions:
     key: bytes = b""
     consent: dict[str, str] = field(default_factory=dict)
     minors: dict[str, date] = field(default_factory=dict)
+    #: The state keys of a rotated lake's earlier master keys: consent lines recorded before the rotation.
+    earlier_keys: tuple[bytes, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.consent or self.minors)
@@ -214,6 +216,9 @@ class Exclusions:
         for v in distinct:
             h = subject_hash(self.key, v) if v is not None else None
             reason = self.consent.get(h)
+            for k in self.earlier_keys if reason is None and v is not None else ():
+                if (reason := self.consent.get(subject_hash(k, v))) is not None:
+                    break
             if reason is None and h in self.minors and self.minors[h] > adult_from:
                 reason = "minors"
             out.append((h, reason))

@@ -90,6 +90,9 @@ class Erased:
     #: The same request's identifiers as keyed hashes, recorded before an earlier run of it changed anything: after
     #: that run was interrupted, the rows that showed them may be gone, yet other rows may still hold them.
     earlier: "Erased | None" = None
+    #: Further keys the hashed sets may be under: the state keys of a rotated lake's earlier master keys (its
+    #: ledger lines recorded before the rotation), matched as well as ``key``.
+    earlier_keys: tuple[bytes, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.subjects or self.orgs or any(self.identifiers.values()) or self.earlier)
@@ -112,13 +115,15 @@ class Erased:
         if self.key is None:
             return pc.fill_null(pc.is_in(values, pa.array(sorted(wanted), pa.string())), False)
         enc = pc.dictionary_encode(values)
-        hit = pa.array([v is not None and subject_hash(self.key, v) in wanted for v in enc.dictionary.to_pylist()],
-                       pa.bool_())
+        keys = (self.key, *self.earlier_keys)
+        hit = pa.array([v is not None and any(subject_hash(k, v) in wanted for k in keys)
+                        for v in enc.dictionary.to_pylist()], pa.bool_())
         return pc.fill_null(hit.take(enc.indices), False)
 
 
-def ledger_erased(entries: Iterable[dict], state_key: bytes) -> Erased:
-    """Everything the ledger's ``entries`` erased, as keyed hashes under ``state_key``."""
+def ledger_erased(entries: Iterable[dict], state_key: bytes, earlier_keys: tuple[bytes, ...] = ()) -> Erased:
+    """Everything the ledger's ``entries`` erased, as keyed hashes under ``state_key`` (or, for lines recorded
+    before a key rotation, under one of ``earlier_keys``)."""
     subs, orgs, idents = set(), set(), {}
     for entry in entries:
         subs.update(entry["subject_hashes"])
@@ -126,7 +131,8 @@ def ledger_erased(entries: Iterable[dict], state_key: bytes) -> Erased:
             orgs.add(entry["org_hash"])
         for label, hashes in (entry.get("identifier_hashes") or {}).items():
             idents.setdefault(label, set()).update(hashes)
-    return Erased(frozenset(subs), frozenset(orgs), {k: frozenset(v) for k, v in idents.items()}, state_key)
+    return Erased(frozenset(subs), frozenset(orgs), {k: frozenset(v) for k, v in idents.items()}, state_key,
+                  earlier_keys=earlier_keys)
 
 
 def identifier_columns(ds: Dataset, owner: str | None = None) -> dict[str, str]:
