@@ -170,6 +170,43 @@ def test_deploy_work_pool_worker_nightly_and_backfill(deployed):
         assert len(list((catalog.parent / "state" / "consent" / "receipts").glob("*.json"))) == 1
 
 
+def test_audit_verify_checks_the_last_runs_artifact_on_the_server(deployed):
+    """With a Prefect server configured, `piiflow audit verify` also checks the head the lake's last run reported as
+    an artifact: a log cut at its end whose head and anchor were rewritten to match (an attacker who reached the
+    anchor folder too) still fails."""
+    import json
+
+    from configs.catalog import load_catalog
+    from configs.settings import Settings
+    from flows.audit import anchor_path
+
+    url, env, catalog = deployed
+    key_env = {**env, "PIIFLOW_KEY": "prod-test-key-0123456789-abcdefghijklmnopq"}
+    with client_for(url) as client:
+        assert run_and_wait(client, "nightly/nightly", {"catalog_path": str(catalog)}).state.is_completed()
+
+    def verify() -> subprocess.CompletedProcess:
+        return subprocess.run([str(BIN / "piiflow"), "audit", "verify", "-c", str(catalog)], env=key_env,
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+    ok = verify()
+    assert ok.returncode == 0 and "audit-head artifact" in ok.stdout, ok.stdout + ok.stderr
+    log, head_file = catalog.parent / "state" / "audit.jsonl", catalog.parent / "state" / "audit.head"
+    anchor = anchor_path(load_catalog(catalog), Settings())
+    kept = {p: p.read_bytes() for p in (log, head_file, anchor)}
+    lines = log.read_text().splitlines(keepends=True)
+    cut = lines[:-2]
+    last = json.loads(cut[-1])
+    head = json.dumps({"seq": last["seq"], "hash": last["hash"]})
+    log.write_text("".join(cut))
+    head_file.write_text(head)
+    anchor.write_text(json.dumps({**json.loads(anchor.read_text()), "seq": last["seq"], "hash": last["hash"]}))
+    bad = verify()
+    assert bad.returncode == 1 and "audit-head artifact in Prefect records entry" in bad.stderr, bad.stderr
+    for p, data in kept.items():  # put back what the other tests of this lake expect
+        p.write_bytes(data)
+
+
 def test_serve_leaves_the_work_pools_deployments_as_they_were(deployed, tmp_path):
     from prefect.client.schemas.filters import (
         DeploymentFilter,
