@@ -238,13 +238,24 @@ def detect(threshold: Optional[float] = typer.Option(None, "--threshold", min=0.
            workers: int = typer.Option(os.cpu_count() or 1, "--workers", min=1, metavar="N",
                                        help="processes for inputs longer than one batch (default: CPUs)"),
            batch: int = typer.Option(2000, "--batch", min=1, metavar="N",
-                                     help="lines per batch (output comes per batch)")) -> None:
-    """Read JSONL {"id","text","language"} on stdin; write {"id","entities":[...]} per line on stdout, in order."""
+                                     help="lines per batch (output comes per batch)"),
+           release: bool = Flag("--release", "the engine that redacts releases and re-scans them: its readers and "
+                                             "threshold (PIIFLOW_RELEASE_SCORE_THRESHOLD), to measure what a release "
+                                             "would let through")) -> None:
+    """Read JSONL {"id","text","language"} on stdin; write {"id","entities":[...]} per line on stdout, in order.
+
+    Example: echo '{"id":1,"text":"请联系售后邱经理"}' | piiflow detect --release
+    """
     from configs.settings import Settings
     from flows.detect import detect_lines
     from transforms.detection import build_analyzer
 
-    settings = Settings(**({} if threshold is None else {"score_threshold": threshold}))
+    if release and threshold is not None:
+        _fail(ValueError("detect: --release uses the release engine's own threshold; give --threshold or --release, "
+                         "not both"))
+    base = Settings()
+    settings = Settings(**({} if threshold is None and not release else
+                           {"score_threshold": base.release_score_threshold if release else threshold}))
     try:
         analyzer = build_analyzer(settings)
         for chunk in detect_lines(sys.stdin, analyzer, workers=workers, batch_size=batch,

@@ -21,6 +21,7 @@ from transforms.recognizers import (  # noqa: F401  (imported to register)
     gps_recognizer,
     imei_recognizer,
     ip_recognizer,
+    lac_recognizer,
     mac_address_recognizer,
     nickname_recognizer,
     person_recognizer,
