@@ -295,22 +295,13 @@ def verify(fs: LakeFS, state_dir: Path, key: bytes | list[bytes], anchor: Path |
         missing = "state/audit.head is missing while the log has entries (the head was removed)"
     elif n:
         v.notes.append("state/audit.head is missing (a run killed after its first entry)")
-    if artifact:
-        seq = artifact.get("seq", 0)
-        if seq > n:
-            return Verification(False, n, f"the last run's audit-head artifact in Prefect records entry {seq} but "
-                                          f"the log ends at {n} (entries removed from the end)")
-        if seq and hashes.get(seq) != artifact.get("hash"):
-            return Verification(False, n, f"entry {seq} differs from the one the last run's audit-head artifact in "
-                                          f"Prefect recorded (the log was rewritten)")
+    for record, what in ((artifact, "the last run's audit-head artifact in Prefect"),
+                         (outside, "the anchor outside the lake")):
+        problem = _contradicts(record, what, hashes, n)
+        if problem:
+            return Verification(False, n, problem)
     if outside:
         seq = outside.get("seq", 0)
-        if seq > n:
-            return Verification(False, n, f"the anchor outside the lake records entry {seq} but the log ends at {n} "
-                                          f"(entries removed from the end)")
-        if seq and hashes.get(seq) != outside.get("hash"):
-            return Verification(False, n, f"entry {seq} differs from the one the anchor outside the lake recorded "
-                                          f"(the log was rewritten)")
         v.anchored = True
         if seq < n:
             v.notes.append(f"{n - seq} entries after the anchor's (written where the anchor was not)")
@@ -324,6 +315,17 @@ def verify(fs: LakeFS, state_dir: Path, key: bytes | list[bytes], anchor: Path |
     if unkeyed:
         v.notes.append(f"{unkeyed} unkeyed entries from before the chain was keyed")
     return v
+
+
+def _contradicts(record: dict | None, what: str, hashes: dict[int, str], n: int) -> str:
+    """What is wrong with a log of ``n`` entries (their ``hashes`` by number) that ``what`` (an anchor) records as
+    ``record`` ({"seq", "hash"}); "" when nothing is, or there is no record."""
+    seq = (record or {}).get("seq", 0)
+    if seq > n:
+        return f"{what} records entry {seq} but the log ends at {n} (entries removed from the end)"
+    if seq and hashes.get(seq) != record.get("hash"):
+        return f"entry {seq} differs from the one {what} recorded (the log was rewritten)"
+    return ""
 
 
 def read_anchor(anchor: Path | None) -> dict | None:

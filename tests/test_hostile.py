@@ -817,14 +817,7 @@ def _drop_anchors(box: Sandbox) -> None:
 
 def _unkeyed(lines: list[str]) -> list[str]:
     """The log rewritten as entries from before the chain was keyed (no "v", plain SHA-256), as a forger would."""
-    prev, out = "0" * 64, []
-    for i, line in enumerate(lines, 1):
-        e = {k: v for k, v in json.loads(line).items() if k not in ("hash", "v")}
-        e["seq"], e["prev"] = i, prev
-        e["hash"] = hashlib.sha256((prev + json.dumps(e, sort_keys=True, ensure_ascii=False)).encode()).hexdigest()
-        prev = e["hash"]
-        out.append(json.dumps(e, ensure_ascii=False) + "\n")
-    return out
+    return _rechain(lines, lambda e: {k: v for k, v in e.items() if k != "v"})
 
 
 @pytest.mark.parametrize("tamper, fragment", [
