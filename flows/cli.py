@@ -359,8 +359,8 @@ def _date(value: str | None, flag: str) -> date | None:
 
 @app.command()
 def purge(catalog_path: Path = CatalogOpt,
-          as_of: Optional[str] = DateOpt("--as-of", "enforce retention as at the end of this day, not in the future "
-                                                    "(default: now)"),
+          as_of: Optional[str] = DateOpt("--as-of", "enforce retention as at the start (00:00, the lake's time "
+                                                    "zone) of this day, not in the future (default: now)"),
           execute: bool = Flag("--execute", "act on the plan (default: only print it)"),
           as_json: bool = JsonOpt) -> None:
     """Plan (default) or execute retention: delete what is past its retention period, keep what a legal hold
@@ -618,16 +618,26 @@ def releases(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
 
 
 def _print_releases(r: dict) -> None:
-    t = Table(title="Releases")
-    for c in ("release", "dataset", "days", "first", "last", "rows", "partial", "first expiry", "published"):
-        t.add_column(c)
+    """A table in a terminal; in a pipe or a file, tab-separated lines with every value whole (a table would cut them
+    to the pipe's assumed 80 columns: "analy…")."""
+    header = ("release", "dataset", "days", "first", "last", "rows", "partial", "first expiry", "published")
+    rows = []
     for rel in r["releases"]:
         if not rel["published"]:
-            t.add_row(rel["release"], "-", "0", "", "", "", "", "", "never")
+            rows.append((rel["release"], "-", "0", "", "", "", "", "", "never"))
             continue
         for ds, d in rel["datasets"].items():
-            t.add_row(rel["release"], ds, str(d["partitions"]), d["first"] or "", d["last"] or "", f"{d['rows']:,}",
-                      str(d["partial"]), d["first_expiry"] or "", rel["generated_at"])
+            rows.append((rel["release"], ds, str(d["partitions"]), d["first"] or "", d["last"] or "", f"{d['rows']:,}",
+                         str(d["partial"]), d["first_expiry"] or "", rel["generated_at"]))
+    if not out.is_terminal:
+        for row in (header, *rows):
+            out.file.write("\t".join(shown(v) for v in row) + "\n")
+        return
+    t = Table(title="Releases")
+    for c in header:
+        t.add_column(c)
+    for row in rows:
+        t.add_row(*row)
     out.print(t)
 
 
