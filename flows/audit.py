@@ -88,7 +88,7 @@ class AuditLog:
         from flows.lake_key import audit_keys
 
         master = settings.master_key()
-        *earlier, current = audit_keys(catalog, settings)
+        *earlier, current = audit_keys(catalog, master)
         return cls(lake_fs(catalog), catalog.state_path, current, anchor, key_fingerprint(master), tuple(earlier))
 
     def _where(self) -> str:
@@ -125,12 +125,9 @@ class AuditLog:
                                    f"re-anchors it; run `piiflow audit verify` and restore the log from a backup")
             _VERIFIED[where] = _last(data)
         if self.fingerprint is not None and _RECORDED.get(where) != self.fingerprint:
-            from flows.lake_key import key_record, record_fingerprint, recorded_fingerprint
+            from flows.lake_key import record_fingerprint
 
-            if recorded_fingerprint(self.fs, self.state_dir) is None:
-                self.fs.write_bytes(self.state_dir / "key.json", key_record(self.fingerprint, _unkeyed(data)))
-            else:
-                record_fingerprint(self.fs, self.state_dir, self.fingerprint)
+            record_fingerprint(self.fs, self.state_dir, self.fingerprint, _unkeyed(data))
             _RECORDED[where] = self.fingerprint
 
     def _tail(self) -> tuple[int, str]:
@@ -227,7 +224,7 @@ def verify(fs: LakeFS, state_dir: Path, key: bytes | list[bytes], anchor: Path |
     forged, re-chained, reordered, removed or truncated log fails, and so does a log with entries whose anchors are
     gone. Unkeyed entries are allowed only as many as the lake's key record counted (``migrating``: the first write
     under a lake that has no record yet, which then records them)."""
-    from flows.lake_key import recorded_unkeyed
+    from flows.lake_key import has_key_record, recorded_unkeyed
 
     keys = list(key) if isinstance(key, (list, tuple)) else [key]
     epoch = 0  # which of ``keys`` chains the entries: the next one after each ``key.rotate`` entry
@@ -240,7 +237,7 @@ def verify(fs: LakeFS, state_dir: Path, key: bytes | list[bytes], anchor: Path |
         if outside and outside.get("seq"):
             return Verification(False, 0, f"the audit log is missing, but the anchor outside the lake records "
                                           f"{outside['seq']} entries (log removed)")
-        if fs.exists(state_dir / "key.json"):
+        if has_key_record(fs, state_dir):
             return Verification(False, 0, "the audit log is missing, but the lake's key record (state/key.json) says "
                                           "runs wrote to it (log removed)")
         return Verification(True, 0, notes=["no audit log yet"])
@@ -369,10 +366,10 @@ def artifact_head(catalog: Catalog) -> tuple[dict | None, str | None]:
 def verify_catalog(catalog: Catalog, settings: Settings) -> Verification:
     """:func:`verify` for a catalog's lake, with the master key and anchor of ``settings``, and the head its last
     run reported to Prefect when a server is configured."""
-    head, note = artifact_head(catalog)
     from flows.lake_key import audit_keys
 
-    v = verify(lake_fs(catalog), catalog.state_path, audit_keys(catalog, settings),
+    head, note = artifact_head(catalog)
+    v = verify(lake_fs(catalog), catalog.state_path, audit_keys(catalog, settings.master_key()),
                anchor_path(catalog, settings), artifact=head)
     if note:
         v.notes.append(note)

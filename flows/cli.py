@@ -253,9 +253,10 @@ def detect(threshold: Optional[float] = typer.Option(None, "--threshold", min=0.
     if release and threshold is not None:
         _fail(ValueError("detect: --release uses the release engine's own threshold; give --threshold or --release, "
                          "not both"))
-    base = Settings()
-    settings = Settings(**({} if threshold is None and not release else
-                           {"score_threshold": base.release_score_threshold if release else threshold}))
+    settings = Settings()
+    if release or threshold is not None:
+        settings = settings.model_copy(update={
+            "score_threshold": settings.release_score_threshold if release else threshold})
     try:
         analyzer = build_analyzer(settings)
         for chunk in detect_lines(sys.stdin, analyzer, workers=workers, batch_size=batch,

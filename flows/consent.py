@@ -76,7 +76,7 @@ def release_exclusions(catalog: Catalog, release: str, settings: Settings, since
     :data:`~configs.catalog.MINOR_RESTRICTED`, the subjects who were minors on some date from ``since`` on (the
     earliest partition the run builds) without a guardian's consent, by every dataset that tells ages."""
     purpose = catalog.releases[release].purpose
-    skey, earlier = state_keys(catalog, settings)
+    skey, earlier = state_keys(catalog, settings.master_key())
     consent = consent_exclusions(entries(catalog), purpose)
     minors: dict[str, date] = {}
     if purpose in MINOR_RESTRICTED and since is not None:

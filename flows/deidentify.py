@@ -39,7 +39,7 @@ from configs.settings import Settings
 from flows import ledger, quarantine
 from flows.audit import AuditLog
 from flows.consent import release_exclusions
-from flows.lake_key import check_lake_key, earlier_masters
+from flows.lake_key import check_lake_key, state_keys
 from flows.naming import release_run_name, release_task_name
 from flows.progress import Progress
 from flows.reports import publish_artifacts, report_audit_head, write_report
@@ -57,7 +57,7 @@ from transforms.gate import (
     redo_reason,
     release_summary,
 )
-from transforms.keys import derive_key, key_fingerprint, state_key
+from transforms.keys import derive_key, key_fingerprint
 from transforms.planning import Part
 from transforms.policy import (
     apply_policy,
@@ -185,11 +185,6 @@ def why_redo(catalog: Catalog, release: str, dataset: str, dt: date, paths: list
     return why, {"inputs": inputs, "fingerprint": fp, "state": state, "excluded": excluded}
 
 
-def _state_keys(catalog: Catalog, master: bytes) -> tuple[bytes, tuple[bytes, ...]]:
-    """The state key of ``master`` and those of the lake's earlier master keys (a rotated lake's ledgers)."""
-    return state_key(master), tuple(state_key(m) for m in earlier_masters(catalog, master))
-
-
 def load_date(catalog: Catalog, dataset: str, dt: date, paths: list[Path], master: bytes,
               columns_seen: set[str] | None = None, excl: Exclusions | None = None,
               left_out: dict[str, int] | None = None, off_day_files: list | None = None) -> pa.Table:
@@ -213,7 +208,7 @@ def load_date(catalog: Catalog, dataset: str, dt: date, paths: list[Path], maste
         left_out["other_day"] = sum(n for _, n in off_day)
     if off_day and off_day_files is not None:
         off_day_files.extend((store.fs.rel(p), n) for p, n in off_day)
-    table = exclude_erased(quarantine.exclude(catalog, dataset, table), ds, ledger.erased(catalog, *_state_keys(catalog, master)))
+    table = exclude_erased(quarantine.exclude(catalog, dataset, table), ds, ledger.erased(catalog, *state_keys(catalog, master)))
     if excl:
         table, counts = leave_out(table, ds, excl, dt)
         if left_out is not None:

@@ -43,6 +43,7 @@ from transforms.erasure import (
     Erased,
     ErasurePlan,
     ErasureTarget,
+    add_cells,
     anonymizing_changes,
     as_text,
     changed_cells,
@@ -139,8 +140,7 @@ def _raw_targets(catalog: Catalog, erased: Erased, problems: list[Problem]) -> l
     for name, ds, store, path, t in _each_raw_file(catalog, problems):
         n, columns = _raw_changes(t, ds, erased)
         if n or columns:
-            targets.append(ErasureTarget(name, store.fs.rel(path), t.num_rows, n, ds.on_erase,
-                                         cells=sum(columns.values()), columns=columns))
+            targets.append(ErasureTarget(name, store.fs.rel(path), t.num_rows, n, ds.on_erase, columns=columns))
     return targets
 
 
@@ -175,7 +175,7 @@ def _release_targets(catalog: Catalog, erased: Erased, settings: Settings) -> li
         n, columns = count_true(own), _cells_left(cells, own)
         if n or columns:
             targets.append(ErasureTarget(f"{rname}/{dname}", store.fs.rel(path), t.num_rows, n, "delete",
-                                         cells=sum(columns.values()), columns=columns))
+                                         columns=columns))
     return targets
 
 
@@ -272,8 +272,7 @@ def execute_erasure(catalog: Catalog, plan: ErasurePlan, settings: Settings) -> 
                                f"stopped: {changed}; run the request again to complete it") from e
         if n or columns:
             done[t.target] = done.get(t.target, 0) + n
-            for col, k in columns.items():
-                cells_done.setdefault(t.target, {})[col] = cells_done.get(t.target, {}).get(col, 0) + k
+            add_cells(cells_done, t.target, columns)
             audit.append("erase.file", run_id=run_id, request_id=plan.request_id, target=t.target, path=t.path,
                          mode=t.mode, rows=n, cells=columns, sha256_before=before,
                          sha256_after=fs.digest(path) if fs.exists(path) else None)
@@ -308,7 +307,7 @@ def _pending(catalog: Catalog, request_id: str) -> dict | None:
 def plan_ledger_sweep(catalog: Catalog, settings: Settings) -> ErasurePlan:
     """Every processed request applied again to the raw data, by keyed hashes: the rows and identifier cells of
     erased subjects that arrived after their erasure (releases leave them out by themselves)."""
-    erased = ledger_erased(ledger.entries(catalog), *state_keys(catalog, settings))
+    erased = ledger_erased(ledger.entries(catalog), *state_keys(catalog, settings.master_key()))
     plan = ErasurePlan("ledger", [], None, 0, already_processed=True)
     plan.erased, plan.problems = erased, []
     if erased:

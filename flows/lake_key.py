@@ -4,10 +4,8 @@ A run under another master key would look like any run: it would republish every
 find none of the objections and erasures recorded as keyed hashes (the objectors' rows back in releases, an erased
 subject's late rows kept) and chain the audit log under a key that verifies with neither. So every command checks
 the key before it reads anything: against ``state/key.json`` (written by the first run that writes to the lake),
-the audit log's last entry, and the anchor outside the lake. A lake's key is never changed as a side effect of a
-different environment variable; a deliberate, audited rotation that carries the ledgers and the audit chain over is
-not built yet (its ledgers hold keyed hashes of ids that are gone, so it needs the old key kept, wrapped under the
-new one).
+the audit log's last entry, and the anchor outside the lake. A lake's key changes only by ``piiflow key rotate``
+(:func:`rotate_key`): audited, the earlier keys kept sealed under the new one so the ledgers keep matching.
 """
 
 from __future__ import annotations
@@ -24,45 +22,53 @@ from configs.settings import Settings
 from flows.storage import LakeFS, lake_fs
 from transforms.keys import key_fingerprint
 
+#: The lake's key record, in its ``state/`` folder.
+KEY_RECORD = "key.json"
 
-def key_record_path(catalog: Catalog) -> Path:
-    return catalog.state_path / "key.json"
 
-
-def recorded_fingerprint(fs: LakeFS, state_dir: Path) -> str | None:
-    """The fingerprint ``state/key.json`` records (None when the lake has none yet)."""
-    path = state_dir / "key.json"
+def _key_record(fs: LakeFS, state_dir: Path) -> dict | None:
+    """What ``state/key.json`` records (None when the lake has none yet)."""
+    path = state_dir / KEY_RECORD
     if not fs.exists(path):
         return None
     try:
-        return str(json.loads(fs.read_bytes(path))["key_fingerprint"])
+        record = json.loads(fs.read_bytes(path))
+        str(record["key_fingerprint"])
+        return record
     except (ValueError, KeyError, TypeError):
         raise StorageError("state/key.json: not a key record (expected {\"key_fingerprint\": ...}); restore it from "
                            "a backup") from None
 
 
+def recorded_fingerprint(fs: LakeFS, state_dir: Path) -> str | None:
+    """The fingerprint ``state/key.json`` records (None when the lake has none yet)."""
+    record = _key_record(fs, state_dir)
+    return None if record is None else str(record["key_fingerprint"])
+
+
 def recorded_unkeyed(fs: LakeFS, state_dir: Path) -> int:
     """How many unkeyed entries (from before the chain was keyed) the lake's key record allows: 0 without one."""
-    path = state_dir / "key.json"
-    if not fs.exists(path):
-        return 0
     try:
-        return int(json.loads(fs.read_bytes(path)).get("unkeyed_entries", 0))
-    except (ValueError, TypeError, AttributeError):
+        return int((_key_record(fs, state_dir) or {}).get("unkeyed_entries", 0))
+    except (ValueError, TypeError):
         return 0
 
 
-def key_record(fingerprint: str, unkeyed: int = 0) -> bytes:
-    """``state/key.json``: the master key's fingerprint and how many of the audit log's entries predate its keyed
-    chain."""
-    return json.dumps({"key_fingerprint": fingerprint, "unkeyed_entries": unkeyed,
-                       "recorded_at": datetime.now(timezone.utc).isoformat()}).encode()
+def has_key_record(fs: LakeFS, state_dir: Path) -> bool:
+    return fs.exists(state_dir / KEY_RECORD)
 
 
-def record_fingerprint(fs: LakeFS, state_dir: Path, fingerprint: str) -> None:
-    """Write ``state/key.json`` (atomically) unless it already records ``fingerprint``."""
-    if recorded_fingerprint(fs, state_dir) != fingerprint:
-        fs.write_bytes(state_dir / "key.json", key_record(fingerprint, recorded_unkeyed(fs, state_dir)))
+def record_fingerprint(fs: LakeFS, state_dir: Path, fingerprint: str, unkeyed: int = 0) -> None:
+    """Write ``state/key.json`` (atomically) unless it already records ``fingerprint``: a first record counts the
+    ``unkeyed`` entries the audit log holds from before its chain was keyed; a changed key keeps the count."""
+    record = _key_record(fs, state_dir)
+    if record is not None and str(record["key_fingerprint"]) == fingerprint:
+        return
+    if record is not None:
+        unkeyed = recorded_unkeyed(fs, state_dir)
+    fs.write_bytes(state_dir / KEY_RECORD, json.dumps(
+        {"key_fingerprint": fingerprint, "unkeyed_entries": unkeyed,
+         "recorded_at": datetime.now(timezone.utc).isoformat()}).encode())
 
 
 def check_lake_key(catalog: Catalog, settings: Settings) -> str:
@@ -146,20 +152,19 @@ def _seal(masters: list[bytes], new_master: bytes) -> bytes:
     return json.dumps({"earlier": out}, indent=1).encode()
 
 
-def state_keys(catalog: Catalog, settings: Settings) -> tuple[bytes, tuple[bytes, ...]]:
-    """(the state key of the current master, the state keys of the lake's earlier masters): ledgers recorded under
-    any of them are matched."""
+def state_keys(catalog: Catalog, master: bytes) -> tuple[bytes, tuple[bytes, ...]]:
+    """(the state key of ``master``, the current master key, and those of the lake's earlier masters): ledgers
+    recorded under any of them are matched."""
     from transforms.keys import state_key
 
-    master = settings.master_key()
     return state_key(master), tuple(state_key(m) for m in earlier_masters(catalog, master))
 
 
-def audit_keys(catalog: Catalog, settings: Settings) -> list[bytes]:
-    """The audit chain's keys in the order the chain used them: the earlier masters' then the current one's."""
+def audit_keys(catalog: Catalog, master: bytes) -> list[bytes]:
+    """The audit chain's keys in the order the chain used them: the earlier masters' then ``master``'s (the current
+    one)."""
     from transforms.keys import audit_key
 
-    master = settings.master_key()
     return [audit_key(m) for m in earlier_masters(catalog, master)] + [audit_key(master)]
 
 
@@ -194,7 +199,7 @@ def rotate_key(catalog: Catalog, settings: Settings, new_master: bytes, execute:
         AuditLog.of(catalog, settings).append("key.rotate", key_from=old_fp, key_to=new_fp,
                                               earlier_keys=len(earlier) + 1)
         fs.write_bytes(keyring_path(catalog), _seal(earlier + [old_master], new_master))
-        fs.write_bytes(key_record_path(catalog), key_record(new_fp, recorded_unkeyed(fs, catalog.state_path)))
+        record_fingerprint(fs, catalog.state_path, new_fp)
         new_settings = settings.model_copy(update={"key": SecretStr(new_master.decode("utf-8")), "key_file": None})
         AuditLog.of(catalog, new_settings).append("key.rotated", key=new_fp)
     return {**plan, "executed": True}

@@ -35,10 +35,10 @@ from transforms.times import to_timestamp
 
 #: Under this age a subject is a minor; under :data:`CHILD` a child whose data PIPL (art. 28) treats as sensitive.
 ADULT, CHILD = 18, 14
-#: Why a release leaves a row out (counts per reason in the manifest).
+#: Why a release leaves a row out (counts per reason in the manifest). ``other_day``: rows of a dated raw partition
+#: whose event time falls on another day (``flows.deidentify``): a release partition holds only rows of its own day,
+#: the documented ``ts::DATE = dt``.
 LEFT_OUT_REASONS = ("objection", "withdrawal", "minors", "other_day")
-#: ``other_day``: rows of a dated raw partition whose event time falls on another day (``flows.deidentify``): a
-#: release partition holds only rows of its own day, the documented ``ts::DATE = dt``.
 
 
 def purposes_reached(kind: str, purposes: Iterable[str] = ()) -> tuple[str, ...]:

