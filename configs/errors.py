@@ -21,6 +21,10 @@ class StorageError(PiiflowError):
     """Reading or writing a dataset failed, or a write would leave the allowed regions."""
 
 
+class LakeBusy(StorageError):
+    """Another piiflow run holds the lake's lock: nothing was done."""
+
+
 class RunIncomplete(PiiflowError):
     """A run did everything it safely could, but refused or could not handle some things (a link, a file that
     cannot be read, a folder that is no partition). ``result`` is what it did; its ``problems`` say the rest."""

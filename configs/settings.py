@@ -7,22 +7,34 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from configs.errors import PolicyError
 
 
 class Settings(BaseSettings):
-    """Read when a command starts, not at import time.
+    """Read when a command starts, not at import time. The master pseudonymisation key (any string of 32+
+    characters) comes from one of, first found first:
 
-    - ``PIIFLOW_KEY``: the master pseudonymisation key (any string of 32+ characters), or
-    - ``PIIFLOW_KEY_FILE``: a file holding it (e.g. a mounted secret).
+    - ``PIIFLOW_KEY``: the key itself, in the environment;
+    - ``PIIFLOW_KEY_FILE``: a file holding it (e.g. a mounted secret), readable by its owner only;
+    - ``PIIFLOW_KEY_BLOCK``: the name of a Prefect ``Secret`` block holding it (read from the Prefect API).
+
+    Never from an argument or a flow parameter: a deployment run's parameters are stored by Prefect and readable
+    through its API. ``Settings(key=...)`` is refused, the key is left out of the settings' JSON form (what Prefect
+    stores of a run's parameters) and of their parameter schema, and that schema admits no unknown field, so a
+    server that enforces deployments' parameter schemas (Prefect's default) refuses ``settings={"key": ...}``
+    before it creates the run.
     """
 
-    model_config = SettingsConfigDict(env_prefix="PIIFLOW_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="PIIFLOW_", extra="ignore", frozen=True,
+                                      json_schema_extra={"additionalProperties": False})
 
-    key: SecretStr | None = None
+    key: SkipJsonSchema[SecretStr | None] = Field(None, exclude=True)
     key_file: Path | None = None
+    #: The name of a Prefect Secret block holding the key (``prefect block create secret``), read from the API.
+    key_block: str | None = Field(None, min_length=1, max_length=255)
     #: Rows sampled per dataset by ``scan`` (spread over all partitions).
     scan_sample_rows: int = Field(2000, ge=10)
     #: Minimum score for a finding in ``scan`` and ``detect``: the balanced operating point (precision and recall
@@ -57,6 +69,12 @@ class Settings(BaseSettings):
         state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
         return Path(state) / "piiflow" / "anchors"
 
+    def __init__(self, **values):
+        if values.get("key") is not None:
+            raise PolicyError("settings: the master key is never an argument or a flow parameter (Prefect stores a "
+                              "run's parameters); set PIIFLOW_KEY, PIIFLOW_KEY_FILE or PIIFLOW_KEY_BLOCK")
+        super().__init__(**values)
+
     def master_key(self, lake_root: Path | None = None) -> bytes:
         """The master key bytes. Raises PolicyError if none is configured or it is too short; the message then names
         the key ``piiflow demo`` made for the lake at ``lake_root`` (``.<lake>.key`` beside it), if there is one."""
@@ -66,11 +84,14 @@ class Settings(BaseSettings):
         elif self.key_file is not None:
             raw = self._read_key_file()
             origin = f"PIIFLOW_KEY_FILE ({self.key_file})"
+        elif self.key_block is not None:
+            raw = self._read_key_block()
+            origin = f"PIIFLOW_KEY_BLOCK ({self.key_block})"
         else:
             demo = lake_root.parent / f".{lake_root.name}.key" if isinstance(lake_root, Path) else None
             hint = (f"; this demo lake's key is {demo}: PIIFLOW_KEY_FILE={demo}" if demo is not None and demo.is_file()
                     else " (`piiflow demo` makes a local one for the demo lake)")
-            raise PolicyError(f"no pseudonymisation key: set PIIFLOW_KEY or PIIFLOW_KEY_FILE{hint}")
+            raise PolicyError(f"no pseudonymisation key: set PIIFLOW_KEY, PIIFLOW_KEY_FILE or PIIFLOW_KEY_BLOCK{hint}")
         if len(raw) < 32:
             raise PolicyError(f"{origin}: expected a key of at least 32 characters (leading and trailing white space "
                               f"aside), found {len(raw)}")
@@ -78,6 +99,20 @@ class Settings(BaseSettings):
             raise PolicyError(f"{origin}: expected a key of printable characters on one line, found control "
                               f"characters")
         return raw.encode("utf-8")
+
+    def _read_key_block(self) -> str:
+        """The key held by the Prefect Secret block named ``key_block``."""
+        from prefect.blocks.system import Secret
+
+        try:
+            value = Secret.load(self.key_block).get()
+        except ValueError as e:  # Prefect's "Unable to find block document named ..."
+            raise PolicyError(f"PIIFLOW_KEY_BLOCK: no Secret block named {self.key_block!r} on the Prefect API "
+                              f"(prefect block create secret)") from e
+        if not isinstance(value, str):
+            raise PolicyError(f"PIIFLOW_KEY_BLOCK: the Secret block {self.key_block!r} holds no text; expected the "
+                              f"key as a string")
+        return value.strip()
 
     def _read_key_file(self) -> str:
         """The key file's text, stripped as ``PIIFLOW_KEY`` is: one secret is one key wherever it comes from. A file

@@ -152,12 +152,16 @@ def _check_task_runner(settings) -> None:
 def _run(call, as_json: bool, human) -> None:
     """Run a flow command: print its result; a run that finished with problems prints what it did, then fails in
     one line; any other failure is one line too."""
+    from prefect.exceptions import CancelledRun
+
     from configs.errors import RunIncomplete
     from flows.runtime import direct_run_settings
 
     try:
         with direct_run_settings():
             result = call()
+    except CancelledRun as e:  # the run did nothing (another run holds the lake): its message says why
+        _fail(e)
     except RunIncomplete as e:
         _emit(e.result, as_json, human)
         _fail(e)
@@ -597,7 +601,7 @@ def key_rotate(catalog_path: Path = CatalogOpt,
     from flows.lake_key import rotate_key
 
     settings, catalog = _preflight(catalog_path)
-    new_master = _guard(lambda: Settings(key=None, key_file=new_key_file).master_key())
+    new_master = _guard(lambda: Settings.model_construct(key_file=new_key_file).master_key())
     r = _guard(lambda: rotate_key(catalog, settings, new_master, execute))
     _emit(r, as_json, lambda r: out.print(
         f"master key {r['from']} -> {r['to']}: " + (
@@ -690,7 +694,7 @@ def demo(rows: int = typer.Option(20_000, "--rows", metavar="N", help="device ev
         home, name = root.parent, root.name
     settings = _guard(Settings)
     demo_own = {}
-    if settings.key is None and settings.key_file is None:  # the demo's own local key, beside the lake
+    if settings.key is None and settings.key_file is None and settings.key_block is None:  # the demo's own key
         demo_own["key_file"] = ensure_demo_key(home / f".{name}.key")
     if settings.audit_anchor_dir is None:  # and its audit anchor, beside the key: outside the lake
         demo_own["audit_anchor_dir"] = home / f".{name}.anchors"

@@ -91,7 +91,8 @@ def check_lake_key(catalog: Catalog, settings: Settings) -> str:
     except StorageError as e:
         raise StorageError(f"refusing to run: {e}") from e
     if lake is not None and lake != mine:
-        origin = "PIIFLOW_KEY" if settings.key is not None else "PIIFLOW_KEY_FILE"
+        origin = ("PIIFLOW_KEY" if settings.key is not None else "PIIFLOW_KEY_FILE" if settings.key_file is not None
+                  else "PIIFLOW_KEY_BLOCK")
         raise PolicyError(f"{origin}: the master key (fingerprint {mine}) is not this lake's ({lake}, as "
                           f"{where} records): refused before anything was read; a run under another key would "
                           f"undo objections and erasures. Use the lake's key (the ledgers and the audit chain are keyed "

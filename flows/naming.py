@@ -31,9 +31,13 @@ def _range(start, end) -> str:
 
 
 def nightly_run_name() -> str:
+    """``nightly-<catalog>-<day>-<run id's first 8>``: two runs of one day (a retry, a manual run) differ."""
     from datetime import datetime
 
-    return f"nightly-{_catalog(_params('flow'))}-{datetime.now().date().isoformat()}"
+    from prefect.runtime import flow_run
+
+    run_id = str(flow_run.id or "")[:8]
+    return f"nightly-{_catalog(_params('flow'))}-{datetime.now().date().isoformat()}" + (f"-{run_id}" if run_id else "")
 
 
 def release_run_name() -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from prefect import flow
+from prefect import flow, get_run_logger
+from prefect.states import Cancelled
 
 from configs.catalog import load_catalog
-from configs.errors import ReleaseBlocked, RunIncomplete, incomplete
+from configs.errors import LakeBusy, ReleaseBlocked, RunIncomplete, incomplete
 from configs.settings import Settings
 from flows.deidentify import deidentify_flow
 from flows.erase import erase_flow
@@ -15,6 +16,7 @@ from flows.purge import purge_flow
 from flows.reports import publish_artifacts
 from flows.runtime import RUN_TIMEOUT_SECONDS, configured, task_runner_for
 from flows.scan import scan_flow
+from flows.storage import lake_fs
 from transforms.reporting import md_table, nightly_summary
 
 
@@ -37,13 +39,24 @@ def _release(deidentify, catalog_path: str, name: str, root: str | None, setting
 
 
 @flow(name="nightly", timeout_seconds=RUN_TIMEOUT_SECONDS, flow_run_name=nightly_run_name)
-def nightly_flow(catalog_path: str, root: str | None = None, settings: Settings | None = None) -> dict:
+def nightly_flow(catalog_path: str, root: str | None = None, settings: Settings | None = None):
     """The scheduled job: purge (executed), erase what arrived since of every processed erasure, scan what is new
-    or changed since the last scan, then every release. A release that fails its gate, or anything a step refused or could not read, is reported; the other
-    steps still run; the run fails at the end if anything was blocked or left undone."""
+    or changed since the last scan, then every release, all under the lake's lock. A release that fails its gate,
+    or anything a step refused or could not read, is reported; the other steps still run; the run fails at the end
+    if anything was blocked or left undone. A run that finds another holding the lake's lock does nothing and ends
+    Cancelled, saying so in one line."""
     catalog = load_catalog(catalog_path, root=root)
     settings = settings or Settings()
     check_lake_key(catalog, settings)
+    try:
+        with lake_fs(catalog).exclusive_lock(catalog.state_path, "nightly"):
+            return _nightly(catalog, catalog_path, root, settings)
+    except LakeBusy as e:
+        get_run_logger().warning("%s; this run did nothing", e)
+        return Cancelled(message=f"{e}; this run did nothing")
+
+
+def _nightly(catalog, catalog_path: str, root: str | None, settings: Settings) -> dict:
     purge = _step(configured(purge_flow, settings), catalog_path, execute=True, root=root, settings=settings)
     erasures = _step(configured(erase_flow, settings), catalog_path, execute=True, ledger=True, root=root,
                      settings=settings)
@@ -52,6 +65,11 @@ def nightly_flow(catalog_path: str, root: str | None = None, settings: Settings 
     releases = {name: _release(deidentify, catalog_path, name, root, settings) for name in catalog.releases}
     result = {"purge": purge, "erasures": erasures, "scan": scan, "releases": releases}
     result["summary"] = nightly_summary(result)
+    log = get_run_logger()
+    for name, r in releases.items():
+        log.info("nightly: release %s %s: %s partition(s) published, %s unchanged, %s row(s) out", name,
+                 r["status"], r.get("published", 0), r.get("skipped", 0), r.get("rows_out", 0))
+    log.info("nightly: %s", "; ".join(f"{k} {v}" for k, v in result["summary"].items() if v not in ("", None)))
     publish_artifacts("nightly-summary", "# Nightly run\n\n" + md_table([result["summary"]], list(result["summary"])),
                       [result["summary"]])
     blocked = [r["error"] for r in releases.values() if r["status"] == "blocked"]

@@ -30,44 +30,61 @@ PARAMS = {"c1": 0.05, "c2": 0.01, "max_iterations": 150, "feature.possible_trans
 SOURCE_WEIGHT = {"cluener2020-train": 3, "ccf-bdci2020": 3}
 
 
-def examples(lines, limit: int | None = None):
-    """(features, labels) of every piece of every record whose source the model learns from."""
-    from transforms.recognizers.base import jieba_words
-
+def records(lines, limit: int | None = None):
+    """The corpus's records (dicts) whose source the model learns from, the first ``limit`` of them if given."""
     seen = 0
     for line in lines:
         if not line.strip():
             continue
         rec = json.loads(line)
-        kind = ner.SOURCE_KIND.get(rec.get("source", ""))
-        if kind is None:
+        if rec.get("source", "") not in ner.SOURCE_KIND:
             continue
-        mapping = ner.LABEL_MAP[kind]
-        text = ner.simplified(rec["text"])  # as the recognizer reads texts (same length, same offsets)
-        spans = sorted((mapping[s["type"]], s["start"], s["end"]) for s in rec["spans"] if s["type"] in mapping)
-        feats, labels = ner.features(text, jieba_words(text), ner.rule_hints(text)), ner.bio(text, spans)
-        for _ in range(SOURCE_WEIGHT.get(rec["source"], 1)):
-            for start, end in ner.chunks(text):
-                yield feats[start:end], labels[start:end]
+        yield rec
         seen += 1
         if limit is not None and seen >= limit:
             return
 
 
-def train(corpus: Path, out: Path, *, limit: int | None = None, params: dict | None = None) -> dict:
+def example(rec: dict, lac_tags=None) -> tuple[list[list[str]], list[str]]:
+    """(features, labels) of one record, read as the recognizer reads texts; ``lac_tags(text)`` gives LAC's
+    reading when the model learns from it (:data:`transforms.ner.LAC_FEATURES`)."""
+    from transforms.recognizers.base import jieba_words
+
+    mapping = ner.LABEL_MAP[ner.SOURCE_KIND[rec["source"]]]
+    text = ner.simplified(rec["text"])  # as the recognizer reads texts (same length, same offsets)
+    spans = sorted((mapping[s["type"]], s["start"], s["end"]) for s in rec["spans"] if s["type"] in mapping)
+    lac = lac_tags(text) if lac_tags is not None else None
+    return ner.features(text, jieba_words(text), ner.rule_hints(text), lac), ner.bio(text, spans)
+
+
+def examples(recs, lac_tags=None):
+    """(features, labels) of every piece of every record, each record as many times as its source weighs."""
+    for rec in recs:
+        feats, labels = example(rec, lac_tags)
+        for _ in range(SOURCE_WEIGHT.get(rec["source"], 1)):
+            for start, end in ner.chunks(rec["text"]):
+                yield feats[start:end], labels[start:end]
+
+
+def train(recs, out: Path, *, params: dict | None = None, lac_tags=None) -> dict:
+    """Train on ``recs`` and write the model to ``out`` atomically; ``lac_tags`` as for :func:`example` (by default
+    :func:`transforms.lac.tags` when the shipped model reads LAC, none otherwise)."""
     import pycrfsuite
 
+    if lac_tags is None and ner.LAC_FEATURES:
+        from transforms import lac
+
+        lac_tags = lac.tags
     t0 = time.perf_counter()
     trainer = pycrfsuite.Trainer(verbose=False)
     trainer.set_params({**PARAMS, **(params or {})})
     chars = sequences = 0
-    with open(corpus, encoding="utf-8") as fh:
-        for x, y in examples(fh, limit):
-            trainer.append(x, y)
-            chars += len(y)
-            sequences += 1
+    for x, y in examples(recs, lac_tags):
+        trainer.append(x, y)
+        chars += len(y)
+        sequences += 1
     if not sequences:
-        raise SystemExit(f"train-ner: no usable records in {corpus}")
+        raise SystemExit("train-ner: no usable records")
     t1 = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
@@ -93,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     if not a.corpus.is_file():
         print(f"train-ner: corpus not found: {a.corpus}", file=sys.stderr)
         return 2
-    print(json.dumps(train(a.corpus, a.out, limit=a.limit, params={"max_iterations": a.max_iterations})))
+    with open(a.corpus, encoding="utf-8") as fh:
+        print(json.dumps(train(records(fh, a.limit), a.out, params={"max_iterations": a.max_iterations})))
     return 0
 
 

@@ -217,3 +217,40 @@ def test_no_flow_module_shadows_an_installed_package():
         mine = {p.stem for p in (ROOT / folder).glob("*.py")} | {p.name for p in (ROOT / folder).iterdir()
                                                                  if (p / "__init__.py").exists()}
         assert not (mine - {"__init__"}) & installed, (folder, sorted((mine - {"__init__"}) & installed))
+
+
+def test_a_nightly_that_finds_the_lake_locked_does_nothing_and_ends_cancelled(lake, tmp_path, prefect_harness,
+                                                                               capsys):
+    """Two nightlies at once: the second finds the lake's lock held (here by another open file, as another process
+    holds it), changes nothing, and ends Cancelled with one line, never Failed half way; the CLI says so in one
+    line and exits non-zero."""
+    import fcntl
+
+    from prefect.exceptions import CancelledRun
+
+    from flows.nightly import nightly_flow
+    copy_lake(lake.parent, tmp_path / "lake")
+    cat = str(tmp_path / "lake" / "catalog.yaml")
+    lock = tmp_path / "lake" / "state" / ".lock"
+    lock.parent.mkdir(exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "lake").rglob("*") if p.is_file()}
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        state = nightly_flow(cat, return_state=True)
+        assert state.is_cancelled() and "another piiflow run holds the lake's lock" in state.message
+        with pytest.raises(CancelledRun):
+            nightly_flow(cat)
+        from typer.testing import CliRunner
+
+        from flows.cli import app
+        out = CliRunner().invoke(app, ["nightly", "-c", cat])
+        assert out.exit_code == 1 and out.output.count("\n") <= 2, out.output
+        assert "another piiflow run holds the lake's lock" in out.output and "Traceback" not in out.output
+    finally:
+        os.close(fd)
+    after = {p: p.stat().st_mtime_ns for p in (tmp_path / "lake").rglob("*") if p.is_file()}
+    assert {p: t for p, t in after.items() if p.name != ".lock"} == {p: t for p, t in before.items() if p.name != ".lock"}
+    # freed, the next nightly runs, and its steps take the lock again under the run's own hold
+    result = nightly_flow(cat)
+    assert result["summary"]["partitions_published"] > 0

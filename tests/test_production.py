@@ -54,7 +54,8 @@ def server(tmp_path_factory):
     url = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": url, "DO_NOT_TRACK": "1",
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false",
-           "PREFECT_LOGGING_LEVEL": "INFO", "PIIFLOW_PROJECT_DIR": str(ROOT), "PYTHONPATH": str(ROOT)}
+           "PREFECT_LOGGING_LEVEL": "INFO", "PIIFLOW_PROJECT_DIR": str(ROOT), "PYTHONPATH": str(ROOT),
+           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5"}
     for k in ("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE", "PREFECT_SERVER_LOGGING_LEVEL"):
         env.pop(k, None)
     p = start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
@@ -128,7 +129,7 @@ def test_deploy_work_pool_worker_nightly_and_backfill(deployed):
 
         nightly = run_and_wait(client, "nightly/nightly", {"catalog_path": str(catalog)})
         assert nightly.state.is_completed(), nightly.state
-        assert nightly.name.startswith("nightly-") and nightly.name.endswith(date.today().isoformat())
+        assert nightly.name.startswith(f"nightly-{catalog.parent.name}-{date.today().isoformat()}-")
         subflows = client.read_flow_runs(flow_run_filter=FlowRunFilter(
             parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[nightly.id])))
         sub_names = {r.name for r in subflows}
@@ -168,6 +169,55 @@ def test_deploy_work_pool_worker_nightly_and_backfill(deployed):
         assert objection.state.is_completed(), objection.state
         assert objection.name == "objection-marketing-execute"
         assert len(list((catalog.parent / "state" / "consent" / "receipts").glob("*.json"))) == 1
+
+
+def test_two_nightlies_at_once_one_runs_the_other_is_cancelled_never_failed(deployed):
+    """`prefect deployment run nightly/nightly` twice: the deployment's concurrency limit (prefect.yaml) lets one run
+    and cancels the other; neither is Failed, and their names differ."""
+    url, env, catalog = deployed
+    with client_for(url) as client:
+        dep = client.read_deployment_by_name("nightly/nightly")
+        assert dep.global_concurrency_limit is not None and dep.global_concurrency_limit.limit == 1
+        runs = [client.create_flow_run_from_deployment(dep.id, parameters={"catalog_path": str(catalog)})
+                for _ in range(2)]
+        deadline = time.monotonic() + 300
+        while True:
+            runs = [client.read_flow_run(r.id) for r in runs]
+            if all(r.state is not None and r.state.is_final() for r in runs):
+                break
+            assert time.monotonic() < deadline, [r.state.name for r in runs]
+            time.sleep(1)
+        assert sorted(r.state.type.value for r in runs) == ["CANCELLED", "COMPLETED"], [r.state for r in runs]
+
+
+def test_no_run_parameter_carries_the_master_key(deployed, tmp_path):
+    """A key given as a run's parameter is refused by the server before the run exists (the settings' parameter
+    schema has no `key` and admits no unknown field); no stored run's parameters hold the worker's key; a key held
+    in a Prefect Secret block is read from it."""
+    url, env, catalog = deployed
+    secret = "param-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+    tried = subprocess.run([str(BIN / "prefect"), "--no-prompt", "deployment", "run", "nightly/nightly", "--param",
+                            f'settings={{"key": "{secret}"}}'], env=env, cwd=ROOT, capture_output=True, text=True,
+                           timeout=120)
+    assert tried.returncode != 0, tried.stdout
+    with client_for(url) as client:
+        dep = client.read_deployment_by_name("nightly/nightly")
+        import httpx as _httpx
+        with pytest.raises(_httpx.HTTPStatusError):
+            client.create_flow_run_from_deployment(dep.id, parameters={"catalog_path": str(catalog),
+                                                                       "settings": {"key": secret}})
+        stored = json.dumps([r.parameters for r in client.read_flow_runs()])
+    assert secret not in stored and "prod-test-key-0123456789" not in stored
+    # the Secret block route: the key never in the environment nor a parameter
+    script = ("from prefect.blocks.system import Secret\n"
+              f"Secret(value={secret!r}).save('piiflow-master', overwrite=True)\n"
+              "from configs.settings import Settings\n"
+              "assert Settings(key_block='piiflow-master').master_key() == " + repr(secret.encode()) + "\n"
+              "print('ok')\n")
+    block_env = {k: v for k, v in env.items() if k not in ("PIIFLOW_KEY", "PIIFLOW_KEY_FILE")}
+    out = subprocess.run([sys.executable, "-c", script], env=block_env, cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]
 
 
 def test_audit_verify_checks_the_last_runs_artifact_on_the_server(deployed):
@@ -217,9 +267,16 @@ def test_serve_leaves_the_work_pools_deployments_as_they_were(deployed, tmp_path
     )
 
     url, env, catalog = deployed
-    with client_for(url) as client:
-        before = {n: client.read_deployment_by_name(n) for n in ("nightly/nightly", "scan/weekly-full-scan")}
     serve_env = {**env, "PIIFLOW_KEY": "prod-test-key-0123456789-abcdefghijklmnopq"}
+    # the work pool runs the nightly on a schedule: serving it too would run it twice a night; refused, naming it
+    twice = subprocess.run([str(BIN / "piiflow"), "serve", "-c", str(catalog)], env=serve_env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    assert twice.returncode == 1 and "already runs 'nightly/nightly' on a schedule" in twice.stderr, twice.stderr
+    with client_for(url) as client:
+        # paused there (a migration to serving), serving may start, and must leave them as they are
+        for n in ("nightly/nightly", "scan/weekly-full-scan"):
+            client.pause_deployment(client.read_deployment_by_name(n).id)
+        before = {n: client.read_deployment_by_name(n) for n in ("nightly/nightly", "scan/weekly-full-scan")}
     log = tmp_path / "serve.log"
     served = subprocess.Popen([str(BIN / "piiflow"), "serve", "-c", str(catalog), "--json"], env=serve_env,
                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=log.open("w"), text=True,
@@ -251,10 +308,17 @@ def test_serve_leaves_the_work_pools_deployments_as_they_were(deployed, tmp_path
             # byte for byte, but for when the worker last polled for its runs (it polls every few seconds)
             assert after[n].model_dump_json(exclude={"last_polled"}) == before[n].model_dump_json(
                 exclude={"last_polled"}), n
-            assert not after[n].paused and after[n].schedules and all(s.active for s in after[n].schedules)
-        scheduled = client.read_flow_runs(
-            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[after["nightly/nightly"].id])),
-            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Scheduled"]))))
+            assert after[n].paused and after[n].schedules
+            client.resume_deployment(after[n].id)
+        deadline = time.monotonic() + 60
+        while True:  # resumed, the scheduler gives the work pool's nightly its runs again
+            scheduled = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[after["nightly/nightly"].id])),
+                flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
+                    name=FlowRunFilterStateName(any_=["Scheduled"]))))
+            if scheduled or time.monotonic() > deadline:
+                break
+            time.sleep(1)
         assert scheduled, "the work pool's nightly has no scheduled run left"
         # a deployment of a served name that a work pool holds: serving refuses, in one line, and changes nothing
         from prefect.client.schemas.actions import DeploymentCreate  # noqa: F401  (the API the CLI uses)
@@ -264,7 +328,7 @@ def test_serve_leaves_the_work_pools_deployments_as_they_were(deployed, tmp_path
                                          parameters={"catalog_path": "elsewhere.yaml"})
         refused = subprocess.run([str(BIN / "piiflow"), "serve", "-c", str(catalog)], env=serve_env, cwd=tmp_path,
                                  capture_output=True, text=True, timeout=120)
-        assert refused.returncode == 1 and "exists in work pool 'piiflow'" in refused.stderr, refused.stderr
+        assert refused.returncode == 1 and "work pool 'piiflow'" in refused.stderr, refused.stderr
         assert client.read_deployment(taken).parameters == {"catalog_path": "elsewhere.yaml"}
         client.delete_deployment(taken)
 

@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 MODEL_PATH = Path(__file__).parent / "models" / "zh_ner.crfsuite"
+#: Whether the shipped model reads LAC's tags (:mod:`transforms.lac`) among its features: it was trained so, and
+#: must be given them to label a text (``make train-ner`` trains it so).
+LAC_FEATURES = True
 #: The model's entity labels and the corpus types they learn from.
 LABELS = ("PER", "ADR", "LOC", "ORG", "WRK", "POS")
 #: Corpus ``type`` -> model label, per source corpus. CLUENER and CCF label addresses and place names alike
@@ -99,11 +102,12 @@ def _bucket(x: float | None) -> str:
     return str(max(-3, min(4, int(x // 1))))
 
 
-def features(text: str, words: Sequence[tuple[int, int, str]], hints: Iterable[tuple[int, int, str]] = ()
-             ) -> list[list[str]]:
+def features(text: str, words: Sequence[tuple[int, int, str]], hints: Iterable[tuple[int, int, str]] = (),
+             lac: Sequence[str] | None = None) -> list[list[str]]:
     """CRFsuite features of every character of ``text``; ``words`` is jieba's segmentation of it as
     (start, end, word); ``hints`` are (start, end, tag) spans the rules propose (:func:`rule_hints`): the model
-    learns how far to trust each."""
+    learns how far to trust each; ``lac`` is LAC's reading of each character (:func:`transforms.lac.tags`), the
+    second reader's word position and tag, with its neighbours'."""
     _, compounds, _, _, tags, places = _statistics()
     n = len(text)
     c = [_norm(ch) for ch in text]
@@ -156,6 +160,11 @@ def features(text: str, words: Sequence[tuple[int, int, str]], hints: Iterable[t
             f += hint[i]
         if latin[i]:
             f += latin[i]
+    if lac is not None:
+        lp = ["^"] + list(lac) + ["$"]
+        for i, f in enumerate(out):
+            f += ("L=" + lp[i + 1], "L-1=" + lp[i], "L+1=" + lp[i + 2], "LL=" + lp[i + 1] + lp[i + 2],
+                  "Lc=" + lp[i + 1] + c[i])
     return out
 
 
@@ -287,12 +296,13 @@ class Tagging:
 class NerModel:
     """The trained model, ready to label texts. One CRFsuite tagger per thread (a tagger is not thread-safe)."""
 
-    def __init__(self, path: Path = MODEL_PATH):
+    def __init__(self, path: Path = MODEL_PATH, *, lac: bool = LAC_FEATURES):
         import pycrfsuite
 
         if not Path(path).is_file():
             raise FileNotFoundError(f"NER model not found at {path}; run `make train-ner`")
         self.path = Path(path)
+        self.lac = lac
         self._local = threading.local()
         self._tagger_class = pycrfsuite.Tagger
         self._tagger()  # fail now, not on the first text, if the file is not a model
@@ -305,16 +315,22 @@ class NerModel:
             self._local.labels = frozenset(tagger.labels())
         return tagger
 
-    def spans(self, text: str, words: Sequence[tuple[int, int, str]]) -> list[Span]:
+    def spans(self, text: str, words: Sequence[tuple[int, int, str]], lac_tags: Sequence[str] | None = None
+              ) -> list[Span]:
         """Entity spans of ``text`` (jieba's segmentation of it in ``words``) in the best labelling."""
-        return self.tag(text, words, ()).spans
+        return self.tag(text, words, (), lac_tags).spans
 
-    def tag(self, text: str, words: Sequence[tuple[int, int, str]], labels: Iterable[str] = ("PER", "ADR", "LOC")
-            ) -> Tagging:
-        """The best labelling's spans, and per-character probabilities of ``labels``."""
+    def tag(self, text: str, words: Sequence[tuple[int, int, str]], labels: Iterable[str] = ("PER", "ADR", "LOC"),
+            lac_tags: Sequence[str] | None = None) -> Tagging:
+        """The best labelling's spans, and per-character probabilities of ``labels``; ``lac_tags`` is LAC's reading
+        of ``text`` if already made (read here when the model needs it)."""
         tagger = self._tagger()
         known = self._local.labels
-        feats = features(text, words, rule_hints(text))
+        if self.lac and lac_tags is None:
+            from transforms import lac
+
+            lac_tags = lac.tags(text)
+        feats = features(text, words, rule_hints(text), lac_tags if self.lac else None)
         spans: list[Span] = []
         probs: dict[str, list[float]] = {lab: [] for lab in labels}
         for start, end in chunks(text):

@@ -15,6 +15,7 @@ kill. Readers skip hidden (``.``) and private (``_``) names, so a reader never s
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import gzip
 import hashlib
 import os
@@ -27,7 +28,11 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
-from configs.errors import StorageError
+from configs.errors import LakeBusy, StorageError
+
+#: The lakes' lock folders (by their full location) this run holds, in the run's context: its steps and tasks,
+#: whatever thread they run on (Prefect copies the context into them), take them again without waiting.
+_HELD_LOCKS: contextvars.ContextVar[frozenset] = contextvars.ContextVar("piiflow_held_locks", default=frozenset())
 
 DT_DIR = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
 
@@ -470,8 +475,25 @@ class LakeFS:
     # -- the lake's lock -----------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def exclusive_lock(self, state_dir: Path, what: str) -> Iterator[None]:
-        """One destructive run (purge, erase, release publish) at a time per lake; a second one fails at once."""
+    def exclusive_lock(self, state_dir, what: str) -> Iterator[None]:
+        """One destructive run (purge, erase, release publish, the whole nightly) at a time per lake; a second one
+        fails at once with :class:`LakeBusy`. Re-entrant within a run: a step of a run that already holds the lock
+        (the nightly's purge, erasure and releases) goes on under it."""
+        key = str(state_dir)
+        held = _HELD_LOCKS.get()
+        if key in held:
+            yield
+            return
+        with self._acquire_lock(state_dir, what):
+            token = _HELD_LOCKS.set(held | {key})
+            try:
+                yield
+            finally:
+                _HELD_LOCKS.reset(token)
+
+    @contextlib.contextmanager
+    def _acquire_lock(self, state_dir: Path, what: str) -> Iterator[None]:
+        """``state/.lock``, held with ``flock`` for as long as the block runs (the kernel frees it if we are killed)."""
         import fcntl
 
         lock = state_dir / ".lock"
@@ -482,7 +504,7 @@ class LakeFS:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as e:
-                raise StorageError(f"{what}: another piiflow run holds the lake's lock ({self.rel(lock)})") from e
+                raise LakeBusy(f"{what}: another piiflow run holds the lake's lock ({self.rel(lock)})") from e
             yield
         finally:
             os.close(fd)

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from configs.errors import StorageError
+from configs.errors import LakeBusy, StorageError
 from configs.locations import ObjectPath
 from flows.storage.fs import Entry, LakeFS, Problem, file_digest
 
@@ -488,7 +488,7 @@ class ObjectLakeFS(LakeFS):
     # -- the lake's lock -----------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def exclusive_lock(self, state_dir, what: str) -> Iterator[None]:
+    def _acquire_lock(self, state_dir, what: str) -> Iterator[None]:
         """``state/.lock`` created only if absent; a lock whose owner was a process of this host that is gone is
         taken over; removed by its owner only."""
         lock = self.safe(ObjectPath(str(state_dir)) / ".lock")
@@ -514,7 +514,7 @@ class ObjectLakeFS(LakeFS):
                 self._delete_if(lock, held_etag)  # its owner was killed: take it over
                 continue
             since = holder.get("since", "?")
-            raise StorageError(f"{what}: another piiflow run holds the lake's lock ({self.rel(lock)}, since {since} "
+            raise LakeBusy(f"{what}: another piiflow run holds the lake's lock ({self.rel(lock)}, since {since} "
                                f"on host {holder.get('host', '?')})")
         if etag is None:
             raise StorageError(f"{what}: could not take the lake's lock ({self.rel(lock)})")

@@ -39,22 +39,22 @@ def test_only_the_release_engine_reads_with_lac(analyzer, release_analyzer):
 
 def test_lac_loads_offline_and_checks_its_encoder(monkeypatch):
     from configs.errors import PolicyError
-    from transforms.recognizers import lac_recognizer
+    from transforms import lac
 
     def refused(*a, **k):
         raise OSError("no network in this test")
 
     monkeypatch.setattr(socket.socket, "connect", refused)
-    lac_recognizer.lac.cache_clear()
+    lac.reader.cache_clear(); lac.words.cache_clear()
     try:
-        assert lac_recognizer.read_persons("我叫王建国") == [(2, 5)]
-        monkeypatch.setattr(lac_recognizer, "ENCODER_SHA256", "0" * 64)
-        lac_recognizer.lac.cache_clear()
+        assert lac.persons("我叫王建国") == [(2, 5)]
+        monkeypatch.setattr(lac, "ENCODER_SHA256", "0" * 64)
+        lac.reader.cache_clear(); lac.words.cache_clear()
         with pytest.raises(PolicyError, match="SHA-256"):
-            lac_recognizer.lac()
+            lac.reader()
     finally:
         monkeypatch.undo()
-        lac_recognizer.lac.cache_clear()
+        lac.reader.cache_clear(); lac.words.cache_clear()
 
 
 def test_one_text_and_thousands_give_the_same_findings(release_analyzer):
