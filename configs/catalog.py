@@ -365,6 +365,15 @@ class Release(_Frozen):
     retention: Duration | None = None
     anonymised: bool = True
     region: str | None = None
+    #: Per dataset, the columns this release writes otherwise than the dataset declares: a coarser operator
+    #: (``{op: bucket, width: 1000}``, a coarser truncation, ``drop``) where another release of the same dataset
+    #: keeps the column finer, so that the two copies cannot be joined row by row on it. Not for direct identifiers
+    #: (they are pseudonymised per recipient already).
+    columns: dict[str, dict[str, Annotated[Operator, BeforeValidator(op_shorthand)]]] = {}
+    #: The largest share of a partition's rows that may be matched one-to-one with another release of the same
+    #: dataset on the columns both release (pseudonyms aside): past it, the partition is blocked (the gate's
+    #: ``linking`` check, :mod:`transforms.linking`).
+    max_linked_share: float = Field(0.05, ge=0, le=1)
 
 
 class Catalog(_Frozen):
@@ -414,6 +423,19 @@ class Catalog(_Frozen):
                     raise ValueError(f"releases.{rname}.purpose: dataset {ds!r} may serve only "
                                      f"{', '.join(self.datasets[ds].purposes) or 'no purpose'}, found "
                                      f"{rel.purpose!r}")
+            for ds, cols in rel.columns.items():
+                if ds not in rel.datasets:
+                    raise ValueError(f"releases.{rname}.columns: expected datasets of the release "
+                                     f"({', '.join(rel.datasets)}), found {ds!r}")
+                for col in cols:
+                    declared = self.datasets[ds].columns.get(col)
+                    if declared is None:
+                        raise ValueError(f"releases.{rname}.columns.{ds}: expected columns the dataset declares, "
+                                         f"found {col!r}")
+                    if declared.kind == "direct":
+                        raise ValueError(f"releases.{rname}.columns.{ds}.{col}: a direct identifier keeps the "
+                                         f"dataset's operator (pseudonymised per recipient); expected a column of "
+                                         f"another kind")
             region = rel.region or self.lake.region
             if not region_allowed(region, self.lake.allowed_regions):
                 raise ValueError(f"releases.{rname}.region: expected a region matching allowed_regions "
@@ -423,6 +445,16 @@ class Catalog(_Frozen):
                 if ds not in self.datasets:
                     raise ValueError(f"legal_holds.{i}.datasets: expected names of declared datasets, found {ds!r}")
         return self
+
+    def release_dataset(self, release: str, dataset: str) -> "Dataset":
+        """``dataset`` as ``release`` writes it: the dataset's column policies with the release's own operators
+        (:attr:`Release.columns`) in place of the declared ones."""
+        ds = self.datasets[dataset]
+        own = self.releases[release].columns.get(dataset) if release in self.releases else None
+        if not own:
+            return ds
+        return ds.model_copy(update={"columns": {c: p.model_copy(update={"op": own[c]}) if c in own else p
+                                                 for c, p in ds.columns.items()}})
 
     # -- paths -------------------------------------------------------------------------------------------------
 

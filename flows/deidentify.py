@@ -58,6 +58,7 @@ from transforms.gate import (
     release_summary,
 )
 from transforms.keys import derive_key, key_fingerprint
+from transforms.linking import links_with_other_releases
 from transforms.planning import Part
 from transforms.policy import (
     apply_policy,
@@ -187,14 +188,16 @@ def why_redo(catalog: Catalog, release: str, dataset: str, dt: date, paths: list
 
 def load_date(catalog: Catalog, dataset: str, dt: date, paths: list[Path], master: bytes,
               columns_seen: set[str] | None = None, excl: Exclusions | None = None,
-              left_out: dict[str, int] | None = None, off_day_files: list | None = None) -> pa.Table:
+              left_out: dict[str, int] | None = None, off_day_files: list | None = None,
+              release: str | None = None) -> pa.Table:
     """The rows of ``dataset`` for release date ``dt``, without quarantined rows, erased subjects, or the subjects
     ``excl`` leaves out (objection, withdrawal, minors: counted by reason into ``left_out`` when given): only the
     columns a release needs (:func:`~transforms.policy.columns_to_read`). The names of all columns the files
     have are added to ``columns_seen`` when given (columns the catalog does not declare are reported). Rows of a
     dated file whose event time is on another day are left out (``left_out["other_day"]``), and each such file with
-    its count added to ``off_day_files`` when given."""
-    ds = catalog.datasets[dataset]
+    its count added to ``off_day_files`` when given. With ``release``, the columns are those it writes
+    (:meth:`~configs.catalog.Catalog.release_dataset`)."""
+    ds = catalog.release_dataset(release, dataset) if release else catalog.datasets[dataset]
     store = storage_for(catalog, dataset)
     wanted = columns_to_read(ds, row_key=bool(len(quarantine.load(catalog, dataset))))
     tables, off_day = [], []
@@ -227,7 +230,7 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     """Skip if unchanged; else de-identify, gate and publish one partition. A failed gate returns ``blocked``.
     With ``publish=False`` a partition that passes is left staged (``result.staged``) for the caller to publish."""
     rel = catalog.releases[release]
-    ds = catalog.datasets[dataset]
+    ds = catalog.release_dataset(release, dataset)
     fs, store = lake_fs(catalog), release_store(catalog, release, dataset)
     started = time.perf_counter()
     target = store.target(dt)
@@ -239,7 +242,7 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
         left_out: dict[str, int] = {}
         off_files: list[tuple[str, int]] = []
         table = load_date(catalog, dataset, dt, paths, settings.master_key(), columns_seen=seen, excl=excl,
-                          left_out=left_out, off_day_files=off_files)
+                          left_out=left_out, off_day_files=off_files, release=release)
     except (StorageError, pa.ArrowException) as e:  # this partition only; the previous release of it stays
         why = str(e) if isinstance(e, StorageError) else f"cannot read its input ({type(e).__name__})"
         return PartitionResult(dataset, dt.isoformat(), "unreadable", path=str(target),
@@ -259,6 +262,10 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
                                     for f, n in off_files])
     res.gate, res.reasons = judge(dataset, rel, policy_violations(dataset, ds, anonymised=rel.anonymised),
                                   sorted(seen - set(ds.columns)), rescan(out, analyzer, ds), krep)
+    links = links_with_other_releases(catalog, release, dataset, table, out, krep.operators, krep.kept, key=key,
+                                      tz=catalog.lake.timezone, analyzer=analyzer)
+    res.gate["linking"] = {"max_linked_share": rel.max_linked_share, "others": [x.as_dict() for x in links]}
+    res.reasons += [x.reason(dataset, rel.max_linked_share) for x in links if x.share > rel.max_linked_share]
     if res.reasons:
         res.status = "blocked"
         return res

@@ -188,3 +188,63 @@ def test_what_the_gate_blocks_is_what_the_recognizers_declare():
     with pytest.raises(ValueError, match="UndeclaredRecognizer.*expected ENTITY_ROLES"):
         register(UndeclaredRecognizer)
     assert "UndeclaredRecognizer" not in RECOGNIZERS
+
+
+def test_linking_counts_rows_one_to_one_on_shared_columns_at_the_coarser_writing():
+    """Two releases of one table: one keeps duration exact, the other buckets it; pseudonyms never compared."""
+    from configs.catalog import load_catalog  # noqa: F401  (the catalog's release view is tested below)
+    from configs.operators import Bucket, Keep, Pseudonymize
+    from transforms.linking import linked_rows
+
+    raw = pa.table({"user": [f"u{i}" for i in range(8)], "kind": ["a"] * 4 + ["b"] * 4,
+                    "ms": [100, 1100, 2100, 3100, 100, 150, 5000, 5100]})
+    released = pa.table({"user": ops.pseudonymize(raw.column("user"), key=KEY), "kind": raw.column("kind"),
+                         "ms": raw.column("ms")})
+    exact = linked_rows(raw, released, {"kind": Keep(), "ms": Keep()}, {"kind": Keep(), "ms": Keep()}, "other",
+                        key=KEY, tz="UTC")
+    assert (exact.linked, exact.rows) == (8, 8) and exact.without == {"kind": 0.75, "ms": 0.0}
+    coarse = linked_rows(raw, released, {"kind": Keep(), "ms": Keep()}, {"kind": Keep(), "ms": Bucket(width=1000)},
+                         "other", key=KEY, tz="UTC")
+    # buckets: a:0,1,2,3 (each alone: 4 linked); b:0,0,5,5 (pairs: none linked)
+    assert coarse.linked == 4 and "4 of 8" in coarse.reason("t", 0.05)
+    from transforms.linking import shared_columns
+    ds = _ds({"user": {"kind": "direct", "op": {"op": "pseudonymize"}}, "kind": {"kind": "other", "op": "keep"},
+              "ms": {"kind": "other", "op": "keep"}, "gone": {"kind": "other", "op": "drop"}})
+    assert shared_columns(ds, ds, ["user", "kind", "ms", "gone"]) == ["kind", "ms"]
+    assert Pseudonymize().op in __import__("transforms.linking", fromlist=["KEYED"]).KEYED
+
+
+def test_two_releases_of_one_dataset_cannot_be_joined_row_by_row(tmp_path, prefect_harness):
+    """The demo's analytics and marketing both release usage_events. With duration_ms exact in both, the gate blocks
+    (naming the columns and the one to coarsen) and nothing is published; with marketing's own bucket for it
+    (``releases.marketing.columns``) both publish, their manifests record the linked share under the bound, and the
+    dictionary says marketing's column is bucketed."""
+    from configs.errors import PolicyError, ReleaseBlocked
+    from flows.deidentify import deidentify_flow
+    cat_path, _ = make_lake(tmp_path / "lake", rows=1500, start=date(2026, 7, 1), end=date(2026, 7, 2), seed=5)
+    text = cat_path.read_text()
+    assert "duration_ms: {op: bucket, width: 30000}" in text
+    cat_path.write_text(text.replace("        duration_ms: {op: bucket, width: 30000}\n", "        client: keep\n"))
+    with pytest.raises(ReleaseBlocked, match=r"can be matched one-to-one with release 'analytics' on ts, event_type, "
+                                             r"client, duration_ms.*coarsen duration_ms"):
+        deidentify_flow(str(cat_path), "marketing")
+    assert not (tmp_path / "lake" / "releases" / "marketing" / "usage_events").exists()
+    cat_path.write_text(text)
+    deidentify_flow(str(cat_path), "analytics")
+    deidentify_flow(str(cat_path), "marketing")
+    import json
+    for release in ("analytics", "marketing"):
+        for m in (tmp_path / "lake" / "releases" / release / "_meta" / "usage_events").glob("dt=*/manifest.json"):
+            linking = json.loads(m.read_text())["gate"]["linking"]
+            other = linking["others"][0]
+            assert other["other"] == ("marketing" if release == "analytics" else "analytics")
+            assert other["linked_share"] <= linking["max_linked_share"] == 0.05
+    dictionary = (tmp_path / "lake" / "releases" / "marketing" / "_meta" / "dictionary.md").read_text()
+    assert "width 30000" in dictionary
+    # a release's own operator for a direct identifier, or for a column the dataset lacks: refused at load
+    from configs.catalog import load_catalog
+    for bad, says in (("        duration_ms: {op: bucket, width: 30000}\n        user_id: keep\n", "direct identifier"),
+                      ("        duration_ms: {op: bucket, width: 30000}\n        no_such: keep\n", "no_such")):
+        cat_path.write_text(text.replace("        duration_ms: {op: bucket, width: 30000}\n", bad))
+        with pytest.raises(PolicyError, match=says):
+            load_catalog(cat_path)

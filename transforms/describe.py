@@ -60,7 +60,7 @@ def release_index(catalog: Catalog, release: str, manifests: dict[str, list[dict
     tz = catalog.lake.timezone
     datasets = {}
     for name in rel.datasets:
-        ds = catalog.datasets[name]
+        ds = catalog.release_dataset(release, name)
         ms = manifests.get(name, [])
         levels: dict[str, Counter] = {}
         for m in ms:

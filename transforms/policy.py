@@ -122,7 +122,8 @@ def generalize_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_
                 out = out.set_column(out.column_names.index(c), c, col)
         class_ids = lat.classes(result.node)[lat.row_ids]  # the rows' classes at the chosen levels
     out, rep = k_anonymize(out, quasi, k, class_ids)
-    rep.generalisation = {c: ladders[c][node[c]].describe() for c in quasi}
+    rep.operators = {c: ladders[c][node[c]] for c in quasi}
+    rep.generalisation = {c: op.describe() for c, op in rep.operators.items()}
     rep.within_budget = rep.suppressed <= budget
     if result is not None:
         rep.information_loss = round(result.loss, 6)
@@ -172,10 +173,14 @@ class KReport:
     lattice: dict[str, int] = field(default_factory=dict)
     #: Distinct l-diversity per sensitive column: the fewest distinct values of it within any class.
     l_diversity: dict[str, int] = field(default_factory=dict)
+    #: Not recorded: which input rows were kept (a boolean per row), and each quasi-identifier's chosen operator.
+    kept: pa.Array | None = field(default=None, repr=False)
+    operators: dict[str, OperatorSpec] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict:
         """The report as a manifest records it (``largest_top_class`` only when k was out of budget)."""
-        return {k: v for k, v in self.__dict__.items() if not (k == "largest_top_class" and v is None)}
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("kept", "operators") and not (k == "largest_top_class" and v is None)}
 
 
 _SIZE_BINS = [(1, 1), (2, 4), (5, 9), (10, 19), (20, 49), (50, None)]
@@ -215,7 +220,7 @@ def k_anonymize(table: pa.Table, quasi: list[str], k: int,
     kept = table.filter(keep)
     kept_sizes = sizes.filter(keep)
     rep = KReport(k=k, quasi_identifiers=list(quasi), rows_in=n, suppressed=n - kept.num_rows, k_reached=None,
-                  classes=0)
+                  classes=0, kept=keep)
     if kept.num_rows:
         smallest = pc.min(kept_sizes).as_py()
         classes = int(pc.sum(pc.divide(pc.cast(kept_sizes, pa.float64()), pc.multiply(

@@ -1,0 +1,131 @@
+"""Linking across releases: how many rows of one release can be matched one-to-one with another release of the same
+dataset on the columns both publish.
+
+Each recipient's pseudonyms are keyed apart, so two recipients cannot join their copies on a user. They can still
+join on row content: a row whose combination of shared values (event type, client, an exact duration...) occurs
+once in a day's partition of each copy links the two rows, and through them the two pseudonyms, and so every other
+row of that user. The gate measures it for every other release that draws on the same dataset, on the same raw rows
+(the partition being built), and blocks past the release's ``max_linked_share``.
+
+The columns compared are those both releases write with an operator whose output does not depend on the recipient
+(pseudonyms, keyed per recipient, are not compared; dropped columns are not there). Where the two write a column
+differently (one keeps ``duration_ms`` exact, the other buckets it), the recipient holding the finer one can coarsen
+it to the other's: the column is compared at the coarser of the two (the one with fewer distinct values on these
+rows). The other release's quasi-identifiers are taken at their declared (finest) level: it may publish them
+coarser on this day, so the measure is an upper bound there. Rows the other release leaves out (its own
+objections, minors) are counted as present: an upper bound too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from configs.catalog import Dataset
+from configs.operators import OperatorSpec
+from transforms import lattice
+from transforms.operators import apply_operator
+
+#: Operators whose output depends on the recipient's key: never equal across releases, so not a linking column.
+KEYED = frozenset({"pseudonymize"})
+
+
+@dataclass
+class Linking:
+    """The share of rows matched one-to-one with ``other`` on ``columns``, and that share with each column left out
+    (which column carries the linking)."""
+
+    other: str
+    columns: list[str]
+    rows: int
+    linked: int
+    without: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def share(self) -> float:
+        return self.linked / self.rows if self.rows else 0.0
+
+    def as_dict(self) -> dict:
+        return {"other": self.other, "columns": self.columns, "rows": self.rows, "linked": self.linked,
+                "linked_share": round(self.share, 6), "without": self.without}
+
+    def reason(self, dataset: str, bound: float) -> str:
+        """The gate's one line when the share is past ``bound``: the columns, and the one whose coarsening helps
+        most."""
+        best = min(self.without, key=self.without.get) if self.without else None
+        hint = (f"; coarsen {best} in one of them (releases.<name>.columns: a bucket, a coarser level, drop), which "
+                f"alone would leave {self.without[best]:.1%}" if best else "")
+        return (f"{dataset}: {self.share:.1%} of rows ({self.linked} of {self.rows}) can be matched one-to-one with "
+                f"release {self.other!r} on {', '.join(self.columns)}, past max_linked_share {bound:.0%}{hint}")
+
+
+def _codes(values) -> np.ndarray:
+    """Integer codes of a column's values, a null its own value."""
+    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    enc = pc.dictionary_encode(arr)
+    return enc.indices.fill_null(len(enc.dictionary)).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def shared_columns(mine: Dataset, other: Dataset, available: list[str]) -> list[str]:
+    """The columns both write (neither drops them) with an operator that is not keyed per recipient."""
+    return [c for c, p in mine.columns.items()
+            if c in available and c in other.columns and p.op.op != "drop" and other.columns[c].op.op != "drop"
+            and p.op.op not in KEYED and other.columns[c].op.op not in KEYED]
+
+
+def linked_rows(raw: pa.Table, released: pa.Table, mine: dict[str, OperatorSpec], other: dict[str, OperatorSpec],
+                other_name: str, *, key: bytes, tz: str, analyzer=None) -> Linking:
+    """How many rows this release publishes (``released``, row for row with the raw rows ``raw`` they come from) are
+    matched one-to-one with ``other_name`` on the shared columns: this release writes each as ``mine`` says (at the
+    levels it chose), the other as ``other`` says (its declared operators). A column both write alike is compared
+    on ``released``'s values; one written differently, at the coarser of the two writings of the raw values."""
+    columns = list(mine)
+    keys = []
+    for c in columns:
+        a, b = mine[c], other[c]
+        if a == b:
+            keys.append(_codes(released.column(c)))
+            continue
+        ours = _codes(released.column(c))
+        theirs = _codes(apply_operator(b, raw.column(c), key=key, tz=tz, analyzer=analyzer))
+        # the coarser of the two writings: the holder of the finer can bring it down to the other's
+        keys.append(ours if len(np.unique(ours)) <= len(np.unique(theirs)) else theirs)
+    n = released.num_rows
+    if not columns or not n:
+        return Linking(other_name, columns, n, 0)
+
+    def unique_rows(cols: list[np.ndarray]) -> int:
+        if not cols:
+            return int(n == 1)
+        ids = lattice.combine(cols)
+        counts = np.bincount(ids)
+        return int((counts[ids] == 1).sum())
+
+    linked = unique_rows(keys)
+    without = {c: round(unique_rows(keys[:i] + keys[i + 1:]) / n, 6) for i, c in enumerate(columns)} if linked else {}
+    return Linking(other_name, columns, n, linked, without)
+
+
+def links_with_other_releases(catalog, release: str, dataset: str, raw: pa.Table, released: pa.Table,
+                              chosen: dict[str, OperatorSpec], kept: pa.Array | None, *, key: bytes, tz: str,
+                              analyzer=None) -> list[Linking]:
+    """:func:`linked_rows` against every other release of ``catalog`` that draws on ``dataset``: ``raw`` is the
+    partition's input rows, ``kept`` which of them ``released`` holds (None: all), ``chosen`` the operators this
+    release chose for its quasi-identifiers."""
+    others = [name for name, r in catalog.releases.items() if name != release and dataset in r.datasets]
+    if not others:
+        return []
+    mine = catalog.release_dataset(release, dataset)
+    raw = raw.filter(kept) if kept is not None else raw
+    out = []
+    for name in others:
+        theirs = catalog.release_dataset(name, dataset)
+        cols = shared_columns(mine, theirs, released.column_names)
+        out.append(linked_rows(raw, released, {c: chosen.get(c, mine.columns[c].op) for c in cols},
+                               {c: theirs.columns[c].op for c in cols}, name, key=key, tz=tz, analyzer=analyzer))
+    return out
