@@ -23,7 +23,7 @@ PURGE_KILLS, ERASE_KILLS, SUNSET_KILLS = 10, 2, 2
 
 def object_leftovers(server, bucket: str, prefix: str) -> list[str]:
     """What an interrupted run may leave under a lake's prefix: temporaries, staging, publish markers, the lock."""
-    return [k for k in server.keys(bucket, prefix + "/") if ".tmp-" in k or "/_staging/" in k
+    return [k for k in server.keys(bucket, prefix + "/") if ".tmp-" in k or "/_staging/" in k or "/state/staging/" in k
             or k.endswith(("/COMMITTING", "state/.lock"))]
 
 

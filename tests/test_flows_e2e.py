@@ -110,7 +110,7 @@ def test_releases_carry_manifests_that_add_up(nightly_run):
 def test_a_run_leaves_nothing_half_done(nightly_run):
     """No temporary, staging folder or publish marker anywhere in the lake; on an object store, no lock object."""
     cat_path, _, result = nightly_run
-    left = [f for f in lake_files(cat_path) if ".tmp-" in f or "/_staging/" in f or f.endswith("COMMITTING")]
+    left = [f for f in lake_files(cat_path) if ".tmp-" in f or "/_staging/" in f or "/state/staging/" in f or f.endswith("COMMITTING")]
     assert left == []
     if result["scan"]["report"].startswith("s3://"):
         assert "state/.lock" not in lake_files(cat_path, "state")

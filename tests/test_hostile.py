@@ -528,7 +528,7 @@ def test_a_publish_killed_between_its_renames_is_recovered_and_erasure_reaches_e
     assert box.run("deidentify", "--release", "crm_research").exit_code == 0
     folder = next((box.lake / "releases" / "crm_research" / "call_records").glob("dt=*"))
     published = {p.name: p.read_bytes() for p in folder.iterdir()}
-    stage = box.lake / "releases" / "crm_research" / "_staging" / f"call_records-{folder.name[3:]}-deadbeef"
+    stage = box.lake / "state" / "staging" / "crm_research" / f"call_records-{folder.name[3:]}-deadbeef"
     stage.mkdir(parents=True)
     folder.rename(stage / "data.old")  # killed mid-swap where the exchange is not atomic: the old folder moved away
     (stage / "data").mkdir()
@@ -536,8 +536,7 @@ def test_a_publish_killed_between_its_renames_is_recovered_and_erasure_reaches_e
     res = box.run("deidentify", "--release", "crm_research")
     assert res.exit_code == 0, res.output
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == published  # put back, whole, and skipped
-    assert not (box.lake / "releases" / "crm_research" / "_staging").exists() or \
-        not list((box.lake / "releases" / "crm_research" / "_staging").iterdir())
+    assert not list(stage.parent.iterdir())
     raw = pq.read_table(next((box.lake / "raw" / "call_records").parent.joinpath("device_events").rglob(
         "*.parquet"))).column("user_id")[0].as_py()
     subjects = tmp_path / "s.txt"

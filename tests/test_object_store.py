@@ -309,7 +309,7 @@ def test_a_publish_killed_between_its_copies_is_rolled_forward_or_discarded(s3, 
     stage(3)
     recover_release(fs, cat.release_path("analytics"))
     assert store.manifest(dt) == {"v": 2}
-    assert not [k for k in s3.keys(bucket) if "/_staging/" in k]
+    assert not [k for k in s3.keys(bucket) if "/_staging/" in k or "/state/staging/" in k]
 
 
 def test_delta_on_s3_through_delta_rs(s3, tmp_path):

@@ -126,7 +126,7 @@ def test_killed_backfill_resumes_where_it_stopped(pristine, tmp_path, prefect_ha
     res = deidentify_flow(str(cat), "crm_research")
     assert res["skipped"] >= 6 and res["skipped"] + res["published"] == 16
     assert release_content(cat.parent, "crm_research") == release_content(ref.parent, "crm_research")
-    assert not list(cat.parent.rglob(".tmp-*")) and not list(cat.parent.rglob("_staging/*"))
+    assert not list(cat.parent.rglob(".tmp-*")) and not list((cat.parent / "state" / "staging").rglob("*.parquet"))
 
 
 def test_erasure_re_releases_only_with_the_subject_gone(pristine, tmp_path, prefect_harness):
@@ -492,9 +492,9 @@ def test_a_hung_release_times_out_publishes_nothing_and_frees_the_lock(pristine,
         time.sleep(0.1)
     monkeypatch.setattr(d, "release_partition", real)
     releases = cat.parent / "releases" / "crm_research"
-    assert not list(releases.glob("_meta/*/dt=*/manifest.json"))  # staged at most (_staging/), never published
+    assert not list(releases.glob("_meta/*/dt=*/manifest.json"))  # staged at most (state/staging/), never published
     assert d.deidentify_flow(str(cat), "crm_research")["published"] == 16
-    assert len(list(releases.glob("_meta/*/dt=*/manifest.json"))) == 16 and not list(releases.glob("_staging/*"))
+    assert len(list(releases.glob("_meta/*/dt=*/manifest.json"))) == 16 and not list((cat.parent / "state" / "staging" / "crm_research").glob("*"))
 
 
 def test_commands_and_deployments_carry_the_run_timeout(monkeypatch):

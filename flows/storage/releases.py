@@ -4,11 +4,14 @@
 releases/<release>/<dataset>/dt=YYYY-MM-DD/part-00000.parquet   data only: what pandas, DuckDB, Polars read
 releases/<release>/_meta/<dataset>/dt=YYYY-MM-DD/manifest.json   each partition's evidence and report.md
 releases/<release>/_meta/index.json, dictionary.md, report.html  the release's index, data dictionary, report
-releases/<release>/_staging/                                     a run's work in progress, never read
+state/staging/<release>/                                         a run's work in progress, outside every release
 ```
 
-A partition is staged in ``_staging/`` and swapped into place in one step (data first, then its manifest, which is
-what the next run trusts): a reader sees the previous partition or the new one, whole, never a staging folder. Read,
+A partition is staged in ``state/staging/<release>/``, outside the release's folder (a reader's glob over the whole
+release, ``releases/<release>/**/*.parquet``, never meets a staged file), and swapped into place in one step (data
+first, then its manifest, which is what the next run trusts): a reader sees the previous partition or the new one,
+whole. (Releases published before staging moved there may still hold an empty ``_staging/``, which a run clears.)
+Read,
 rewritten (erasure), removed (retention) and published only through here, confined to the release's folder like
 any dataset.
 """
@@ -26,7 +29,15 @@ import pyarrow.compute as pc
 from configs.errors import StorageError
 from flows.storage.fs import LakeFS, Problem, dt_of, is_hidden
 
-META, STAGING = "_meta", "_staging"
+META = "_meta"
+#: Where a release's partitions are staged, relative to the lake's root (then ``<release>/``), and where they were
+#: staged before (inside the release's folder), which recovery still clears.
+STAGING, OLD_STAGING = ("state", "staging"), "_staging"
+
+
+def staging_root(release_root: Path) -> Path:
+    """The staging folder of the release at ``release_root`` (``releases/<release>``): ``state/staging/<release>``."""
+    return release_root.parent.parent.joinpath(*STAGING, release_root.name)
 #: On an object store, the marker a publish writes into its staging folder before its first copy: a staged
 #: partition that carries it was approved and is rolled forward after a kill; one without it is discarded.
 COMMITTING = "COMMITTING"
@@ -38,6 +49,7 @@ class ReleaseStore:
     def __init__(self, fs: LakeFS, release: str, dataset: str, path: Path):
         self.fs, self.release, self.dataset, self.path = fs, release, dataset, path
         self.root = path.parent  # releases/<release>
+        self.staging = staging_root(self.root)
         self.problems: list[Problem] = []
 
     # -- where ---------------------------------------------------------------------------------------------------
@@ -95,8 +107,8 @@ class ReleaseStore:
     def stage(self, dt: date) -> Path:
         """A fresh staging folder for the partition of ``dt``: write its data into ``<stage>/data/`` and its
         manifest and report into ``<stage>/meta/``, then :meth:`publish` it."""
-        stage = self.fs.safe(self.root / STAGING / f"{self.dataset}-{dt.isoformat()}-{uuid.uuid4().hex[:8]}",
-                             self.root)
+        stage = self.fs.safe(self.staging / f"{self.dataset}-{dt.isoformat()}-{uuid.uuid4().hex[:8]}",
+                             self.staging)
         self.fs.make_dirs(stage / "data")
         self.fs.make_dirs(stage / "meta")
         return stage
@@ -110,7 +122,7 @@ class ReleaseStore:
             self.fs.write_bytes(stage / COMMITTING, b"")
         self.fs.swap_in(stage / "data", self.target(dt))
         self.fs.swap_in(stage / "meta", self.meta(dt))
-        self.fs.delete_tree(stage, self.root)
+        self.fs.delete_tree(stage, self.staging)
 
     def replace_file(self, path: Path, table: pa.Table) -> None:
         """Rewrite one data file with ``table`` (atomically)."""
@@ -130,11 +142,19 @@ def recover_release(fs: LakeFS, release_root: Path) -> int:
     """Finish or undo what an interrupted release run left in ``release_root`` (call under the lake's lock): a swap
     a kill cut between its renames is undone, then the staging area is removed. Returns how many staged partitions
     were cleared."""
-    staging = release_root / STAGING
+    n = 0
+    for staging in (staging_root(release_root), release_root / OLD_STAGING):
+        n += _recover_staging(fs, release_root, staging)
+    fs.remove_empty_dir(release_root / OLD_STAGING)
+    fs.recover(release_root)
+    return n
+
+
+def _recover_staging(fs: LakeFS, release_root: Path, staging: Path) -> int:
     n = 0
     for e in fs.scan_dir(staging):
         if not e.is_dir:
-            fs.delete_file(e.path, release_root)
+            fs.delete_file(e.path, staging)
             continue
         if e.name.endswith(".old"):
             continue
@@ -148,7 +168,6 @@ def recover_release(fs: LakeFS, release_root: Path) -> int:
             elif fs.exists(e.path / COMMITTING):  # approved and begun: finish it (the copies are idempotent)
                 fs.swap_in(e.path / "data", store.target(dt))
                 fs.swap_in(e.path / "meta", store.meta(dt))
-        fs.delete_tree(e.path, release_root)
+        fs.delete_tree(e.path, staging)
         n += 1
-    fs.recover(release_root)
     return n
