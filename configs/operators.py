@@ -127,7 +127,8 @@ class GeneralizeIp(_Generalizing):
         return f"the network the address is in, as CIDR text (IPv4 /{self.v4_prefix}, IPv6 /{self.v6_prefix})"
 
     def steps(self) -> list[OperatorSpec]:
-        coarser = [(v4, v6) for v4, v6 in ((16, 32), (8, 16), (0, 0)) if v4 < self.v4_prefix and v6 <= self.v6_prefix]
+        # (no /0: 0.0.0.0/0 says nothing but "IPv4"; the ladder's top hides the value as a null instead)
+        coarser = [(v4, v6) for v4, v6 in ((16, 32), (8, 16)) if v4 < self.v4_prefix and v6 <= self.v6_prefix]
         return [self] + [GeneralizeIp(v4_prefix=a, v6_prefix=b) for a, b in coarser]
 
 
@@ -167,7 +168,7 @@ class TruncateTime(_Generalizing):
 
 @declare
 class GeneralizeDevice(_Generalizing):
-    """``level`` 1: model -> brand, OS version -> family and major; 2: everything -> ``*`` (the same as suppress,
+    """``level`` 1: model -> brand, OS version -> family and major; 2: everything hidden (the same as suppress,
     so the ladder is this operator, then suppress)."""
 
     op: Literal["generalize_device"] = "generalize_device"
@@ -216,13 +217,13 @@ class RedactEntities(OperatorSpec):
 
 @declare
 class Suppress(OperatorSpec):
-    """Not declared by users: the top of every generalisation ladder, the column replaced by ``*``."""
+    """Not declared by users: the top of every generalisation ladder, every value hidden as a typed null."""
 
     op: Literal["suppress"] = "suppress"
     DECLARABLE: ClassVar[bool] = False
 
     def meaning(self, tz: str = "Asia/Shanghai") -> str:
-        return "hidden: '*' where there was a value"
+        return "hidden: null (a hidden value and a value missing from the source look alike)"
 
 
 #: The names a catalog may use, in declaration order.

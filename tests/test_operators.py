@@ -179,8 +179,8 @@ def test_bucket_nulls_survive_and_is_monotone(values):
 def test_generalize_device_nulls_survive_and_level_two_hides_all(values):
     one = ops.generalize_device(pa.array(values, pa.string())).to_pylist()
     two = ops.generalize_device(pa.array(values, pa.string()), level=2).to_pylist()
-    assert [v is None for v in one] == [v is None for v in values] == [v is None for v in two]
-    assert all(v == "*" for v in two if v is not None)
+    assert [v is None for v in one] == [v is None for v in values]
+    assert two == [None] * len(values)  # hidden: a typed null, whatever was there
     assert not any(o == v for o, v in zip(one, values) if v in ("iPhone 15 Pro", "Redmi K70", "vivo X100"))
 
 

@@ -26,7 +26,7 @@ def test_ladders_end_in_suppress_and_start_with_the_declared_operator():
     assert [o.to for o in TruncateTime(to="day").ladder()[:-1]] == ["day", "week", "month"]
     assert TruncateTime(to="day").ladder()[-1].op == "suppress"
     ips = GeneralizeIp(v4_prefix=24, v6_prefix=48).ladder()
-    assert [o.v4_prefix for o in ips[:-1]] == [24, 16, 8, 0]
+    assert [o.v4_prefix for o in ips[:-1]] == [24, 16, 8]  # then hidden (null), not 0.0.0.0/0
 
 
 def test_generalize_to_k_walks_the_ladder_before_suppressing():
@@ -126,23 +126,25 @@ def test_gate_blocks_and_previous_release_stays_byte_identical(released_lake, tm
     assert _snapshot(work) == before
 
 
-def test_a_day_whose_rows_form_no_class_of_k_even_fully_hidden_is_released_empty_not_blocked():
-    """Five rows and k=5, but they differ in which quasi-identifiers are missing: hiding every value still leaves
-    classes of 3, 1 and 1, so no row can be released. Such a day (what a purge leaves of the day at the retention
-    boundary) is released empty, like a day with fewer rows than k; a day that could have been released but for the
-    budget still blocks."""
+def test_hidden_is_a_typed_null_so_a_day_of_k_rows_fully_hidden_is_one_class():
+    """Five rows and k=5 that differ in which quasi-identifiers are missing: hidden values are nulls of the
+    column's type (no ``*``, no ``0.0.0.0/0`` that a null check would count as data), so with every
+    quasi-identifier hidden the five rows are one class and are released; a day with fewer rows than k is released
+    empty."""
     from configs.catalog import Release
     from transforms.gate import judge
 
     ds = _ds({"ip": {"kind": "quasi", "op": {"op": "generalize_ip", "v4_prefix": 24}},
-              "carrier": {"kind": "quasi", "op": "keep"}})
+              "carrier": {"kind": "quasi", "op": "keep"}, "n": {"kind": "quasi", "op": {"op": "bucket", "width": 10}}})
     raw = pa.table({"ip": ["36.1.2.3", "36.1.2.4", "58.9.9.9", None, "1.2.3.4"],
-                    "carrier": ["移动", "联通", "电信", "移动", None]})
+                    "carrier": ["移动", "联通", "电信", "移动", None], "n": [1, 25, 37, 48, None]})
     out, _ = apply_policy(raw, ds, key=KEY, analyzer=None)
     released, rep = generalize_to_k(raw, out, ds, 5, 0.15, key=KEY)
-    assert released.num_rows == 0 and not rep.within_budget and rep.largest_top_class == 3
+    assert released.num_rows == 5 and rep.within_budget and rep.k_reached == 5
+    assert {c: released.column(c).null_count for c in ("ip", "carrier", "n")} == {"ip": 5, "carrier": 5, "n": 5}
+    assert released.schema.field("n").type == pa.int64() and released.schema.field("ip").type == pa.string()
     gate, reasons = judge("logs", Release(recipient="r", purpose="analytics", datasets=("logs",)), [], [], [], rep)
-    assert reasons == [] and gate["k_anonymity"]["no_class_reaches_k"]
+    assert reasons == [] and "no_class_reaches_k" not in gate["k_anonymity"]
     wide = pa.table({"ip": [f"36.1.{i}.1" for i in range(40)], "carrier": [f"c{i}" for i in range(40)]})
     out, _ = apply_policy(wide, ds, key=KEY, analyzer=None)
     _, rep = generalize_to_k(wide, out, ds, 50, 0.15, key=KEY)  # 40 rows, k=50: fewer rows than k

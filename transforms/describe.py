@@ -104,5 +104,6 @@ def dictionary_markdown(index: dict) -> str:
                                for col in d["columns"]],
                               ["name", "type", "kind", "description", "meaning", "generalisation"]))
         if d["hidden_in_some_partitions"]:
-            lines.append(f"\nHidden (`*`) in some days to reach k: {', '.join(d['hidden_in_some_partitions'])}.\n")
+            lines.append(f"\nHidden in some days to reach k (every value null on those days; see each day's level "
+                         f"in `index.json`): {', '.join(d['hidden_in_some_partitions'])}.\n")
     return "".join(lines)

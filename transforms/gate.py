@@ -79,11 +79,11 @@ def judge(dataset: str, rel: Release, policy: list[str], undeclared: list[str], 
     """The gate's record of one partition (for its manifest) and the reasons it is blocked (none: publish).
 
     Blocked: a policy problem, a re-scan leak, k not reached, or more rows suppressed than ``max_suppression``
-    allows. A partition with fewer rows than k (a quiet day, what is left of a day partly past retention), or whose
-    rows form no class of k even with every quasi-identifier hidden, is not blocked for that: no generalisation
-    releases any of its rows, so it is released empty and the record says ``fewer_rows_than_k`` or
-    ``no_class_reaches_k``; :func:`block_releases_left_empty` then allows it only while the dataset's release keeps
-    rows in other partitions."""
+    allows. A partition with fewer rows than k (a quiet day, what is left of a day partly past retention) is not
+    blocked for that: no generalisation releases any of its rows, so it is released empty and the record says
+    ``fewer_rows_than_k``; :func:`block_releases_left_empty` then allows it only while the dataset's release keeps
+    rows in other partitions. (With every quasi-identifier hidden, every row is in one class, since a hidden value is
+    a null like a missing one: a partition of k rows or more can always be released.)"""
     gate = {"policy": policy, "undeclared_columns_dropped": undeclared,
             "rescan_leaks": [leak.__dict__ for leak in leaks], "k_anonymity": krep.as_dict()}
     reasons = list(policy) + [f"{dataset}.{leak.column}: re-scan found {leak.count} {leak.entity_type} value(s), "
@@ -92,10 +92,6 @@ def judge(dataset: str, rel: Release, policy: list[str], undeclared: list[str], 
         reasons.append(f"{dataset}: k={krep.k_reached} below the release's k={rel.k_anonymity}")
     if not krep.within_budget and krep.rows_in < rel.k_anonymity:
         gate["k_anonymity"]["fewer_rows_than_k"] = True
-    elif not krep.within_budget and (krep.largest_top_class or 0) < rel.k_anonymity:
-        # Enough rows, but no class of k even with every quasi-identifier hidden (they differ in which values are
-        # missing): as with fewer rows than k, no row can be released.
-        gate["k_anonymity"]["no_class_reaches_k"] = True
     elif not krep.within_budget:
         reasons.append(f"{dataset}: k={rel.k_anonymity} unreachable: even fully generalised, {krep.suppressed} of "
                        f"{krep.rows_in} rows would be suppressed (max_suppression {rel.max_suppression:.0%})")
@@ -124,7 +120,7 @@ def block_releases_left_empty(results: list[PartitionResult], k: int, kept_rows:
 
 def _released_empty(r: PartitionResult) -> bool:
     k = r.gate.get("k_anonymity", {})
-    return bool(k.get("fewer_rows_than_k") or k.get("no_class_reaches_k"))
+    return bool(k.get("fewer_rows_than_k") or k.get("no_class_reaches_k"))  # (the latter: manifests before 2026-12)
 
 
 def partition_manifest(*, release: str, rel: Release, result: PartitionResult, policy_hash: str,

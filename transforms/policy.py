@@ -129,22 +129,9 @@ def generalize_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_
         rep.information_loss = round(result.loss, 6)
         rep.information_loss_by_column = lat.column_losses(result.node, result.small)
         rep.lattice = {"nodes": int(np.prod(lat.shape)), "visited": result.visited}
-    if not rep.within_budget:
-        rep.largest_top_class = largest_top_class(raw, quasi)
     rep.l_diversity = {c: l_diversity(out, quasi, c) for c in dataset.columns_of_kind("sensitive")
                        if c in out.column_names}
     return out, rep
-
-
-def largest_top_class(raw: pa.Table, quasi: list[str]) -> int:
-    """The largest equivalence class with every quasi-identifier suppressed (``*`` where there is a value): rows
-    then differ only by which quasi-identifiers are missing."""
-    if not raw.num_rows:
-        return 0
-    if not quasi:
-        return raw.num_rows
-    ids = lattice.combine([pc.is_null(raw.column(c)).to_numpy(zero_copy_only=False).astype(np.int64) for c in quasi])
-    return int(np.bincount(ids).max())
 
 
 @dataclass
@@ -162,9 +149,6 @@ class KReport:
     marketer_risk: float = 0.0
     generalisation: dict[str, str] = field(default_factory=dict)
     within_budget: bool = True
-    #: When k was out of budget: the largest class left with every quasi-identifier at the top of its ladder (classes
-    #: then differ only by which values are missing). Below k, no generalisation can release any row.
-    largest_top_class: int | None = None
     #: Generalised information loss (0: nothing lost, 1: everything), mean over rows and quasi-identifiers, and per
     #: quasi-identifier (a suppressed row loses everything): see :mod:`transforms.lattice`.
     information_loss: float = 0.0
@@ -178,9 +162,8 @@ class KReport:
     operators: dict[str, OperatorSpec] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict:
-        """The report as a manifest records it (``largest_top_class`` only when k was out of budget)."""
-        return {k: v for k, v in self.__dict__.items()
-                if k not in ("kept", "operators") and not (k == "largest_top_class" and v is None)}
+        """The report as a manifest records it."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("kept", "operators")}
 
 
 _SIZE_BINS = [(1, 1), (2, 4), (5, 9), (10, 19), (20, 49), (50, None)]

@@ -21,7 +21,7 @@ _BRAND_RX = [(re.compile(p, re.I), b) for p, b in _BRANDS]
 @implements("generalize_device", distinct=True)
 def generalize_device(values: pa.Array, *, level: int = 1) -> pa.Array:
     """Device model -> brand (``iPhone 15 Pro`` -> ``Apple``); OS version -> family and major
-    (``iOS 17.2`` -> ``iOS 17``). Unknown models become ``other``. Level 2 gives ``*``."""
+    (``iOS 17.2`` -> ``iOS 17``). Unknown models become ``other``. Level 2 hides every value (null)."""
     if level >= 2:
         return suppress(values)
 
