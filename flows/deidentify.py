@@ -445,8 +445,9 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
         if not results:
             summary["warnings"] = [f"no data of {', '.join(rel.datasets)} in {_span(start, end)}: nothing to release"]
             get_run_logger().info("release %s: %s", release, summary["warnings"][0])
-        if not summary["blocked"]:
-            describe_release(catalog, release, summary)
+        if not summary["blocked"] and (summary["published"] or not fs.exists(
+                catalog.release_path(release) / "_meta" / "index.json")):
+            describe_release(catalog, release, summary)  # a run that changed nothing changes no document
     report_release(catalog, summary)
     report_audit_head(catalog, settings, bool(summary["published"]))
     return summary

@@ -220,3 +220,36 @@ def test_the_html_report_renders_in_a_real_browser(released, tmp_path):
     dom = subprocess.run([chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
                          timeout=120).stdout
     assert dom.count("<svg") == 4 and dom.count("<rect") > 10 and "Release analytics" in dom
+
+
+def test_a_run_that_changes_nothing_changes_no_document_and_counts_reconcile(released, tmp_path):
+    """A backfill over days with no data and a re-run on unchanged data leave index.json, dictionary.md and
+    report.html byte for byte as they were; the index reconciles what was read, suppressed, left out for the
+    purpose (the marketing release's minors) and released, per dataset and per day, and the report's headline is
+    the release as published, not the last run."""
+    from flows.deidentify import deidentify_flow
+    cat_path, _ = released
+    work = tmp_path / "lake"
+    copy_lake(cat_path.parent, work)
+    cat = str(work / "catalog.yaml")
+    meta = work / "releases" / "analytics" / "_meta"
+    docs = {n: (meta / n).read_bytes() for n in ("index.json", "dictionary.md", "report.html")}
+    empty = deidentify_flow(cat, "analytics", start=date(2020, 1, 1), end=date(2020, 1, 7))
+    assert empty["published"] == 0 and empty["warnings"]
+    again = deidentify_flow(cat, "analytics")
+    assert again["published"] == 0 and again["skipped"] > 0
+    assert {n: (meta / n).read_bytes() for n in docs} == docs
+    index = json.loads(docs["index.json"])
+    for d in index["datasets"].values():
+        c = d["coverage"]
+        assert c["rows_read"] == c["rows"] + c["suppressed"]
+        assert sum(p["rows_in"] for p in d["partitions"]) == c["rows_read"]
+    assert "As published" in docs["report.html"].decode()
+    deidentify_flow(cat, "marketing")
+    m_index = json.loads((work / "releases" / "marketing" / "_meta" / "index.json").read_text())
+    c = m_index["datasets"]["usage_events"]["coverage"]
+    from deltalake import DeltaTable
+    raw_rows = DeltaTable(str(work / "raw" / "usage_events")).to_pyarrow_table(columns=["event_id"]).num_rows
+    assert c["left_out"].get("minors", 0) > 0 and c["rows_read"] + sum(c["left_out"].values()) == raw_rows
+    dictionary = (work / "releases" / "marketing" / "_meta" / "dictionary.md").read_text()
+    assert f"{c['left_out']['minors']:,}" in dictionary and "left out for the release's purpose" in dictionary

@@ -45,7 +45,8 @@ def partition_entries(catalog: Catalog, release: str, dataset: str, manifests: l
             why.append(f"the day is cut short by {dataset}'s {ds.retention.days}-day retention")
         if k.get("fewer_rows_than_k") or k.get("no_class_reaches_k"):
             why.append(f"released empty: its rows form no group of k={k['k']}")
-        out.append({"dt": m["dt"], "rows": m["rows"]["out"], "suppressed": m["rows"]["suppressed"],
+        out.append({"dt": m["dt"], "rows_in": m["rows"]["in"], "rows": m["rows"]["out"],
+                    "suppressed": m["rows"]["suppressed"], "left_out": dict(m.get("left_out") or {}),
                     "complete": not why, "why_partial": "; ".join(why),
                     "expires": (day + rel.retention).isoformat() if rel.retention else None,
                     "information_loss": k.get("information_loss"), "published_at": m["created_at"]})
@@ -68,12 +69,18 @@ def release_index(catalog: Catalog, release: str, manifests: dict[str, list[dict
                 levels.setdefault(col, Counter())[g] += 1
         parts = partition_entries(catalog, release, name, ms, as_of)
         top = [c for c, n in levels.items() if any(g == "suppress" for g in n)]
+        left_out: Counter = Counter()
+        for p in parts:
+            left_out.update(p["left_out"])
         datasets[name] = {
             "description": ds.description or "",
             "path": f"{name}/",
             "columns": column_entries(ds, schemas.get(name, {}), levels, tz),
             "coverage": {"first": parts[0]["dt"] if parts else None, "last": parts[-1]["dt"] if parts else None,
                          "partitions": len(parts), "rows": sum(p["rows"] for p in parts),
+                         # rows reconciled: read (after left_out) = released + suppressed
+                         "rows_read": sum(p["rows_in"] for p in parts),
+                         "suppressed": sum(p["suppressed"] for p in parts), "left_out": dict(sorted(left_out.items())),
                          "partial": sum(not p["complete"] for p in parts)},
             "hidden_in_some_partitions": top,
             "partitions": parts,
@@ -98,6 +105,7 @@ def dictionary_markdown(index: dict) -> str:
         lines.append(f"\n## {name}\n\n{d['description']}\n\n"
                      f"{c['partitions']} days ({c['first']} .. {c['last']}), {c['rows']:,} rows"
                      + (f"; {c['partial']} day(s) partial (see `index.json`)" if c["partial"] else "") + ".\n\n"
+                     + _reconciled(c) +
                      f"```sql\nSELECT * FROM read_parquet('{name}/*/*.parquet', hive_partitioning = true);\n```\n\n")
         lines.append(md_table([{**col, "generalisation": ", ".join(f"{g} ({n})" for g, n in col["generalisation"]
                                                                    .items()) or "as declared"}
@@ -107,3 +115,14 @@ def dictionary_markdown(index: dict) -> str:
             lines.append(f"\nHidden in some days to reach k (every value null on those days; see each day's level "
                          f"in `index.json`): {', '.join(d['hidden_in_some_partitions'])}.\n")
     return "".join(lines)
+
+
+def _reconciled(c: dict) -> str:
+    """Where the released rows come from, so that counts against the source add up."""
+    if "rows_read" not in c:
+        return ""
+    left = c.get("left_out") or {}
+    said = (f"; before that, {sum(left.values()):,} row(s) were left out for the release's purpose "
+            f"({', '.join(f'{w}: {n:,}' for w, n in left.items())})" if left else "")
+    return (f"Rows: {c['rows_read']:,} read, {c['suppressed']:,} suppressed to reach k, {c['rows']:,} released{said}. "
+            f"Per day in `index.json` (`partitions`).\n\n")

@@ -29,6 +29,21 @@ def bar_chart(title: str, items: list[tuple[str, float]], unit: str = "", width:
             f'<text x="0" y="16" class="t">{escape(title)}</text>{"".join(bars)}</svg></figure>')
 
 
+def _as_it_stands(index: dict | None) -> str:
+    """The release as published (every partition, not the last run): per dataset its days and rows reconciled."""
+    if not index:
+        return ""
+    rows = []
+    for name, d in index["datasets"].items():
+        c = d["coverage"]
+        left = sum((c.get("left_out") or {}).values())
+        rows.append(f"<tr><td>{escape(name)}</td><td>{c['partitions']}</td><td>{escape(str(c['first']))} .. "
+                    f"{escape(str(c['last']))}</td><td>{c.get('rows_read', 0) + left:,}</td><td>{left:,}</td>"
+                    f"<td>{c.get('suppressed', 0):,}</td><td>{c['rows']:,}</td></tr>")
+    return ("<h2>As published</h2><table><tr><th>dataset</th><th>days</th><th>dates</th><th>rows in the source</th>"
+            "<th>left out (purpose)</th><th>suppressed (k)</th><th>released</th></tr>" + "".join(rows) + "</table>")
+
+
 def release_page(summary: dict, manifests: list[dict], index: dict | None = None) -> str:
     """The HTML report of one release run: its figures, then charts of class sizes, suppression per day, risk per
     partition and information loss per column, and the partitions that were not skipped."""
@@ -75,9 +90,10 @@ table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding
 figure {{ margin: 18px 0; }} .warn {{ color: #8a4b00; }}
 </style></head><body>
 <h1>Release {escape(rel)}</h1>
-<p>For {escape(summary['recipient'])}. {summary['published']} partitions published, {summary['skipped']} unchanged and
-skipped, {summary['blocked']} blocked; rows in {summary['rows_in']:,}, out {summary['rows_out']:,}, suppressed
-{summary['suppressed']:,}.</p>
+<p>For {escape(summary['recipient'])}.</p>
+{_as_it_stands(index)}
+<p>Last run: {summary['published']} partitions published, {summary['skipped']} unchanged and skipped,
+{summary['blocked']} blocked.</p>
 {hidden}
 {''.join(charts)}
 <h2>Partitions done in this run</h2>
