@@ -157,10 +157,12 @@ def _peak_rss_mb() -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=int(os.environ.get("BENCH_ROWS", 100_000)))
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--child")
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--rows", type=int, default=int(os.environ.get("BENCH_ROWS", 100_000)),
+                    help="device-event rows de-identified by each side (default: BENCH_ROWS or %(default)s)")
+    ap.add_argument("--repeat", type=int, default=3, help="timings per side; the median and best are printed")
+    ap.add_argument("--child", help=argparse.SUPPRESS)  # internal: one side's run in a fresh process
     ap.add_argument("--utility-days", type=int, default=14,
                     help="days of demo-density device events for the lattice-versus-greedy utility figures")
     args = ap.parse_args()

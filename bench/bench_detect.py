@@ -28,9 +28,11 @@ configure_prefect_env()
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=int(os.environ.get("BENCH_DETECT_ROWS", 20_000)))
-    ap.add_argument("--workers", type=int, default=2)
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--rows", type=int, default=int(os.environ.get("BENCH_DETECT_ROWS", 20_000)),
+                    help="texts detected by each side (default: BENCH_DETECT_ROWS or %(default)s)")
+    ap.add_argument("--workers", type=int, default=2, help="processes for the repetitive-chat figure")
     ap.add_argument("--repeat", type=int, default=3, help="timings per side; the best is kept (the machine is noisy)")
     args = ap.parse_args()
     repeat = max(1, args.repeat)

@@ -33,8 +33,10 @@ os.environ.setdefault("PIIFLOW_KEY", "bench-master-key-0123456789-abcdefghijklmn
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=int(os.environ.get("BENCH_ROWS", 150_000)))
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--rows", type=int, default=int(os.environ.get("BENCH_ROWS", 150_000)),
+                    help="rows of the generated lake (default: BENCH_ROWS or %(default)s)")
     ap.add_argument("--only", choices=["rerun", "nightly", "dask"], help="run one of the benchmarks")
     ap.add_argument("--repeat", type=int, default=3, help="backfills per cluster size (best and median printed)")
     args = ap.parse_args()

@@ -28,8 +28,10 @@ configure_prefect_env()
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows-per-day", type=int, default=int(os.environ.get("BENCH_ROWS_PER_DAY", 5000)))
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--rows-per-day", type=int, default=int(os.environ.get("BENCH_ROWS_PER_DAY", 5000)),
+                    help="rows per daily partition of the lake purged (default: BENCH_ROWS_PER_DAY or %(default)s)")
     args = ap.parse_args()
 
     import pyarrow as pa

@@ -27,8 +27,10 @@ os.environ.setdefault("PIIFLOW_AUDIT_ANCHOR_DIR", tempfile.mkdtemp(prefix="piifl
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=int(os.environ.get("BENCH_ROWS", 20_000)))
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--rows", type=int, default=int(os.environ.get("BENCH_ROWS", 20_000)),
+                    help="rows of the generated lake read and written (default: BENCH_ROWS or %(default)s)")
     args = ap.parse_args()
 
     from flows.runtime import direct_run_settings

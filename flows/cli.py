@@ -183,7 +183,9 @@ def generate(dir: str = typer.Option(..., "--dir", metavar="DIR|s3://BUCKET/PREF
              catalog: Optional[Path] = typer.Option(None, "-c", "--catalog", metavar="CATALOG.yaml",
                                                     help="the layout to write (default: the demo catalog)"),
              as_json: bool = JsonOpt) -> None:
-    """Write a synthetic lake with the ground truth of every planted identifier."""
+    """Write a synthetic lake with the ground truth of every planted identifier.
+
+    Example: piiflow generate --dir ./lake --rows 100000 --seed 7"""
     try:
         result = _generate(dir, rows, seed, start, end, catalog, progress=not as_json)
     except (PiiflowError, ValueError) as e:
@@ -277,7 +279,9 @@ def scan(catalog_path: Path = CatalogOpt,
          changed: bool = Flag("--changed", "scan only partitions new or changed since the last scan under the same "
                                            "detector and policy, merged into its findings (what the nightly does)"),
          as_json: bool = JsonOpt) -> None:
-    """PII inventory per dataset and column; flags PII in columns the policy does not cover."""
+    """PII inventory per dataset and column; flags PII in columns the policy does not cover.
+
+    Example: piiflow scan -c catalog.yaml --dataset chat_messages"""
     from configs.checks import check_dataset
 
     settings, catalog = _preflight(catalog_path, key=False)
@@ -316,7 +320,9 @@ def deidentify(catalog_path: Path = CatalogOpt,
                force: bool = Flag("--force", "redo partitions whose inputs, policy, key and state are unchanged"),
                as_json: bool = JsonOpt) -> None:
     """Build, gate and publish a release; a date range is a backfill. Unchanged partitions are skipped, and each
-    redone one says why (new, input, policy, key, ledger, forced)."""
+    redone one says why (new, input, policy, key, ledger, forced).
+
+    Example: piiflow deidentify -c catalog.yaml --release analytics --start 2026-11-01 --end 2026-11-07"""
     from configs.checks import check_release_request
 
     settings, catalog = _preflight(catalog_path)
@@ -369,7 +375,9 @@ def purge(catalog_path: Path = CatalogOpt,
           execute: bool = Flag("--execute", "act on the plan (default: only print it)"),
           as_json: bool = JsonOpt) -> None:
     """Plan (default) or execute retention: delete what is past its retention period, keep what a legal hold
-    holds."""
+    holds.
+
+    Example: piiflow purge -c catalog.yaml (the plan), then piiflow purge -c catalog.yaml --execute"""
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
@@ -423,7 +431,9 @@ def erase(catalog_path: Path = CatalogOpt,
           ledger: bool = Flag("--ledger", "apply every processed request again to what arrived since (what the "
                                           "nightly does)"),
           as_json: bool = JsonOpt) -> None:
-    """Plan (default) or execute an erasure request (account cancellation), in raw data and releases."""
+    """Plan (default) or execute an erasure request (account cancellation), in raw data and releases.
+
+    Example: piiflow erase -c catalog.yaml --subjects /secure/requests/r1.txt --execute"""
     from configs.checks import check_erase_request
     from flows.subject_files import read_subjects_file
 
@@ -470,7 +480,9 @@ def object_(catalog_path: Path = CatalogOpt, subjects_file: Path = SubjectsOpt,
                                                     "personalisation, partner_sharing, analytics"),
             execute: bool = Flag("--execute", "record the request (default: only print the plan)"),
             as_json: bool = JsonOpt) -> None:
-    """Plan (default) or record an objection (clause 8.2): releases for those purposes leave the subjects out."""
+    """Plan (default) or record an objection (clause 8.2): releases for those purposes leave the subjects out.
+
+    Example: piiflow object -c catalog.yaml --subjects /secure/requests/o1.txt --purpose marketing --execute"""
     _consent(catalog_path, "objection", subjects_file, purposes, execute, as_json)
 
 
@@ -479,7 +491,9 @@ def withdraw(catalog_path: Path = CatalogOpt, subjects_file: Path = SubjectsOpt,
              execute: bool = Flag("--execute", "record the request (default: only print the plan)"),
              as_json: bool = JsonOpt) -> None:
     """Plan (default) or record a withdrawal of consent (clause 8.3): every release but security's leaves the
-    subjects out."""
+    subjects out.
+
+    Example: piiflow withdraw -c catalog.yaml --subjects /secure/requests/w1.txt --execute"""
     _consent(catalog_path, "withdrawal", subjects_file, [], execute, as_json)
 
 
@@ -524,7 +538,9 @@ def sunset(catalog_path: Path = CatalogOpt,
            execute: bool = Flag("--execute", "act on the plan (default: only print it)"),
            as_json: bool = JsonOpt) -> None:
     """Plan (default) or carry out the end of a discontinued service's data (clause 5.2.2), in raw data and
-    releases."""
+    releases.
+
+    Example: piiflow sunset -c catalog.yaml --datasets call_records --mode anonymise --execute"""
     from configs.checks import check_sunset_request
 
     names = [d.strip() for d in datasets.split(",") if d.strip()]
@@ -568,7 +584,9 @@ app.add_typer(audit_app, name="audit")
 @audit_app.command("verify")
 def audit_verify(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
     """Check the audit log's keyed hash chain and its anchors: an edited, forged, removed, reordered or truncated
-    log fails."""
+    log fails.
+
+    Example: piiflow audit verify -c catalog.yaml"""
     from flows.audit import verify_catalog
 
     settings, catalog = _preflight(catalog_path)
@@ -615,7 +633,9 @@ def key_rotate(catalog_path: Path = CatalogOpt,
 @app.command()
 def releases(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
     """List the lake's releases: datasets, coverage, partial days, freshness and expiry (from each release's
-    index)."""
+    index).
+
+    Example: piiflow releases -c catalog.yaml --json"""
     from flows.release_listing import list_releases
 
     _, catalog = _preflight(catalog_path, key=False)
@@ -648,7 +668,10 @@ def _print_releases(r: dict) -> None:
 
 @app.command()
 def nightly(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
-    """Purge, erase late arrivals of processed erasures, scan what changed, then every release."""
+    """Purge, erase late arrivals of processed erasures, scan what changed, then every release, under the lake's
+    lock (a second nightly does nothing and says so).
+
+    Example: piiflow nightly -c catalog.yaml --json"""
     settings, _ = _preflight(catalog_path)
     _guard(lambda: _check_task_runner(settings))
     from flows.nightly import nightly_flow
@@ -675,7 +698,9 @@ def demo(rows: int = typer.Option(20_000, "--rows", metavar="N", help="device ev
                                  help="the lake to generate (once) and run on: a folder, or an s3:// location "
                                       "(its catalog, key and anchors are then kept in ./.piiflow-demo/)"),
          as_json: bool = JsonOpt) -> None:
-    """Generate a synthetic lake and run the nightly pipeline on it with the embedded Prefect."""
+    """Generate a synthetic lake and run the nightly pipeline on it with the embedded Prefect.
+
+    Example: piiflow demo --rows 100000"""
     from configs.catalog import load_catalog
     from configs.settings import Settings
     from flows.runtime import ensure_demo_key
@@ -737,7 +762,9 @@ def demo(rows: int = typer.Option(20_000, "--rows", metavar="N", help="device ev
 @app.command()
 def serve(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
     """Serve the scheduled deployments from this process until interrupted: nightly-served at 02:00 and
-    weekly-full-scan-served on Sundays at 04:00, Asia/Shanghai. Refuses to take over a work pool's deployment."""
+    weekly-full-scan-served on Sundays at 04:00, Asia/Shanghai. Refuses to take over a work pool's deployment.
+
+    Example: piiflow serve -c catalog.yaml"""
     settings, catalog = _preflight(catalog_path)
 
     def announce(deps) -> None:

@@ -87,3 +87,27 @@ def test_a_command_builds_its_settings_once_and_sets_prefect_up_once(lake, prefe
     res = CliRunner().invoke(app, ["nightly", "-c", str(lake), "--json"])
     assert res.exit_code == 0, res.output
     assert len(built) == 1 and len(configured) == 1
+
+
+def test_every_command_s_help_has_an_example_whose_options_exist():
+    """Each command's --help ends its description with an example, and every option the example uses is one the
+    command has (an example that drifted from its command would teach a failing call)."""
+    import re
+
+    from typer.main import get_command
+
+    from flows.cli import app
+    root = get_command(app)
+    commands = {name: cmd for name, cmd in root.commands.items() if not hasattr(cmd, "commands")}
+    commands.update({f"{g} {n}": c for g, grp in root.commands.items() if hasattr(grp, "commands")
+                     for n, c in grp.commands.items()})
+    without = []
+    for name, cmd in commands.items():
+        example = re.search(r"Example: (.*piiflow .*)", " ".join((cmd.help or "").split()))
+        if example is None:
+            without.append(name)
+            continue
+        flags = {o for p in cmd.params for o in p.opts}
+        used = set(re.findall(r"(?<!\S)(--?[a-z][a-z-]*)", example.group(1).split("|")[-1]))
+        assert used <= flags, (name, used - flags)
+    assert not without, without

@@ -219,14 +219,15 @@ def test_linking_counts_rows_one_to_one_on_shared_columns_at_the_coarser_writing
 def test_two_releases_of_one_dataset_cannot_be_joined_row_by_row(tmp_path, prefect_harness):
     """The demo's analytics and marketing both release usage_events. With duration_ms exact in both, the gate blocks
     (naming the columns and the one to coarsen) and nothing is published; with marketing's own bucket for it
-    (``releases.marketing.columns``) both publish, their manifests record the linked share under the bound, and the
-    dictionary says marketing's column is bucketed."""
+    (``releases.marketing.columns``: dropped) both publish, their manifests record the linked share under the
+    bound, and marketing's dictionary has no such column."""
     from configs.errors import PolicyError, ReleaseBlocked
     from flows.deidentify import deidentify_flow
     cat_path, _ = make_lake(tmp_path / "lake", rows=1500, start=date(2026, 7, 1), end=date(2026, 7, 2), seed=5)
     text = cat_path.read_text()
-    assert "duration_ms: {op: bucket, width: 30000}" in text
-    cat_path.write_text(text.replace("        duration_ms: {op: bucket, width: 30000}\n", "        client: keep\n"))
+    own = "        duration_ms: drop "
+    assert own in text
+    cat_path.write_text(text.replace(own, "        client: keep "))
     with pytest.raises(ReleaseBlocked, match=r"can be matched one-to-one with release 'analytics' on ts, event_type, "
                                              r"client, duration_ms.*coarsen duration_ms"):
         deidentify_flow(str(cat_path), "marketing")
@@ -242,11 +243,10 @@ def test_two_releases_of_one_dataset_cannot_be_joined_row_by_row(tmp_path, prefe
             assert other["other"] == ("marketing" if release == "analytics" else "analytics")
             assert other["linked_share"] <= linking["max_linked_share"] == 0.05
     dictionary = (tmp_path / "lake" / "releases" / "marketing" / "_meta" / "dictionary.md").read_text()
-    assert "width 30000" in dictionary
+    assert "duration_ms" not in dictionary and "event_type" in dictionary
     # a release's own operator for a direct identifier, or for a column the dataset lacks: refused at load
     from configs.catalog import load_catalog
-    for bad, says in (("        duration_ms: {op: bucket, width: 30000}\n        user_id: keep\n", "direct identifier"),
-                      ("        duration_ms: {op: bucket, width: 30000}\n        no_such: keep\n", "no_such")):
-        cat_path.write_text(text.replace("        duration_ms: {op: bucket, width: 30000}\n", bad))
+    for bad, says in (("        user_id: keep ", "direct identifier"), ("        no_such: keep ", "no_such")):
+        cat_path.write_text(text.replace(own, bad))
         with pytest.raises(PolicyError, match=says):
             load_catalog(cat_path)
