@@ -15,6 +15,7 @@ Prints one JSON line per (fold, reader) and a final line of means. Trainings run
 several minutes at the default iterations (fewer, ``--max-iterations 60``, ranks feature sets the same way faster).
 
 usage: python bench/cv_ner.py [--folds 3] [--jobs 2] [--max-iterations 100] [--sets base,lac] [--limit N]
+                              [--workdir DIR] [--ensemble]
 """
 
 from __future__ import annotations
@@ -66,7 +67,6 @@ def run_fold(job: tuple) -> list[dict]:
     name, k, folds, corpus, lac_cache, iterations, workdir = job
     from flows.train_ner import train
     from transforms import ner
-    from transforms.recognizers.base import jieba_words
 
     lac_tags = None
     if name == "lac":
@@ -76,19 +76,12 @@ def run_fold(job: tuple) -> list[dict]:
         cache = pickle.loads(Path(lac_cache).read_bytes()) if lac_cache else {}
     recs = corpus
     model_path = Path(workdir) / f"{name}-{k}.crfsuite"
-    stats = train([r for r in recs if fold_of(r, folds) != k], model_path,
-                  params={"max_iterations": iterations}, lac_tags=lac_tags or (lambda t: None))
-    model = ner.NerModel(model_path, lac=name == "lac")
+    stats = {"train_s": None}
+    if not model_path.is_file():  # (a --workdir of an earlier run keeps its models)
+        stats = train([r for r in recs if fold_of(r, folds) != k], model_path,
+                      params={"max_iterations": iterations}, lac_tags=lac_tags or (lambda t: None))
     held = [r for r in recs if fold_of(r, folds) == k]
-    best, release = [], []
-    for r in held:
-        text = ner.simplified(r["text"])
-        tagging = model.tag(text, jieba_words(text), ("PER", "ADR", "LOC"), cache.get(text) if name == "lac" else None)
-        spans = [(s.label, s.start, s.end) for s in tagging.spans]
-        best.append(spans)
-        extra = [(s.label, s.start, s.end) for lab in ("PER", "ADR", "LOC")
-                 for s in tagging.candidates(lab, RELEASE_FLOOR)]
-        release.append(spans + extra)
+    best, release = read_fold(model_path, name == "lac", held, cache)
     rows = [{"fold": k, "reader": name, "point": "best", **score(held, best), "train_s": stats["train_s"]},
             {"fold": k, "reader": name, "point": "release", **score(held, release)}]
     if cache:
@@ -99,6 +92,38 @@ def run_fold(job: tuple) -> list[dict]:
         if name == "base":
             rows.append({"fold": k, "reader": "lac-alone", "point": "best", **score(held, lac_names)})
     return rows
+
+
+def read_fold(model_path: Path, lac: bool, held: list[dict], cache: dict) -> tuple[list, list]:
+    """Per held-out record, the model's best labelling and its release reading (best labelling plus every run of
+    characters at least ``RELEASE_FLOOR`` likely), as (label, start, end) lists."""
+    from transforms import ner
+    from transforms.recognizers.base import jieba_words
+
+    model = ner.NerModel(model_path, lac=lac)
+    best, release = [], []
+    for r in held:
+        text = ner.simplified(r["text"])
+        tagging = model.tag(text, jieba_words(text), ("PER", "ADR", "LOC"), cache.get(text) if lac else None)
+        spans = [(s.label, s.start, s.end) for s in tagging.spans]
+        best.append(spans)
+        release.append(spans + [(s.label, s.start, s.end) for lab in ("PER", "ADR", "LOC")
+                                for s in tagging.candidates(lab, RELEASE_FLOOR)])
+    return best, release
+
+
+def ensemble_fold(job: tuple) -> dict:
+    """Fold ``k`` read by both trained models and LAC together (the union of their release readings)."""
+    k, folds, corpus, lac_cache, workdir = job
+    from transforms import ner
+
+    cache = pickle.loads(Path(lac_cache).read_bytes())
+    held = [r for r in corpus if fold_of(r, folds) == k]
+    _, base = read_fold(Path(workdir) / f"base-{k}.crfsuite", False, held, cache)
+    _, with_lac = read_fold(Path(workdir) / f"lac-{k}.crfsuite", True, held, cache)
+    names = [[("PER", s, e) for s, e, t in _words(cache[ner.simplified(r["text"])]) if t == "PER"] for r in held]
+    return {"fold": k, "reader": "base+lac-model+lac", "point": "release",
+            **score(held, [a + b + c for a, b, c in zip(base, with_lac, names)])}
 
 
 def _words(tags: list[str]):
@@ -122,6 +147,10 @@ def main() -> None:
     ap.add_argument("--sets", default="base,lac")
     ap.add_argument("--only-fold", type=int, default=None, help="run one fold only (quicker, less certain)")
     ap.add_argument("--limit", type=int, default=None, help="the first N records only (a smoke test)")
+    ap.add_argument("--workdir", type=Path, default=None,
+                    help="where fold models go (default: a new temporary folder); models already there are reused")
+    ap.add_argument("--ensemble", action="store_true",
+                    help="also read each fold with both feature sets' models and LAC together")
     args = ap.parse_args()
     if not args.corpus.is_file():
         raise SystemExit(f"cv_ner: no corpus at {args.corpus}")
@@ -129,14 +158,16 @@ def main() -> None:
     from transforms import lac, ner
 
     corpus = list(records(args.corpus.open(encoding="utf-8"), args.limit))
-    work = Path(tempfile.mkdtemp(prefix="piiflow-cv-"))
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="piiflow-cv-"))
+    work.mkdir(parents=True, exist_ok=True)
     cache_path = work / "lac.pickle"
-    cache = {}
-    for r in corpus:
-        text = ner.simplified(r["text"])
-        if text not in cache:
-            cache[text] = lac.tags(text)
-    cache_path.write_bytes(pickle.dumps(cache))
+    if not cache_path.is_file():
+        cache = {}
+        for r in corpus:
+            text = ner.simplified(r["text"])
+            if text not in cache:
+                cache[text] = lac.tags(text)
+        cache_path.write_bytes(pickle.dumps(cache))
     folds = [args.only_fold] if args.only_fold is not None else range(args.folds)
     jobs = [(name, k, args.folds, corpus, str(cache_path), args.max_iterations, str(work))
             for name in args.sets.split(",") for k in folds]
@@ -144,6 +175,10 @@ def main() -> None:
     with ProcessPoolExecutor(args.jobs) as pool:
         for out in pool.map(run_fold, jobs):
             for row in out:
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+        if args.ensemble:
+            for row in pool.map(ensemble_fold, [(k, args.folds, corpus, str(cache_path), str(work)) for k in folds]):
                 print(json.dumps(row), flush=True)
                 rows.append(row)
     means = {}

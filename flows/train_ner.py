@@ -1,4 +1,5 @@
-"""Train piiflow's Chinese NER model (``make train-ner``): ``python -m flows.train_ner [--corpus FILE] [--out FILE]``.
+"""Train piiflow's Chinese NER models (``make train-ner``):
+``python -m flows.train_ner [--corpus FILE] [--features lac|base] [--out FILE]``.
 
 Reads the labelled corpus (JSONL: ``{"source", "text", "spans": [{"type", "start", "end"}]}``, by default
 ``../shared/ner-corpus/train.jsonl``), maps each source's types to the model's labels
@@ -68,10 +69,11 @@ def examples(recs, lac_tags=None):
 
 def train(recs, out: Path, *, params: dict | None = None, lac_tags=None) -> dict:
     """Train on ``recs`` and write the model to ``out`` atomically; ``lac_tags`` as for :func:`example` (by default
-    :func:`transforms.lac.tags` when the shipped model reads LAC, none otherwise)."""
+    :func:`transforms.lac.tags`: the shipped model reads LAC; pass ``lambda text: None`` for a model without it,
+    such as the release engine's second one)."""
     import pycrfsuite
 
-    if lac_tags is None and ner.LAC_FEATURES:
+    if lac_tags is None:
         from transforms import lac
 
         lac_tags = lac.tags
@@ -103,15 +105,21 @@ def train(recs, out: Path, *, params: dict | None = None, lac_tags=None) -> dict
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m flows.train_ner", description=__doc__.splitlines()[0])
     p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="labelled JSONL (default: %(default)s)")
-    p.add_argument("--out", type=Path, default=ner.MODEL_PATH, help="model file to write (default: %(default)s)")
+    p.add_argument("--features", choices=("lac", "base"), default="lac",
+                   help="lac: with LAC's tags, the shipped model; base: without them, the release engine's second "
+                        "model (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"model file to write (default: {ner.MODEL_PATH} for lac, {ner.RECALL_MODEL_PATH} for base)")
     p.add_argument("--limit", type=int, default=None, help="train on the first N records only (a smoke test)")
     p.add_argument("--max-iterations", type=int, default=PARAMS["max_iterations"])
     a = p.parse_args(argv)
     if not a.corpus.is_file():
         print(f"train-ner: corpus not found: {a.corpus}", file=sys.stderr)
         return 2
+    out = a.out or (ner.MODEL_PATH if a.features == "lac" else ner.RECALL_MODEL_PATH)
     with open(a.corpus, encoding="utf-8") as fh:
-        print(json.dumps(train(records(fh, a.limit), a.out, params={"max_iterations": a.max_iterations})))
+        print(json.dumps(train(records(fh, a.limit), out, params={"max_iterations": a.max_iterations},
+                               lac_tags=None if a.features == "lac" else (lambda text: None))))
     return 0
 
 

@@ -43,15 +43,16 @@ def test_the_model_ships_and_loads_offline_with_no_network():
         "def refuse(*a, **k): raise OSError('network used')\n"
         "socket.socket.connect = refuse\n"
         "socket.create_connection = refuse\n"
-        "from transforms.ner import NerModel\n"
+        "from transforms.ner import NerModel, RECALL_MODEL_PATH\n"
         "from transforms.recognizers.base import jieba_words\n"
         "t = '联系人王建国，电话找他'\n"
-        "print([s.label for s in NerModel().spans(t, jieba_words(t))])\n")
+        "print([s.label for s in NerModel().spans(t, jieba_words(t))])\n"
+        "print([s.label for s in NerModel(RECALL_MODEL_PATH, lac=False).spans(t, jieba_words(t))])\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "PER" in out.stdout
-    assert ner.MODEL_PATH.stat().st_size < 50 * 2**20
+    assert out.stdout.count("PER") == 2, out.stdout
+    assert ner.MODEL_PATH.stat().st_size + ner.RECALL_MODEL_PATH.stat().st_size < 30 * 2**20
 
 
 def test_a_missing_model_says_how_to_make_one(tmp_path):
@@ -287,14 +288,14 @@ def test_release_engine_uses_the_recall_first_threshold():
 
 
 def test_the_recall_first_point_finds_what_the_balanced_point_leaves(balanced, release):
-    """Scores are probabilities: a name the model doubts (王五 with no cue around it: a placeholder name, or a
-    person?) scores between the two points: scans leave it, releases redact it."""
-    text = "发给王五了吗"
+    """Scores are probabilities: a name the model doubts (李四 with no cue around it: a placeholder name, or a
+    person?) scores between the two points (LAC's reading, 0.35): scans leave it, releases redact it."""
+    text = "发给李四了吗"
     assert not any(f.type == "PERSON" for f in detect(balanced, text))
     rel = [f for f in detect(release, text) if f.type == "PERSON"]
-    assert [text[f.start:f.end] for f in rel] == ["王五"]
+    assert [text[f.start:f.end] for f in rel] == ["李四"]
     assert Settings().release_score_threshold <= rel[0].score < Settings().score_threshold
-    assert "王五" not in redact_text(release, text)
+    assert "李四" not in redact_text(release, text)
 
 
 def test_training_on_a_tiny_corpus_gives_a_model_that_labels(tmp_path):
@@ -320,6 +321,20 @@ def test_training_on_a_tiny_corpus_gives_a_model_that_labels(tmp_path):
     text = "今天王建国来公司找经理谈合作"
     assert [(s.label, text[s.start:s.end]) for s in ner.NerModel(model).spans(text, jieba_words(text))] == \
         [("PER", "王建国")]
+    # the model learnt LAC's readings (its L= features): the same text with LAC's tags replaced labels otherwise
+    import pycrfsuite
+    tagger = pycrfsuite.Tagger()
+    tagger.open(str(model))
+    feats = ner.features(text, jieba_words(text), ner.rule_hints(text), ["B-n"] * len(text))
+    tagger.set(feats)
+    with_lac = ner.features(text, jieba_words(text), ner.rule_hints(text), __import__("transforms.lac").lac.tags(text))
+    assert any(f.startswith("L=") for f in with_lac[2]) and tagger.marginal("B-PER", 2) < ner.NerModel(model).tag(
+        text, jieba_words(text), ("PER",)).probabilities["PER"][2]
+    base = subprocess.run([sys.executable, "-m", "flows.train_ner", "--corpus", str(corpus), "--out",
+                           str(tmp_path / "b.crfsuite"), "--max-iterations", "30", "--features", "base"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert base.returncode == 0, base.stderr[-2000:]
+    assert [s.label for s in ner.NerModel(tmp_path / "b.crfsuite", lac=False).spans(text, jieba_words(text))] == ["PER"]
 
 
 def test_training_refuses_a_missing_corpus(tmp_path):

@@ -220,8 +220,8 @@ def build_analyzer(settings=None, *, threshold: float | None = None) -> PiiflowA
     nlp.load()
     registry = RecognizerRegistry(supported_languages=list(LANGUAGES))
     for cls in RECOGNIZERS.values():
-        if getattr(cls, "READER_SCORE", 1.0) < threshold:
-            continue  # a reader whose findings this engine's threshold would drop all the same (LAC at 0.5)
+        if getattr(cls, "RECALL_FIRST_ONLY", 1.0) < threshold:
+            continue  # a reader only the recall-first engine takes (releases, the gate's re-scan: LAC, the 2nd CRF)
         for lang in LANGUAGES:
             registry.add_recognizer(cls(supported_language=lang))
     if nlp.ner_languages:

