@@ -36,7 +36,7 @@ from configs.catalog import Catalog, load_catalog
 from configs.checks import check_release_request, policy_violations
 from configs.errors import PolicyError, ReleaseBlocked, StorageError, incomplete
 from configs.settings import Settings
-from flows import ledger, quarantine
+from flows import digest_book, ledger, quarantine
 from flows.audit import AuditLog
 from flows.consent import release_exclusions
 from flows.lake_key import check_lake_key, state_keys
@@ -116,8 +116,8 @@ def input_records(catalog: Catalog, paths: list[Path]) -> list[dict]:
     """Each input file's path (relative to the lake: no internal path reaches a recipient, and the lake may move),
     size and content hash, in path order: what a manifest lists and the fingerprint covers (hashed once per
     partition, for both)."""
-    fs = lake_fs(catalog)
-    return [{"path": fs.rel(p), "bytes": fs.size(p), "sha256": fs.digest(p)} for p in sorted(paths)]
+    fs, known = lake_fs(catalog), digest_book.book(catalog)
+    return [{"path": fs.rel(p), "bytes": fs.size(p), "sha256": known.digest(p)} for p in sorted(paths)]
 
 
 def input_fingerprint(catalog: Catalog, dataset: str, paths: list[Path], key: bytes,
@@ -175,10 +175,16 @@ def why_redo(catalog: Catalog, release: str, dataset: str, dt: date, paths: list
              force: bool, excl: Exclusions | None = None) -> tuple[str | None, dict]:
     """(why the partition must be built, or None to skip it; what its manifest will record of its inputs:
     ``inputs``, ``fingerprint``, ``state``, ``excluded``). With exclusions (``excl``), the partition's subjects are
-    read to tell whether they reach it."""
+    read to tell whether they reach it, unless the lake's digest book remembers the answer for the same inputs and
+    the same exclusions (:mod:`flows.digest_book`)."""
     inputs = input_records(catalog, paths)
     state = _state_digest(catalog, dataset)
-    excluded = excl.digest(partition_subjects(catalog, dataset, dt, paths), dt) if excl else ""
+    excluded = ""
+    if excl:
+        memo = hashlib.sha256(f"excluded|{dataset}|{dt}|{excl.fingerprint()}|".encode() + "|".join(
+            f"{i['path']}:{i['sha256']}" for i in inputs).encode()).hexdigest()
+        excluded = digest_book.book(catalog).remember(
+            memo, lambda: excl.digest(partition_subjects(catalog, dataset, dt, paths), dt))
     fp = input_fingerprint(catalog, dataset, paths, key, inputs, state, excluded)
     why = redo_reason(release_store(catalog, release, dataset).manifest(dt), fingerprint=fp, inputs=inputs,
                       policy_hash=catalog.policy_hash, key_fingerprint=key_fingerprint(key), state_digest=state,
@@ -265,7 +271,7 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     links = links_with_other_releases(catalog, release, dataset, table, out, krep.operators, krep.kept, key=key,
                                       tz=catalog.lake.timezone, analyzer=analyzer)
     res.gate["linking"] = {"max_linked_share": rel.max_linked_share, "others": [x.as_dict() for x in links]}
-    res.reasons += [x.reason(dataset, rel.max_linked_share) for x in links if x.share > rel.max_linked_share]
+    res.reasons += [x.reason(dataset, rel.max_linked_share) for x in links if x.blocks(rel.max_linked_share)]
     if res.reasons:
         res.status = "blocked"
         return res
@@ -332,6 +338,7 @@ def set_aside_unchanged(catalog: Catalog, release: str, planned: dict[str, list]
                 log.info(skipped[-1].log_line(release))
             else:
                 todo[ds].append((dt, paths))
+    digest_book.book(catalog).save()
     return todo, skipped
 
 
@@ -441,6 +448,7 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
         results = sorted(unchanged + run_release_tasks(catalog, release, chunks, key, settings, force, excl),
                          key=lambda r: (rel.datasets.index(r.dataset), r.dt))
         settle(catalog, release, results, audit)
+        digest_book.book(catalog).save()
         summary = release_summary(release, rel, fs.rel(catalog.release_path(release)), results, problems)
         if not results:
             summary["warnings"] = [f"no data of {', '.join(rel.datasets)} in {_span(start, end)}: nothing to release"]

@@ -255,11 +255,18 @@ def test_the_lakes_lock_on_s3(s3, tmp_path):
     bucket = s3.bucket()
     cat = load_catalog(upload_lake(tmp_path / "l", s3, bucket, "lake", tmp_path / "c"))
     fs = lake_fs(cat)
-    with fs.exclusive_lock(cat.state_path, "purge"):
-        assert "lake/state/.lock" in s3.keys(bucket)
+    import contextvars
+
+    def another_run():  # a run of its own: a fresh context, which holds no lock (a run's steps share its hold)
         with pytest.raises(StorageError, match="another piiflow run holds the lake's lock"):
             with fs.exclusive_lock(cat.state_path, "erase"):
                 pass
+
+    with fs.exclusive_lock(cat.state_path, "purge"):
+        assert "lake/state/.lock" in s3.keys(bucket)
+        with fs.exclusive_lock(cat.state_path, "purge step"):  # re-entrant within the run
+            assert "lake/state/.lock" in s3.keys(bucket)
+        contextvars.Context().run(another_run)
     assert "lake/state/.lock" not in s3.keys(bucket)
     # a lock whose owner on this host was killed is taken over; one held on another host is not
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)

@@ -217,33 +217,45 @@ def test_linking_counts_rows_one_to_one_on_shared_columns_at_the_coarser_writing
 
 
 def test_two_releases_of_one_dataset_cannot_be_joined_row_by_row(tmp_path, prefect_harness):
-    """The demo's analytics and marketing both release usage_events. With duration_ms exact in both, the gate blocks
-    (naming the columns and the one to coarsen) and nothing is published; with marketing's own bucket for it
-    (``releases.marketing.columns``: dropped) both publish, their manifests record the linked share under the
-    bound, and marketing's dictionary has no such column."""
+    """The demo's analytics and marketing both release usage_events. Here analytics drops ``client`` (so marketing
+    holds something analytics lacks). With duration_ms exact in both, the gate blocks (naming the columns and the
+    one to coarsen) and nothing is published; with marketing's own operator for it (``releases.marketing.columns``:
+    dropped) both publish and their manifests record the linked share under the bound. In the demo as it is,
+    marketing holds nothing analytics lacks: a link tells no one anything, and the manifests say so (contained)."""
+    import json
+
     from configs.errors import PolicyError, ReleaseBlocked
     from flows.deidentify import deidentify_flow
     cat_path, _ = make_lake(tmp_path / "lake", rows=1500, start=date(2026, 7, 1), end=date(2026, 7, 2), seed=5)
-    text = cat_path.read_text()
+    demo = cat_path.read_text()
     own = "        duration_ms: drop "
-    assert own in text
+    assert own in demo
+    analytics_own = "    max_suppression: 0.15"
+    text = demo.replace(analytics_own, analytics_own + "\n    columns:\n      usage_events:\n        client: drop", 1)
     cat_path.write_text(text.replace(own, "        client: keep "))
     with pytest.raises(ReleaseBlocked, match=r"can be matched one-to-one with release 'analytics' on ts, event_type, "
-                                             r"client, duration_ms.*coarsen duration_ms"):
+                                             r"duration_ms.*coarsen duration_ms"):
         deidentify_flow(str(cat_path), "marketing")
     assert not (tmp_path / "lake" / "releases" / "marketing" / "usage_events").exists()
+
+    def linking(release):
+        return [json.loads(m.read_text())["gate"]["linking"] for m in
+                (tmp_path / "lake" / "releases" / release / "_meta" / "usage_events").glob("dt=*/manifest.json")]
+
     cat_path.write_text(text)
     deidentify_flow(str(cat_path), "analytics")
     deidentify_flow(str(cat_path), "marketing")
-    import json
     for release in ("analytics", "marketing"):
-        for m in (tmp_path / "lake" / "releases" / release / "_meta" / "usage_events").glob("dt=*/manifest.json"):
-            linking = json.loads(m.read_text())["gate"]["linking"]
-            other = linking["others"][0]
+        for g in linking(release):
+            other = g["others"][0]
             assert other["other"] == ("marketing" if release == "analytics" else "analytics")
-            assert other["linked_share"] <= linking["max_linked_share"] == 0.05
+            assert other["linked_share"] <= g["max_linked_share"] == 0.05 and not other["contained"]
     dictionary = (tmp_path / "lake" / "releases" / "marketing" / "_meta" / "dictionary.md").read_text()
     assert "duration_ms" not in dictionary and "event_type" in dictionary
+    cat_path.write_text(demo)
+    deidentify_flow(str(cat_path), "marketing")
+    assert all(g["others"][0]["contained"] for g in linking("marketing"))
+    text = demo
     # a release's own operator for a direct identifier, or for a column the dataset lacks: refused at load
     from configs.catalog import load_catalog
     for bad, says in (("        user_id: keep ", "direct identifier"), ("        no_such: keep ", "no_such")):

@@ -209,6 +209,17 @@ class Exclusions:
     def __bool__(self) -> bool:
         return bool(self.consent or self.minors)
 
+    def fingerprint(self) -> str:
+        """A hash of whom these exclusions reach and why (keyed hashes only): equal fingerprints, equal answers."""
+        h = hashlib.sha256(hashlib.sha256(self.key).digest())
+        for k in self.earlier_keys:
+            h.update(hashlib.sha256(k).digest())
+        for s, r in sorted(self.consent.items()):
+            h.update(f"c{s}:{r}\n".encode())
+        for s, d in sorted(self.minors.items()):
+            h.update(f"m{s}:{d.isoformat()}\n".encode())
+        return h.hexdigest()
+
     def _reached(self, distinct: list[str | None], dt: date) -> list[tuple[str | None, str | None]]:
         """(keyed hash, why it is left out on ``dt`` or None) of each of the ``distinct`` subject ids."""
         adult_from = _years_before(dt, ADULT)

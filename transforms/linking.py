@@ -5,7 +5,9 @@ Each recipient's pseudonyms are keyed apart, so two recipients cannot join their
 join on row content: a row whose combination of shared values (event type, client, an exact duration...) occurs
 once in a day's partition of each copy links the two rows, and through them the two pseudonyms, and so every other
 row of that user. The gate measures it for every other release that draws on the same dataset, on the same raw rows
-(the partition being built), and blocks past the release's ``max_linked_share``.
+(the partition being built), and blocks past the release's ``max_linked_share``, unless one of the two holds
+nothing the other lacks (:func:`adds_nothing`: a release of that one dataset whose every column the other writes
+alike or finer), where a link tells neither holder anything new.
 
 The columns compared are those both releases write with an operator whose output does not depend on the recipient
 (pseudonyms, keyed per recipient, are not compared; dropped columns are not there). Where the two write a column
@@ -43,6 +45,12 @@ class Linking:
     rows: int
     linked: int
     without: dict[str, float] = field(default_factory=dict)
+    #: One of the two releases holds nothing the other lacks (:func:`adds_nothing`): a link joins two pseudonyms
+    #: but tells neither holder anything new, so it does not block.
+    contained: bool = False
+
+    def blocks(self, bound: float) -> bool:
+        return self.share > bound and not self.contained
 
     @property
     def share(self) -> float:
@@ -50,7 +58,7 @@ class Linking:
 
     def as_dict(self) -> dict:
         return {"other": self.other, "columns": self.columns, "rows": self.rows, "linked": self.linked,
-                "linked_share": round(self.share, 6), "without": self.without}
+                "linked_share": round(self.share, 6), "without": self.without, "contained": self.contained}
 
     def reason(self, dataset: str, bound: float) -> str:
         """The gate's one line when the share is past ``bound``: the columns, and the one whose coarsening helps
@@ -111,13 +119,40 @@ def linked_rows(raw: pa.Table, released: pa.Table, mine: dict[str, OperatorSpec]
     return Linking(other_name, columns, n, linked, without)
 
 
+def adds_nothing(catalog, smaller: str, larger: str, dataset: str,
+                 chosen: dict[str, dict[str, OperatorSpec]] | None = None) -> bool:
+    """Whether release ``smaller`` holds nothing that ``larger`` lacks: ``dataset`` is its only dataset, and every
+    column it writes of it (pseudonyms aside) ``larger`` writes alike or keeps as it is. Pooling the two copies and
+    linking their rows then adds no value to any row; only the two pseudonyms of a person meet, and the smaller
+    copy's pseudonym opens nothing else. ``chosen[release]`` are the levels a release chose for this partition (the
+    one being built); the other's are taken as declared, its finest, so a day on which the other hides a column
+    this one keeps is seen from the other's gate, not from this one's."""
+    if catalog.releases[smaller].datasets != (dataset,):
+        return False
+    chosen = chosen or {}
+    mine, theirs = catalog.release_dataset(smaller, dataset), catalog.release_dataset(larger, dataset)
+    for c, p in mine.columns.items():
+        ours = chosen.get(smaller, {}).get(c, p.op)
+        if ours.op in ("drop", *KEYED):
+            continue
+        other = chosen.get(larger, {}).get(c, theirs.columns[c].op)
+        if not (other == ours or other.op == "keep"):
+            return False
+    return True
+
+
 def links_with_other_releases(catalog, release: str, dataset: str, raw: pa.Table, released: pa.Table,
                               chosen: dict[str, OperatorSpec], kept: pa.Array | None, *, key: bytes, tz: str,
                               analyzer=None) -> list[Linking]:
     """:func:`linked_rows` against every other release of ``catalog`` that draws on ``dataset``: ``raw`` is the
     partition's input rows, ``kept`` which of them ``released`` holds (None: all), ``chosen`` the operators this
     release chose for its quasi-identifiers."""
-    others = [name for name, r in catalog.releases.items() if name != release and dataset in r.datasets]
+    from configs.catalog import RESERVED_RELEASES
+
+    if release in RESERVED_RELEASES:  # a sunset's archive goes to no recipient: nobody holds two copies to join
+        return []
+    others = [name for name, r in catalog.releases.items()
+              if name != release and name not in RESERVED_RELEASES and dataset in r.datasets]
     if not others:
         return []
     mine = catalog.release_dataset(release, dataset)
@@ -126,6 +161,9 @@ def links_with_other_releases(catalog, release: str, dataset: str, raw: pa.Table
     for name in others:
         theirs = catalog.release_dataset(name, dataset)
         cols = shared_columns(mine, theirs, released.column_names)
-        out.append(linked_rows(raw, released, {c: chosen.get(c, mine.columns[c].op) for c in cols},
-                               {c: theirs.columns[c].op for c in cols}, name, key=key, tz=tz, analyzer=analyzer))
+        link = linked_rows(raw, released, {c: chosen.get(c, mine.columns[c].op) for c in cols},
+                           {c: theirs.columns[c].op for c in cols}, name, key=key, tz=tz, analyzer=analyzer)
+        link.contained = (adds_nothing(catalog, release, name, dataset, {release: chosen})
+                          or adds_nothing(catalog, name, release, dataset, {release: chosen}))
+        out.append(link)
     return out

@@ -235,10 +235,11 @@ class LakeFS:
         return os.lstat(self.safe(path)).st_size
 
     def signature(self, path: Path) -> str:
-        """``size:mtime_ns``: what tells a file that changed from one that did not without reading it (the test
-        make and rsync use); a rewrite through :meth:`atomic_stream` is a new file with a new time."""
+        """``size:mtime_ns:inode:ctime_ns``: what tells a file that changed from one that did not without reading it
+        (make and rsync use the first two); a rewrite through :meth:`atomic_stream` is a new file (a new inode), and
+        a rewrite in place changes the change time, which, unlike the modification time, nobody can set back."""
         st = os.lstat(self.safe(path))
-        return f"{st.st_size}:{st.st_mtime_ns}"
+        return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}"
 
     # -- reading -------------------------------------------------------------------------------------------------
 

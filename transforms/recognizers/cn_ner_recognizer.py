@@ -77,6 +77,23 @@ def _one_place(span: str) -> bool:
                                                      and span[-1] not in "路街道巷弄村镇乡区号")
 
 
+def _named(text: str, start: int, end: int) -> bool:
+    """Whether LAC reads a name in ``text[start:end]`` (an organisation, a place, a person, a proper noun): 江陵医院
+    is a venue, 客服中心 (common nouns only) is a department."""
+    from transforms import lac
+
+    return any(s < end and start < e and tag in ("ORG", "LOC", "PER", "nz", "nw", "ns", "nt")
+               for s, e, tag in lac.words(text))
+
+
+def _inside_an_organisation(text: str, start: int, end: int) -> bool:
+    """A place that is part of a longer word LAC reads as an organisation (中国 in 中国电信, 湖北 in 湖北银监局): the
+    organisation's name, not where anyone is."""
+    from transforms import lac
+
+    return any(s <= start and end <= e and (s, e) != (start, end) and tag == "ORG" for s, e, tag in lac.words(text))
+
+
 def _without_plates(text: str, start: int, end: int, score: float) -> tuple[int, int, float] | None:
     """A place span less a licence plate in it (京A·12345在路口 is a plate, then a place): the model has seen no
     plates and reads the province character, or the whole phrase around a plate (大巴粤B12345F进站), as a place.
@@ -187,7 +204,7 @@ class ChineseNerRecognizer(EntityRecognizer):
                  for s in tagging.spans + tagging.candidates(label, FLOOR) if s.label == label]
         # a venue the model reads as an organisation (江陵医院, 古南都饭店) is also where someone is
         found += [(s.start, s.end, s.probability) for s in tagging.spans
-                  if s.label == "ORG" and text[s.start:s.end].endswith(VENUES)]
+                  if s.label == "ORG" and text[s.start:s.end].endswith(VENUES) and _named(text, s.start, s.end)]
         # a rule's proposal weighed with the model's reading; a value that is nothing but a place the hand-written
         # list knows (a city column's 成都市) is that place, at the rule's own score at least
         found += [(r.start, r.end, max(r.score if text[r.start:r.end] == text.strip() else 0.0,
@@ -196,7 +213,8 @@ class ChineseNerRecognizer(EntityRecognizer):
                                            tagging.probability("LOC", r.start, r.end))))
                   for r in address_candidates(text)]
         found = [f for f in (_without_plates(text, *f) for f in found)
-                 if f and len(_HAN.findall(text, f[0], f[1])) >= 2 and not _qualifies_something(text, *f[:2])]
+                 if f and len(_HAN.findall(text, f[0], f[1])) >= 2 and not _qualifies_something(text, *f[:2])
+                 and not _inside_an_organisation(text, *f[:2])]
         addresses = [f for f in found if not is_bare_place(text[f[0]:f[1]])]
         out = [self._result("CN_ADDRESS", *f) for f in addresses]
         # a place inside or beside an address is part of it, not a location of its own
