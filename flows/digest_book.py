@@ -9,19 +9,24 @@ signature (what a release's exclusions reach in a partition: its inputs and the 
 made of those.
 
 The book is a cache: deleting it costs one run's reading, never a wrong answer; a book that cannot be read is
-started afresh. It holds lake-relative paths, signatures and hashes, never a value from the data.
+started afresh. It holds lake-relative paths, signatures and hashes, never a value from the data. A file not looked
+up for :data:`FORGET_AFTER_DAYS` (purged, or of a dataset no release reads) is forgotten when the book is saved,
+without asking the storage whether it still exists (on an object store, a request per file).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from datetime import date, timedelta
 from typing import Callable
 
 from configs.catalog import Catalog
 from flows.storage import lake_fs
 
 BOOK = "digests.json"
+#: Entries not looked up for this many days are dropped from the book.
+FORGET_AFTER_DAYS = 30
 _BOOKS: dict[str, "DigestBook"] = {}
 _LOCK = threading.Lock()
 
@@ -31,7 +36,9 @@ class DigestBook:
         self.fs = lake_fs(catalog)
         self.path = catalog.state_path / BOOK
         self._lock = threading.Lock()
+        #: lake-relative path -> [signature, SHA-256, the day it was last looked up (ISO)]
         self.files: dict[str, list[str]] = {}
+        self._today = date.today().isoformat()
         self.memo: dict[str, str] = {}
         #: What this process hashed (bytes) and what it took from the book instead (files), for benchmarks.
         self.bytes_hashed = 0
@@ -49,12 +56,15 @@ class DigestBook:
         rel, sig = self.fs.rel(path), self.fs.signature(path)
         with self._lock:
             known = self.files.get(rel)
-        if known and known[0] == sig:
-            self.files_remembered += 1
-            return known[1]
+            if known and known[0] == sig:
+                self.files_remembered += 1
+                if known[2:] != [self._today]:
+                    self.files[rel] = [*known[:2], self._today]
+                    self._dirty = True
+                return known[1]
         value = self.fs.digest(path)
         with self._lock:
-            self.files[rel] = [sig, value]
+            self.files[rel] = [sig, value, self._today]
             self.bytes_hashed += int(sig.split(":", 1)[0])
             self._dirty = True
         return value
@@ -71,11 +81,13 @@ class DigestBook:
         return value
 
     def save(self) -> None:
-        """Write the book (atomically) if anything was added; files no longer in the lake are forgotten."""
+        """Write the book (atomically) if anything changed; files not looked up for :data:`FORGET_AFTER_DAYS` are
+        forgotten (an entry from before days were recorded counts as looked up today)."""
+        oldest = (date.today() - timedelta(days=FORGET_AFTER_DAYS)).isoformat()
         with self._lock:
             if not self._dirty:
                 return
-            files = {k: v for k, v in self.files.items() if self.fs.exists(self.fs.root / k)}
+            files = {k: v for k, v in self.files.items() if (v[2] if len(v) > 2 else self._today) >= oldest}
             memo = dict(list(self.memo.items())[-100_000:])  # the most recent, bounded
             self._dirty = False
         self.fs.write_bytes(self.path, json.dumps({"files": files, "memo": memo}, sort_keys=True).encode())

