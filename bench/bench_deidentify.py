@@ -45,10 +45,12 @@ def child(path: str) -> None:
     """piiflow's part, timed, in its own process."""
     import pyarrow.parquet as pq
 
+    from flows.runtime import use_jemalloc
     from transforms.detection import build_analyzer
     from transforms.keys import derive_key
     from transforms.policy import apply_policy, columns_to_read, dictionary_columns, generalize_to_k, rescan
 
+    use_jemalloc()  # as a release task does
     ds = _catalog().datasets["device_events"]
     analyzer = build_analyzer()
     key = derive_key(b"bench-master-key-" * 3, "analytics-team")

@@ -5,6 +5,7 @@ Prefect's environment defaults are set (once, in the app's callback), so that st
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import sys
@@ -119,10 +120,11 @@ def _guard(check):
         _fail(OSError(f"{e.strerror or type(e).__name__}" + (f": {e.filename}" if e.filename else "")))
 
 
-def _preflight(catalog_path: Path, key: bool = True):
+def _preflight(catalog_path: Path, key: bool = True, flows: bool = True):
     """(settings, catalog), validated before Prefect starts: a bad catalog, a lake root that is not there (a
     missing folder, a missing bucket or one in another region, an s3 prefix with nothing under it, no credentials
-    for the object store) or a missing key fails in a second."""
+    for the object store) or a missing key fails in a second. A command that runs ``flows`` then has its Prefect
+    API made ready while it goes on (:mod:`flows.prefect_api`)."""
     from configs.catalog import load_catalog
     from configs.settings import Settings
     from flows.storage import lake_fs
@@ -134,6 +136,10 @@ def _preflight(catalog_path: Path, key: bool = True):
         from flows.lake_key import check_lake_key
 
         _guard(lambda: check_lake_key(catalog, settings))
+    if flows:
+        from flows import prefect_api
+
+        prefect_api.start()
     return settings, catalog
 
 
@@ -155,10 +161,11 @@ def _run(call, as_json: bool, human) -> None:
     from prefect.exceptions import CancelledRun
 
     from configs.errors import RunIncomplete
+    from flows import prefect_api
     from flows.runtime import direct_run_settings
 
     try:
-        with direct_run_settings():
+        with prefect_api.api(), direct_run_settings():
             result = call()
     except CancelledRun as e:  # the run did nothing (another run holds the lake): its message says why
         _fail(e)
@@ -332,7 +339,7 @@ def deidentify(catalog_path: Path = CatalogOpt,
     from flows.deidentify import deidentify_flow
     from flows.runtime import task_runner_for
 
-    _run(lambda: _flow(deidentify_flow, settings, task_runner=task_runner_for(settings))(
+    _run(lambda: _flow(deidentify_flow, settings, task_runner=task_runner_for(settings, catalog))(
         str(catalog_path), release, first, last, force=force, settings=settings), as_json, _print_release)
 
 
@@ -589,7 +596,7 @@ def audit_verify(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> No
     Example: piiflow audit verify -c catalog.yaml"""
     from flows.audit import verify_catalog
 
-    settings, catalog = _preflight(catalog_path)
+    settings, catalog = _preflight(catalog_path, flows=False)
     v = _guard(lambda: verify_catalog(catalog, settings))
     _emit(v.__dict__, as_json, lambda r: out.print(
         f"audit log: {r['entries']} entries, chain intact" + (", anchored outside the lake" if r["anchored"] else "")
@@ -618,7 +625,7 @@ def key_rotate(catalog_path: Path = CatalogOpt,
     from configs.settings import Settings
     from flows.lake_key import rotate_key
 
-    settings, catalog = _preflight(catalog_path)
+    settings, catalog = _preflight(catalog_path, flows=False)
     new_master = _guard(lambda: Settings.model_construct(key_file=new_key_file).master_key())
     r = _guard(lambda: rotate_key(catalog, settings, new_master, execute))
     _emit(r, as_json, lambda r: out.print(
@@ -638,7 +645,7 @@ def releases(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
     Example: piiflow releases -c catalog.yaml --json"""
     from flows.release_listing import list_releases
 
-    _, catalog = _preflight(catalog_path, key=False)
+    _, catalog = _preflight(catalog_path, key=False, flows=False)
     _emit({"releases": _guard(lambda: list_releases(catalog))}, as_json, _print_releases)
 
 
@@ -726,6 +733,9 @@ def demo(rows: int = typer.Option(20_000, "--rows", metavar="N", help="device ev
     settings = settings.model_copy(update=demo_own) if demo_own else settings
     catalog_path = home / f"{name}.catalog.yaml" if in_store else root / "catalog.yaml"
     end = date.today() - timedelta(days=1)
+    from flows import prefect_api
+
+    prefect_api.start()  # boots while the lake is generated
 
     def run() -> dict:
         from flows.nightly import nightly_flow
@@ -765,7 +775,7 @@ def serve(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
     weekly-full-scan-served on Sundays at 04:00, Asia/Shanghai. Refuses to take over a work pool's deployment.
 
     Example: piiflow serve -c catalog.yaml"""
-    settings, catalog = _preflight(catalog_path)
+    settings, catalog = _preflight(catalog_path, flows=False)
 
     def announce(deps) -> None:
         served = [{"deployment": d.full_name, "schedule": d.schedules[0].schedule.cron,
@@ -784,15 +794,31 @@ def serve(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
 
 def main() -> None:
     """The console script. piiflow's own errors print one line where they happen; anything else is a bug, said in
-    one line too (its message could carry a value from the data), with ``PIIFLOW_DEBUG=1`` for the traceback."""
+    one line too (its message could carry a value from the data), with ``PIIFLOW_DEBUG=1`` for the traceback.
+
+    Once every exit handler has run (Prefect's log and event flushes, the embedded server's stop) the process ends
+    without the interpreter's teardown of its modules, which took half a second after every command (measured:
+    0.55 s of a 4 s ``purge`` plan). Every file piiflow writes is closed (and synced) where it is written."""
+    status = [1]
+    atexit.register(_leave, status)  # registered first, so it runs after every other exit handler
     try:
         app()
+    except SystemExit as e:
+        status[0] = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        raise
     except Exception as e:  # noqa: BLE001
         if os.environ.get("PIIFLOW_DEBUG"):
             raise
         sys.stderr.write(f"piiflow: error: unexpected {type(e).__name__}; nothing after it ran (PIIFLOW_DEBUG=1 shows "
                          f"the traceback)\n")
+        status[0] = 2
         sys.exit(2)
+
+
+def _leave(status: list[int]) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status[0])
 
 
 if __name__ == "__main__":

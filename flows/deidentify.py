@@ -43,7 +43,7 @@ from flows.lake_key import check_lake_key, state_keys
 from flows.naming import release_run_name, release_task_name
 from flows.progress import Progress
 from flows.reports import publish_artifacts, report_audit_head, write_report
-from flows.runtime import RUN_TIMEOUT_SECONDS, analyzer_for, storage_tags, transient_io_error
+from flows.runtime import RUN_TIMEOUT_SECONDS, analyzer_for, storage_tags, transient_io_error, use_jemalloc
 from flows.storage import check_region, lake_fs, recover_release, release_store, storage_for, survey
 from flows.task_planning import plan_release_tasks
 from transforms.consent import Exclusions, leave_out
@@ -301,6 +301,7 @@ def release_partitions_task(catalog, release, parts, key, settings, force, excl=
     """Partitions ``[(dataset, date, paths)]``, each de-identified, gated and staged in turn (usually one; several
     where the task runner makes a task costly, see :func:`transforms.planning.plan_tasks`). Tagged
     ``piiflow-storage`` by the flow when a concurrency limit on that tag exists (:func:`flows.runtime.storage_tags`)."""
+    use_jemalloc()  # in whichever process runs the task (threads, a process pool, a Dask worker)
     return [release_partition(catalog, release, ds, dt, paths, key, settings, force, publish=False, excl=excl)
             for ds, dt, paths in parts]
 

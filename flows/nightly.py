@@ -61,7 +61,7 @@ def _nightly(catalog, catalog_path: str, root: str | None, settings: Settings) -
     erasures = _step(configured(erase_flow, settings), catalog_path, execute=True, ledger=True, root=root,
                      settings=settings)
     scan = _step(configured(scan_flow, settings), catalog_path, changed=True, root=root, settings=settings)
-    deidentify = configured(deidentify_flow, settings, task_runner=task_runner_for(settings))
+    deidentify = configured(deidentify_flow, settings, task_runner=task_runner_for(settings, catalog))
     releases = {name: _release(deidentify, catalog_path, name, root, settings) for name in catalog.releases}
     result = {"purge": purge, "erasures": erasures, "scan": scan, "releases": releases}
     result["summary"] = nightly_summary(result)

@@ -31,6 +31,22 @@ def configure_prefect_env(home: Path | None = None) -> None:
     env.setdefault("TLDEXTRACT_CACHE", str(Path(env["PREFECT_HOME"]) / "tldextract"))
 
 
+def use_jemalloc() -> None:
+    """Arrow's jemalloc pool for this process's Arrow buffers (unless ``ARROW_DEFAULT_MEMORY_POOL`` names one).
+
+    On these machines (2-core VMs) de-identifying a 1,000,000-row partition took 2.8-4.1 s with Arrow's default pool
+    (mimalloc) against 1.5-1.8 s with jemalloc, at the same peak memory (``bench/bench_deidentify.py``, five runs
+    each, alternating): mimalloc hands freed pages back to the system and each new table faults them in again."""
+    import pyarrow as pa
+
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL") or pa.default_memory_pool().backend_name == "jemalloc":
+        return
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except NotImplementedError:  # a pyarrow built without jemalloc: keep its default
+        pass
+
+
 @contextmanager
 def direct_run_settings():
     """Prefect settings for flows called directly (the command line, benchmarks) rather than run from a deployment:
@@ -121,22 +137,30 @@ def check_task_runner(settings: Settings) -> None:
     ephemeral one each, which outlives them). Start ``prefect server start`` and set ``PREFECT_API_URL`` here and
     in the workers' environment."""
     from configs.errors import PolicyError
+    from flows import prefect_api
 
-    if settings.task_runner == "dask" and settings.dask_address and not os.environ.get("PREFECT_API_URL"):
+    if settings.task_runner == "dask" and settings.dask_address and not prefect_api.shared():
         raise PolicyError("PIIFLOW_DASK_ADDRESS: a Dask cluster's workers need a Prefect server they can reach; start "
                           "one (prefect server start) and set PREFECT_API_URL here and in the workers' environment")
 
 
-def check_dask_workers(address: str, api_url: str, timeout: float = 10) -> int:
+def check_dask_workers(address: str, api_url: str, timeout: float = 10, lake_root: Path | None = None) -> int:
     """The number of workers at ``address``; raises PolicyError unless there is one and every one reports to
-    ``api_url`` (the workers' ``PREFECT_API_URL``), so that no worker starts a Prefect server of its own."""
+    ``api_url`` (the workers' ``PREFECT_API_URL``), so that no worker starts a Prefect server of its own, and, for a
+    lake in a local folder (``lake_root``), every worker sees that folder as this process does: the folder itself,
+    and the lake's key record (``state/key.json``) with the same bytes when there is one. A worker on another
+    machine needs the lake mounted at the same path (an object store needs nothing of the kind)."""
     from distributed import Client
 
     from configs.errors import PolicyError
 
+    root = str(lake_root) if lake_root is not None else None
+    record = Path(root, "state", "key.json") if root else None
+    expected = record.read_bytes() if record is not None and record.is_file() else None
     try:
         with Client(address, timeout=timeout) as client:
             urls = client.run(lambda: os.environ.get("PREFECT_API_URL"))
+            seen = client.run(_sees_lake, root, expected is not None) if root else {}
     except OSError as e:
         raise PolicyError(f"PIIFLOW_DASK_ADDRESS: cannot reach the Dask scheduler ({type(e).__name__})") from e
     if not urls:
@@ -145,13 +169,33 @@ def check_dask_workers(address: str, api_url: str, timeout: float = 10) -> int:
     if wrong:
         raise PolicyError(f"PIIFLOW_DASK_ADDRESS: {wrong} of {len(urls)} Dask worker(s) do not report to this "
                           f"run's Prefect server; start them with PREFECT_API_URL={api_url}")
+    blind = sum(1 for s in seen.values() if s is False or (expected is not None and s != expected))
+    if blind:
+        raise PolicyError(f"PIIFLOW_DASK_ADDRESS: {blind} of {len(seen)} Dask worker(s) cannot see the lake's folder "
+                          f"{root} as this machine does; mount it at the same path on every worker, or keep the "
+                          "lake in an object store")
     return len(urls)
 
 
-def task_runner_for(settings: Settings):
+def _sees_lake(root: str, record: bool):
+    """Run on a Dask worker: False when ``root`` is not a folder there, else the key record's bytes (``record``)
+    or True."""
+    folder = Path(root)
+    if not folder.is_dir():
+        return False
+    if not record:
+        return True
+    try:
+        return (folder / "state" / "key.json").read_bytes()
+    except OSError:
+        return False
+
+
+def task_runner_for(settings: Settings, catalog=None):
     """The task runner settings ask for: threads (default), processes, or Dask (a local cluster of
-    ``max_workers`` single-threaded workers, or the scheduler at ``dask_address``). The one wiring place.
-    Worker processes share this process's Prefect API (:func:`share_api_with_workers`)."""
+    ``max_workers`` single-threaded workers, or the scheduler at ``dask_address``, whose workers must see the
+    ``catalog``'s lake when it is a local folder). The one wiring place. Worker processes share this process's Prefect API
+    (:func:`share_api_with_workers`)."""
     check_task_runner(settings)
     if settings.task_runner in ("dask", "processes"):
         url = share_api_with_workers()
@@ -159,7 +203,8 @@ def task_runner_for(settings: Settings):
         from prefect_dask import DaskTaskRunner
 
         if settings.dask_address:
-            check_dask_workers(settings.dask_address, url)
+            root = catalog.lake.root if catalog is not None and isinstance(catalog.lake.root, Path) else None
+            check_dask_workers(settings.dask_address, url, lake_root=root)
             return DaskTaskRunner(address=settings.dask_address)
         return DaskTaskRunner(cluster_kwargs={"n_workers": settings.max_workers, "threads_per_worker": 1,
                                               "processes": True, "dashboard_address": None,

@@ -13,6 +13,8 @@ from tests.helpers import ROOT, make_lake
 
 configure_prefect_env(ROOT / ".prefect")
 os.environ.setdefault("PIIFLOW_KEY", "test-master-key-0123456789-abcdefghijklmnop")
+# Commands the tests start never record their runs in a developer's own `prefect server start` (flows/prefect_api.py).
+os.environ.setdefault("PIIFLOW_LOCAL_PREFECT", "off")
 # Audit anchors of the tests' lakes: outside every lake, never in the user's home.
 os.environ.setdefault("PIIFLOW_AUDIT_ANCHOR_DIR", tempfile.mkdtemp(prefix="piiflow-test-anchors-"))
 

@@ -98,6 +98,16 @@ def test_truncate_time_in_local_time(to, expected):
     assert fmt == [expected, expected, expected, None, None]
 
 
+def test_truncate_time_in_a_zone_with_daylight_saving():
+    """The autumn change's repeated hour (both 02:30s in Berlin) truncates to its wall-clock hour, where the lake's
+    time zone changes clocks; a naive time in that hour is ambiguous and becomes null."""
+    values = pa.array(["2026-10-25T02:30:00+02:00", "2026-10-25T02:30:00+01:00", "2026-10-25T02:30:00",
+                       "2026-03-29T03:30:00+02:00"])
+    out = ops.truncate_time(values, to="hour", tz="Europe/Berlin").to_pylist()
+    assert out == [datetime(2026, 10, 25, 2), datetime(2026, 10, 25, 2), None, datetime(2026, 3, 29, 3)]
+    assert ops.truncate_time(values, to="week", tz="Europe/Berlin").to_pylist()[0] == datetime(2026, 10, 19)
+
+
 def test_truncate_time_accepts_timestamps():
     arr = pa.array([datetime(2026, 11, 4, 5, 47)], pa.timestamp("ms", tz="UTC"))
     assert ops.truncate_time(arr, to="hour").to_pylist()[0].hour == 13

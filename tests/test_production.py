@@ -126,6 +126,9 @@ def test_deploy_work_pool_worker_nightly_and_backfill(deployed):
         names = {f"{client.read_flow(d.flow_id).name}/{d.name}" for d in client.read_deployments()}
         assert {"nightly/nightly", "scan/weekly-full-scan", "deidentify/backfill", "erase/erasure",
                 "consent/objection", "consent/withdrawal"} <= names
+        # scheduled runs show their schedule by name (its slug) until they start and name themselves
+        assert [s.slug for s in client.read_deployment_by_name("nightly/nightly").schedules] == [
+            "nightly-0200-asia-shanghai"]
 
         nightly = run_and_wait(client, "nightly/nightly", {"catalog_path": str(catalog)})
         assert nightly.state.is_completed(), nightly.state
@@ -218,6 +221,30 @@ def test_no_run_parameter_carries_the_master_key(deployed, tmp_path):
     out = subprocess.run([sys.executable, "-c", script], env=block_env, cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     assert out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_a_command_finds_a_running_local_server_and_records_its_run_there(deployed, tmp_path):
+    """Without PREFECT_API_URL, a command uses the server answering at PIIFLOW_LOCAL_PREFECT (by default where
+    `prefect server start` listens), says so in one line on stderr, and its run is in that server; with the
+    setting off it runs on its own embedded server, which is gone when the command ends."""
+    url, env, catalog = deployed
+    own = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
+    own.update(PIIFLOW_KEY="prod-test-key-0123456789-abcdefghijklmnopq", PIIFLOW_LOCAL_PREFECT=url,
+               PREFECT_HOME=str(tmp_path / "cli-home"))
+    p = subprocess.run([str(BIN / "piiflow"), "purge", "-c", str(catalog), "--json"], env=own, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert f"runs are recorded in the Prefect server at {url} (found running)" in p.stderr
+    with client_for(url) as client:
+        plans = [r.name for r in client.read_flow_runs() if r.name.startswith("purge-plan-")]
+    assert len(plans) == 1, plans
+    p = subprocess.run([str(BIN / "piiflow"), "purge", "-c", str(catalog), "--json"],
+                       env={**own, "PIIFLOW_LOCAL_PREFECT": "off"}, cwd=tmp_path, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0 and "found running" not in p.stderr, p.stderr[-2000:]
+    assert json.loads(p.stdout)["executed"] is False
+    with client_for(url) as client:  # the second run went to its own server
+        assert [r.name for r in client.read_flow_runs() if r.name.startswith("purge-plan-")] == plans
 
 
 def test_audit_verify_checks_the_last_runs_artifact_on_the_server(deployed):
@@ -382,6 +409,10 @@ def test_a_release_on_a_dask_scheduler_and_worker(server, tmp_path, monkeypatch,
                 time.sleep(1)
         with pytest.raises(PolicyError, match="do not report to this run's Prefect server"):
             check_dask_workers(address, "http://127.0.0.1:1/api")
+        # a local lake: the worker (same machine) sees lake a's folder, and is refused a folder it cannot see
+        assert check_dask_workers(address, url, lake_root=lake_a) == 1
+        with pytest.raises(PolicyError, match="1 of 1 Dask worker.s. cannot see the lake's folder"):
+            check_dask_workers(address, url, lake_root=tmp_path / "elsewhere")
         monkeypatch.setenv("PREFECT_API_URL", url)
         with temporary_settings(updates={PREFECT_API_URL: url}):
             deidentify_flow(str(lake_a / "catalog.yaml"), "crm_research")

@@ -81,6 +81,11 @@ def _codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     return codes, enc.dictionary
 
 
+def _decode(codes: np.ndarray, values: pa.Array) -> pa.Array:
+    """``values`` taken at ``codes``, where the code ``len(values)`` stands for null (as :func:`_codes` gives)."""
+    return pa.concat_arrays([values, pa.nulls(1, values.type)]).take(pa.array(codes))
+
+
 def generalize_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_suppression: float, *,
                     key: bytes, tz: str = "Asia/Shanghai") -> tuple[pa.Table, "KReport"]:
     """Give each quasi-identifier the level of its ladder that keeps the most information while at most
@@ -99,16 +104,19 @@ def generalize_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_
         encoded = dict(zip(quasi, _map_columns(lambda c: _codes(out.column(c)), quasi, out.num_rows)))
         codes0 = {c: encoded[c][0] for c in quasi}
         maps: dict[str, list[np.ndarray]] = {}
+        values: dict[str, list[pa.Array | None]] = {}  # level -> that level's distinct values, by its codes
         for c in quasi:  # level -> map from level-0 code to that level's code, via one raw value per level-0 code
             reps = ops.first_index(codes0[c])
             reps = reps[reps < len(codes0[c])]
             rep_raw = raw.column(c).take(pa.array(reps))
             n0 = int(codes0[c].max(initial=0)) + 1
-            maps[c] = [np.arange(n0)]
+            maps[c], values[c] = [np.arange(n0)], [None]
             for op in ladders[c][1:]:
                 m = np.zeros(n0, dtype=np.int64)
-                m[codes0[c][reps]] = _codes(apply_operator(op, rep_raw, key=key, tz=tz))[0]
+                level_codes, level_values = _codes(apply_operator(op, rep_raw, key=key, tz=tz))
+                m[codes0[c][reps]] = level_codes
                 maps[c].append(m)
+                values[c].append(level_values)
         nulls = {c: len(encoded[c][1]) if out.column(c).null_count else None for c in quasi}
         lat = lattice.build(codes0, maps, nulls)
         result = lattice.search(lat, k, budget)
@@ -117,8 +125,10 @@ def generalize_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_
             if node[c]:
                 like = out.column(c).type  # every level keeps the declared operator's type: one type per column
                 op = ladders[c][node[c]]
+                # the chosen level, from the level-0 codes: the very classes the search measured, and no operator
+                # run again over every row
                 col = hide(raw.column(c), like) if op.op == "suppress" else \
-                    apply_operator(op, raw.column(c), key=key, tz=tz)
+                    _decode(maps[c][node[c]][codes0[c]], values[c][node[c]])
                 out = out.set_column(out.column_names.index(c), c, col)
         class_ids = lat.classes(result.node)[lat.row_ids]  # the rows' classes at the chosen levels
     out, rep = k_anonymize(out, quasi, k, class_ids)

@@ -28,5 +28,6 @@ def to_timestamp(values: pa.Array | pa.ChunkedArray, tz: str = "Asia/Shanghai") 
 
 
 def _ms(s: pd.Series) -> pd.Series:
-    """Aware datetimes in milliseconds, anything finer truncated (pandas refuses a lossy cast)."""
-    return s.dt.floor("ms").dt.as_unit("ms")
+    """Aware datetimes in milliseconds, anything finer truncated (pandas refuses a lossy cast). Truncated in UTC: in
+    local time the repeated hour of a daylight-saving change is ambiguous, and pandas refuses to floor it."""
+    return s.dt.tz_convert("UTC").dt.floor("ms").dt.tz_convert(s.dt.tz).dt.as_unit("ms")
