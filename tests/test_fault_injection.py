@@ -2,13 +2,16 @@
 ends exactly as one uninterrupted run: no expired row left, every unexpired row present once, no temporary file,
 and an audit chain that verifies. The same tests on an object store: ``tests/test_fault_injection_s3.py``."""
 
+import atexit
 import hashlib
 import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -43,19 +46,6 @@ def leftovers(root: Path) -> list[str]:
     return [str(p) for p in root.rglob(".tmp-*")]
 
 
-_CHILD = """
-import sys, time
-from pathlib import Path
-from configs.catalog import load_catalog
-from tests.test_fault_injection import RUNS
-args = sys.argv[2:]
-print("ready", flush=True)
-t = time.perf_counter()
-RUNS[sys.argv[1]](*args)
-print("done", time.perf_counter() - t, flush=True)
-"""
-
-
 def _purge(cat_path):
     from configs.settings import Settings
     from flows.purge import run_purge
@@ -77,19 +67,90 @@ def _sunset(cat_path, mode):
 RUNS = {"purge": lambda c: _purge(Path(c)), "erase": lambda c, s: _erase(Path(c), Path(s)), "sunset": _sunset}
 
 
-def _child(kind: str, *args) -> subprocess.Popen:
-    """The run under test in its own process (Delta's runtime does not survive a fork), ready once imported."""
-    p = subprocess.Popen([sys.executable, "-c", _CHILD, kind, *map(str, args)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert p.stdout.readline().strip() == "ready", p.stderr.read()[-2000:]
-    return p
+#: The runs under test start from a zygote: a process that has imported everything a run needs (about 3 s of CPU
+#: per process) and forks one child per run, so that a kill lands in the run's work rather than in its imports, and
+#: forty-odd kills do not pay forty-odd start-ups. It forks only while it runs no Python thread and has not loaded
+#: Delta (whose runtime does not survive a fork; a child loads it itself): checked. Arrow's and jemalloc's own
+#: threads are fork-aware (they are re-created in the child).
+_ZYGOTE = """
+import os, sys, time
+sys.stdout = os.fdopen(os.dup(1), "w")  # the protocol's channel; the children's fd 1 goes nowhere
+devnull = os.open(os.devnull, os.O_WRONLY)
+os.dup2(devnull, 1)
+from tests.test_fault_injection import RUNS
+import flows.erase, flows.purge, flows.sunset  # noqa: F401
+import threading
+assert threading.active_count() == 1 and "deltalake" not in sys.modules, "forking this zygote would not be safe"
+print("ready", flush=True)
+for line in sys.stdin:
+    verb, *args = line.rstrip("\\n").split("\\t")
+    if verb == "wait":
+        _, status = os.waitpid(int(args[0]), 0)
+        print(os.waitstatus_to_exitcode(status), flush=True)
+        continue
+    pid = os.fork()
+    if pid == 0:
+        sys.stdout = open(os.devnull, "w")
+        try:
+            RUNS[args[0]](*args[1:])
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            sys.stderr.flush()
+            os._exit(1)
+        os._exit(0)
+    print(pid, flush=True)
+"""
+
+_zygotes: dict = {}
+
+
+@atexit.register
+def _stop_zygotes() -> None:
+    for z in _zygotes.values():
+        z.stdin.close()  # the zygote's loop ends
+        try:
+            z.wait(10)
+        except subprocess.TimeoutExpired:
+            z.kill()
+
+
+def _zygote() -> subprocess.Popen:
+    """The zygote for this process's current environment (an S3 test's credentials and endpoint), started once."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    key = tuple(sorted(env.items()))
+    z = _zygotes.get(key)
+    if z is None or z.poll() is not None:
+        log = Path(tempfile.mkstemp(prefix="piiflow-zygote-", suffix=".log")[1])
+        z = subprocess.Popen([sys.executable, "-c", _ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=log.open("w"), text=True, cwd=ROOT, env=env)
+        z.log = log
+        assert z.stdout.readline().strip() == "ready", log.read_text()[-2000:]
+        _zygotes[key] = z
+    return z
+
+
+def _ask(z: subprocess.Popen, *words: str) -> int:
+    z.stdin.write("\t".join(words) + "\n")
+    z.stdin.flush()
+    answer = z.stdout.readline().strip()
+    assert answer.lstrip("-").isdigit(), f"the zygote stopped: {z.log.read_text()[-2000:]}"
+    return int(answer)
+
+
+def _finished(pid: int) -> bool:
+    """Whether a child of the zygote has ended (a zombie until the zygote waits for it: its pid is not reused)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
 
 
 def _timed(kind: str, *args) -> float:
-    p = _child(kind, *args)
-    out, err = p.communicate(timeout=300)
-    assert p.returncode == 0, err[-2000:]
-    return float(out.split()[-1])
+    """The run, to its end, in a child of the zygote; its wall time."""
+    z = _zygote()
+    t = time.perf_counter()
+    pid = _ask(z, "run", kind, *map(str, args))
+    code = _ask(z, "wait", str(pid))
+    assert code == 0, f"the run under test failed by itself (exit {code}): {z.log.read_text()[-2000:]}"
+    return time.perf_counter() - t
 
 
 #: Kills are drawn within this share of the reference run's time: on a shared machine a later run may well be
@@ -98,14 +159,16 @@ KILL_SPAN = 0.8
 
 
 def _kill_then_rerun(kind: str, args, window: float, rng: random.Random) -> bool:
-    """Start the run in a child process, SIGKILL it after a random delay, then run it to completion here.
+    """Start the run in a child of the zygote, SIGKILL it after a random delay, then run it to completion here.
     Returns whether the kill landed before the child finished."""
-    p = _child(kind, *args)
+    z = _zygote()
+    pid = _ask(z, "run", kind, *map(str, args))
     time.sleep(rng.uniform(0, KILL_SPAN * window))
-    landed = p.poll() is None
-    p.kill()
-    _, err = p.communicate()
-    assert landed or p.returncode == 0, f"the run under test failed by itself: {err[-2000:]}"
+    landed = not _finished(pid)
+    os.kill(pid, signal.SIGKILL)  # a zombie's pid is still the child's: never another process
+    code = _ask(z, "wait", str(pid))
+    assert code in (0, -signal.SIGKILL), f"the run under test failed by itself (exit {code}): {z.log.read_text()[-2000:]}"
+    landed = landed and code == -signal.SIGKILL
     RUNS[kind](*map(str, args))
     return landed
 
