@@ -27,6 +27,7 @@ def column_entries(ds: Dataset, schema: dict[str, str], levels: dict[str, Counte
             "name": name, "type": arrow_type, "kind": pol.kind, "description": pol.description or "",
             "operation": pol.op.describe(), "meaning": pol.op.meaning(tz=tz),
             "generalisation": dict(levels.get(name, Counter()).most_common()),
+            **({"ladder": [op.describe() for op in pol.op.ladder()]} if pol.kind == "quasi" else {}),
         })
     return out
 
@@ -86,7 +87,7 @@ def release_index(catalog: Catalog, release: str, manifests: dict[str, list[dict
             "partitions": parts,
         }
     return {"release": release, "recipient": rel.recipient, "purpose": rel.purpose, "description": rel.description,
-            "k_anonymity": rel.k_anonymity,
+            "k_anonymity": rel.k_anonymity, "max_linked_share": rel.max_linked_share,
             "max_suppression": rel.max_suppression, "retention_days": rel.retention.days if rel.retention else None,
             "time_zone": tz, "generated_at": as_of.isoformat(timespec="seconds"), "policy_hash": catalog.policy_hash,
             "datasets": datasets}

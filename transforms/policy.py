@@ -131,7 +131,10 @@ def generalize_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_
                     _decode(maps[c][node[c]][codes0[c]], values[c][node[c]])
                 out = out.set_column(out.column_names.index(c), c, col)
         class_ids = lat.classes(result.node)[lat.row_ids]  # the rows' classes at the chosen levels
+    declared = {c: len(encoded[c][1]) for c in quasi} if class_ids is not None else {}  # nulls have no entry
     out, rep = k_anonymize(out, quasi, k, class_ids)
+    rep.distinct = {c: {"declared": declared[c], "released": pc.count_distinct(out.column(c)).as_py()}
+                    for c in declared}
     rep.operators = {c: ladders[c][node[c]] for c in quasi}
     rep.generalisation = {c: op.describe() for c, op in rep.operators.items()}
     rep.within_budget = rep.suppressed <= budget
@@ -167,6 +170,8 @@ class KReport:
     lattice: dict[str, int] = field(default_factory=dict)
     #: Distinct l-diversity per sensitive column: the fewest distinct values of it within any class.
     l_diversity: dict[str, int] = field(default_factory=dict)
+    #: Per quasi-identifier, how many distinct values it has at its declared level and as released (nulls aside).
+    distinct: dict[str, dict[str, int]] = field(default_factory=dict)
     #: Not recorded: which input rows were kept (a boolean per row), and each quasi-identifier's chosen operator.
     kept: pa.Array | None = field(default=None, repr=False)
     operators: dict[str, OperatorSpec] = field(default_factory=dict, repr=False)
