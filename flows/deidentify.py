@@ -63,9 +63,11 @@ from transforms.planning import Part
 from transforms.policy import (
     apply_policy,
     columns_to_read,
+    declared_quasi,
     dictionary_columns,
     generalize_to_k,
     nested_quasi_identifiers,
+    release_levels,
     rescan,
 )
 from transforms.report_html import release_page
@@ -172,7 +174,8 @@ def partition_subjects(catalog: Catalog, dataset: str, dt: date, paths: list[Pat
 
 
 def why_redo(catalog: Catalog, release: str, dataset: str, dt: date, paths: list[Path], key: bytes,
-             force: bool, excl: Exclusions | None = None) -> tuple[str | None, dict]:
+             force: bool, excl: Exclusions | None = None, levels: dict[str, str] | None = None
+             ) -> tuple[str | None, dict]:
     """(why the partition must be built, or None to skip it; what its manifest will record of its inputs:
     ``inputs``, ``fingerprint``, ``state``, ``excluded``). With exclusions (``excl``), the partition's subjects are
     read to tell whether they reach it, unless the lake's digest book remembers the answer for the same inputs and
@@ -188,7 +191,7 @@ def why_redo(catalog: Catalog, release: str, dataset: str, dt: date, paths: list
     fp = input_fingerprint(catalog, dataset, paths, key, inputs, state, excluded)
     why = redo_reason(release_store(catalog, release, dataset).manifest(dt), fingerprint=fp, inputs=inputs,
                       policy_hash=catalog.policy_hash, key_fingerprint=key_fingerprint(key), state_digest=state,
-                      exclusion_digest=excluded, force=force)
+                      exclusion_digest=excluded, force=force, levels=levels)
     return why, {"inputs": inputs, "fingerprint": fp, "state": state, "excluded": excluded}
 
 
@@ -232,7 +235,7 @@ def load_date(catalog: Catalog, dataset: str, dt: date, paths: list[Path], maste
 
 def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, paths: list[Path], key: bytes,
                       settings: Settings, force: bool = False, publish: bool = True,
-                      excl: Exclusions | None = None) -> PartitionResult:
+                      excl: Exclusions | None = None, levels: dict[str, str] | None = None) -> PartitionResult:
     """Skip if unchanged; else de-identify, gate and publish one partition. A failed gate returns ``blocked``.
     With ``publish=False`` a partition that passes is left staged (``result.staged``) for the caller to publish."""
     rel = catalog.releases[release]
@@ -241,7 +244,7 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     started = time.perf_counter()
     target = store.target(dt)
     try:
-        why, recorded = why_redo(catalog, release, dataset, dt, paths, key, force, excl)
+        why, recorded = why_redo(catalog, release, dataset, dt, paths, key, force, excl, levels)
         if why is None:
             return PartitionResult(dataset, dt.isoformat(), "skipped", path=str(target))
         seen: set[str] = set()
@@ -260,7 +263,7 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
     analyzer = analyzer_for(settings, release=True)
     out, _ = apply_policy(table, ds, key=key, analyzer=analyzer, tz=catalog.lake.timezone)
     out, krep = generalize_to_k(table, out, ds, rel.k_anonymity, rel.max_suppression, key=key,
-                                tz=catalog.lake.timezone)
+                                tz=catalog.lake.timezone, levels=levels)
     res = PartitionResult(dataset, dt.isoformat(), "published", rows_in=table.num_rows, rows_out=out.num_rows,
                           suppressed=krep.suppressed, path=str(target), redo=why, left_out=left_out,
                           problems=[f"{f}: {n:,} row(s) whose event time falls on another day than dt={dt} left out "
@@ -297,13 +300,14 @@ def release_partition(catalog: Catalog, release: str, dataset: str, dt: date, pa
 
 @task(cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=transient_io_error,
       task_run_name=release_task_name)
-def release_partitions_task(catalog, release, parts, key, settings, force, excl=None) -> list[PartitionResult]:
+def release_partitions_task(catalog, release, parts, key, settings, force, excl=None,
+                            levels=None) -> list[PartitionResult]:
     """Partitions ``[(dataset, date, paths)]``, each de-identified, gated and staged in turn (usually one; several
     where the task runner makes a task costly, see :func:`transforms.planning.plan_tasks`). Tagged
     ``piiflow-storage`` by the flow when a concurrency limit on that tag exists (:func:`flows.runtime.storage_tags`)."""
     use_jemalloc()  # in whichever process runs the task (threads, a process pool, a Dask worker)
-    return [release_partition(catalog, release, ds, dt, paths, key, settings, force, publish=False, excl=excl)
-            for ds, dt, paths in parts]
+    return [release_partition(catalog, release, ds, dt, paths, key, settings, force, publish=False, excl=excl,
+                              levels=(levels or {}).get(ds)) for ds, dt, paths in parts]
 
 
 def release_key(settings: Settings, recipient: str) -> bytes:
@@ -322,7 +326,8 @@ def _span(start: date | None, end: date | None) -> str:
 
 
 def set_aside_unchanged(catalog: Catalog, release: str, planned: dict[str, list], key: bytes, force: bool,
-                        excl: Exclusions | None = None) -> tuple[dict[str, list], list[PartitionResult]]:
+                        excl: Exclusions | None = None, levels: dict[str, dict[str, str]] | None = None
+                        ) -> tuple[dict[str, list], list[PartitionResult]]:
     """(the planned partitions to build, the results of those skipped as unchanged): an unchanged partition costs
     its inputs' hashes here and no task. Each skip is logged."""
     log, todo, skipped = get_run_logger(), {}, []
@@ -330,7 +335,7 @@ def set_aside_unchanged(catalog: Catalog, release: str, planned: dict[str, list]
         todo[ds] = []
         for dt, paths in dates:
             try:
-                why = why_redo(catalog, release, ds, dt, paths, key, force, excl)[0]
+                why = why_redo(catalog, release, ds, dt, paths, key, force, excl, (levels or {}).get(ds))[0]
             except (StorageError, OSError):
                 why = "input"  # the task reads it again, and reports what it cannot read
             if why is None:
@@ -343,12 +348,41 @@ def set_aside_unchanged(catalog: Catalog, release: str, planned: dict[str, list]
     return todo, skipped
 
 
+def choose_levels(catalog: Catalog, release: str, datasets: list[str], key: bytes, settings: Settings,
+                  excl: Exclusions | None = None) -> dict[str, dict[str, str]]:
+    """Per dataset with work to do, one level per quasi-identifier for all its days (global recoding,
+    :func:`transforms.policy.release_levels`): every day of the dataset read (its quasi-identifiers taken to their
+    declared level), searched together. Logged; a day that no level brings within its budget is named (its gate
+    then reports it). A day that cannot be read is left out of the search (its task reports it)."""
+    rel, tz, log, out = catalog.releases[release], catalog.lake.timezone, get_run_logger(), {}
+    for name in datasets:
+        ds = catalog.release_dataset(release, name)
+        if not ds.columns_of_kind("quasi"):
+            continue
+        days, dates = [], []
+        for dt, paths in plan_dates(catalog, name, None, None).items():
+            try:
+                table = load_date(catalog, name, dt, paths, settings.master_key(), excl=excl, release=release)
+            except (StorageError, pa.ArrowException):
+                continue
+            days.append((table, declared_quasi(table, ds, key=key, tz=tz)))
+            dates.append(dt)
+        out[name], over = release_levels(days, ds, rel.k_anonymity, rel.max_suppression, key=key, tz=tz)
+        log.info("release %s: %s at one level on all %d day(s): %s", release, name, len(days),
+                 ", ".join(f"{c} {v}" for c, v in out[name].items()))
+        if over:
+            log.warning("release %s: %s: no level keeps %d day(s) within the suppression budget (%s): their gates "
+                        "report them", release, name, len(over), ", ".join(dates[i].isoformat() for i in over[:5]))
+    return out
+
+
 def run_release_tasks(catalog: Catalog, release: str, chunks: list[list[Part]], key: bytes, settings: Settings,
-                      force: bool, excl: Exclusions | None = None) -> list[PartitionResult]:
+                      force: bool, excl: Exclusions | None = None,
+                      levels: dict[str, dict[str, str]] | None = None) -> list[PartitionResult]:
     """Submit one task per chunk, follow their progress, and return every partition's result in release order."""
     rel = catalog.releases[release]
     with tags(*storage_tags()):
-        futures = [release_partitions_task.submit(catalog, release, chunk, key, settings, force, excl)
+        futures = [release_partitions_task.submit(catalog, release, chunk, key, settings, force, excl, levels)
                    for chunk in chunks]
     log = get_run_logger()
     with Progress(sum(len(c) for c in chunks), f"release {release}") as progress:
@@ -444,9 +478,14 @@ def deidentify_flow(catalog_path: str, release: str, start: date | None = None, 
         planned = {ds: list(plan_dates(catalog, ds, start, end).items()) for ds in rel.datasets}
         excl = release_exclusions(catalog, release, settings, min((dt for d in planned.values() for dt, _ in d),
                                                                    default=None))
-        planned, unchanged = set_aside_unchanged(catalog, release, planned, key, force, excl)
-        chunks = plan_release_tasks(catalog, release, planned, settings)
-        results = sorted(unchanged + run_release_tasks(catalog, release, chunks, key, settings, force, excl),
+        todo, unchanged = set_aside_unchanged(catalog, release, planned, key, force, excl)
+        # one level per quasi-identifier for the whole release, chosen again whenever a dataset has work to do;
+        # partitions published at other levels are redone ("levels")
+        levels = choose_levels(catalog, release, [ds for ds, d in todo.items() if d], key, settings, excl)
+        if levels:
+            todo, unchanged = set_aside_unchanged(catalog, release, planned, key, force, excl, levels)
+        chunks = plan_release_tasks(catalog, release, todo, settings)
+        results = sorted(unchanged + run_release_tasks(catalog, release, chunks, key, settings, force, excl, levels),
                          key=lambda r: (rel.datasets.index(r.dataset), r.dt))
         settle(catalog, release, results, audit)
         digest_book.book(catalog).save()

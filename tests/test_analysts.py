@@ -262,3 +262,25 @@ def test_a_run_that_changes_nothing_changes_no_document_and_counts_reconcile(rel
     assert c["left_out"].get("minors", 0) > 0 and c["rows_read"] + sum(c["left_out"].values()) == raw_rows
     dictionary = (work / "releases" / "marketing" / "_meta" / "dictionary.md").read_text()
     assert f"{c['left_out']['minors']:,}" in dictionary and "left out for the release's purpose" in dictionary
+
+
+def test_every_day_of_a_release_has_one_level_per_quasi_identifier(released):
+    """Global recoding (#30): a daily series compares like with like. Every published day of a dataset is at the
+    same level per quasi-identifier, the one index.json reports; a partition published at other levels is redone."""
+    from transforms.gate import redo_reason
+
+    cat_path, _ = released
+    meta = cat_path.parent / "releases" / "analytics" / "_meta"
+    index = json.loads((meta / "index.json").read_text())
+    for name, d in index["datasets"].items():
+        manifests = [json.loads(p.read_text()) for p in (meta / name).glob("dt=*/manifest.json")]
+        levels = {json.dumps(m["gate"]["k_anonymity"]["generalisation"], sort_keys=True) for m in manifests}
+        assert len(manifests) > 1 and len(levels) == 1, (name, levels)
+        assert d["levels"] == json.loads(levels.pop()) and "mixed" not in d["levels"].values()
+    m = manifests[0]
+    same = dict(fingerprint=m["input_fingerprint"], inputs=m["inputs"], policy_hash=m["policy_hash"],
+                key_fingerprint=m["key_fingerprint"], state_digest=m.get("state_digest", ""), force=False,
+                exclusion_digest=m.get("exclusion_digest", ""))
+    assert redo_reason(m, **same, levels=m["gate"]["k_anonymity"]["generalisation"]) is None
+    assert redo_reason(m, **same, levels={c: "suppress" for c in m["gate"]["k_anonymity"]["generalisation"]}) \
+        == "levels"

@@ -81,3 +81,45 @@ def test_the_search_stops_early_on_real_ladders():
     assert rep.lattice["visited"] < rep.lattice["nodes"] / 2
     assert 0 < rep.information_loss < 1 and set(rep.information_loss_by_column) == {"ts", "ip", "gps", "carrier"}
     assert rep.generalisation["carrier"] == "keep"  # three carriers never need hiding
+
+
+def _day(n: int, values: list[int], rng) -> pa.Table:
+    return pa.table({"duration": rng.choice(values, n).astype(float),
+                     "carrier": rng.choice(["中国移动", "中国联通"], n).tolist()})
+
+
+USAGE = Dataset.model_validate({"category": "usage", "location": "x", "format": "parquet", "columns": {
+    "duration": {"kind": "quasi", "op": {"op": "bucket", "width": 1}},
+    "carrier": {"kind": "quasi", "op": "keep"}}})
+
+
+def _alone(t: pa.Table, **kw):
+    return generalize_to_k(t, apply_policy(t, USAGE, key=KEY, analyzer=None)[0], USAGE, 5, 0.05, key=KEY, **kw)[1]
+
+
+def test_one_level_for_every_day_each_day_within_its_budget():
+    """Global recoding: a busy day would keep the declared bucket, a quiet day needs wider ones; searched together,
+    both days get the quiet day's width (one level for the release), each within its own suppression budget, and
+    each day's partition then applies exactly those levels."""
+    from transforms.policy import declared_quasi, release_levels
+
+    rng = np.random.default_rng(5)
+    busy, quiet = _day(2000, [1, 2, 3, 4], rng), _day(40, list(range(10)), rng)
+    alone = [_alone(t) for t in (busy, quiet)]
+    assert alone[0].generalisation["duration"] != alone[1].generalisation["duration"]  # per day, levels differ
+    days = [(t, declared_quasi(t, USAGE, key=KEY)) for t in (busy, quiet)]
+    levels, over = release_levels(days, USAGE, 5, 0.05, key=KEY)
+    assert over == [] and levels == {"duration": alone[1].generalisation["duration"], "carrier": "keep"}
+    for t in (busy, quiet):
+        rep = _alone(t, levels=levels)
+        assert rep.generalisation == levels and rep.within_budget and rep.k_reached >= 5
+
+
+def test_a_day_no_level_brings_within_budget_is_named():
+    from transforms.policy import declared_quasi, release_levels
+
+    rng = np.random.default_rng(6)
+    tiny = pa.table({"duration": [1.0, 2.0, 3.0], "carrier": ["中国移动", "中国联通", "中国电信"]})
+    days = [(t, declared_quasi(t, USAGE, key=KEY)) for t in (_day(500, [1, 2], rng), tiny)]
+    levels, over = release_levels(days, USAGE, 5, 0.05, key=KEY)
+    assert over == [1] and levels == {"duration": "suppress", "carrier": "suppress"}

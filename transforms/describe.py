@@ -84,6 +84,9 @@ def release_index(catalog: Catalog, release: str, manifests: dict[str, list[dict
                          "suppressed": sum(p["suppressed"] for p in parts), "left_out": dict(sorted(left_out.items())),
                          "partial": sum(not p["complete"] for p in parts)},
             "hidden_in_some_partitions": top,
+            # the release's one level per quasi-identifier (global recoding); "mixed" while partitions published
+            # before the last change of levels are still at others
+            "levels": {c: next(iter(n)) if len(n) == 1 else "mixed" for c, n in levels.items()},
             "partitions": parts,
         }
     return {"release": release, "recipient": rel.recipient, "purpose": rel.purpose, "description": rel.description,

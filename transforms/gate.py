@@ -52,13 +52,17 @@ REDO_REASONS = ("new", "forced", "input", "policy", "key", "consent", "ledger", 
 
 
 def redo_reason(manifest: dict | None, *, fingerprint: str, inputs: list[dict], policy_hash: str,
-                key_fingerprint: str, state_digest: str, force: bool, exclusion_digest: str = "") -> str | None:
-    """Why a partition must be (re)built given its published ``manifest``, or None: it is unchanged and skipped."""
+                key_fingerprint: str, state_digest: str, force: bool, exclusion_digest: str = "",
+                levels: dict[str, str] | None = None) -> str | None:
+    """Why a partition must be (re)built given its published ``manifest``, or None: it is unchanged and skipped.
+    ``levels``: the quasi-identifiers' levels the release now has (a partition published at others is redone)."""
     if not manifest:
         return "new"
     if force:
         return "forced"
     if manifest.get("input_fingerprint") == fingerprint:
+        if levels is not None and manifest.get("gate", {}).get("k_anonymity", {}).get("generalisation") != levels:
+            return "levels"
         return None
     before = [(i.get("path"), i.get("bytes"), i.get("sha256")) for i in manifest.get("inputs", [])]
     if before != [(i["path"], i["bytes"], i["sha256"]) for i in inputs]:

@@ -149,9 +149,12 @@ class SearchResult:
     visited: int
 
 
-def search(lat: Lattice, k: int, budget: float) -> SearchResult:
+def search(lat: Lattice, k: int, budget: float, groups: np.ndarray | None = None,
+           group_budgets: np.ndarray | None = None) -> SearchResult:
     """The feasible node of least loss (see the module docstring); when no node is feasible, the top of the lattice
-    (every column suppressed), marked not feasible."""
+    (every column suppressed), marked not feasible. With ``groups`` (a group per distinct combination, such as its
+    day) a node is feasible only if every group's suppressed rows are within its ``group_budgets`` too (fewer
+    suppressed rows in each group up the lattice: still monotone)."""
     top = tuple(n - 1 for n in lat.shape)
     if not lat.columns or not lat.rows:
         small = np.zeros(len(lat.weights), dtype=bool)
@@ -170,7 +173,8 @@ def search(lat: Lattice, k: int, budget: float) -> SearchResult:
         node = tuple(int(x) for x in np.unravel_index(i, lat.shape))
         visited += 1
         small, suppressed = lat.below_k(node, k)
-        if suppressed > budget:
+        if suppressed > budget or (groups is not None and (np.bincount(
+                groups[small], weights=lat.weights[small], minlength=len(group_budgets)) > group_budgets).any()):
             continue
         loss = lat.loss(node, small)
         if best is None or loss < best.loss - 1e-12:

@@ -25,7 +25,7 @@ from transforms import operators as ops
 from transforms.detection import DIRECT_ENTITIES, detect, mask_value
 from transforms.operators import IMPLEMENTATIONS, apply_operator
 from transforms.operators.suppress_operator import hide
-from transforms.tables import cast_to, distinct_texts
+from transforms.tables import cast_to, concat, distinct_texts
 
 
 def dictionary_columns(dataset: Dataset) -> list[str]:
@@ -86,40 +86,100 @@ def _decode(codes: np.ndarray, values: pa.Array) -> pa.Array:
     return pa.concat_arrays([values, pa.nulls(1, values.type)]).take(pa.array(codes))
 
 
+def _quasi_lattice(raw: pa.Table, out: pa.Table, quasi: list[str], ladders: dict[str, list[OperatorSpec]], *,
+                   key: bytes, tz: str, extra: dict[str, np.ndarray] | None = None):
+    """The lattice of ``quasi`` over these rows (``extra``: further code columns that are part of every class and
+    never generalised, such as the day), with what decoding a level needs: (lattice, level-0 codes, maps, each
+    level's distinct values, each column's level-0 encoding)."""
+    encoded = dict(zip(quasi, _map_columns(lambda c: _codes(out.column(c)), quasi, out.num_rows)))
+    codes0 = {c: encoded[c][0] for c in quasi}
+    maps: dict[str, list[np.ndarray]] = {}
+    values: dict[str, list[pa.Array | None]] = {}  # level -> that level's distinct values, by its codes
+    for c in quasi:  # level -> map from level-0 code to that level's code, via one raw value per level-0 code
+        reps = ops.first_index(codes0[c])
+        reps = reps[reps < len(codes0[c])]
+        rep_raw = raw.column(c).take(pa.array(reps))
+        n0 = int(codes0[c].max(initial=0)) + 1
+        maps[c], values[c] = [np.arange(n0)], [None]
+        for op in ladders[c][1:]:
+            m = np.zeros(n0, dtype=np.int64)
+            level_codes, level_values = _codes(apply_operator(op, rep_raw, key=key, tz=tz))
+            m[codes0[c][reps]] = level_codes
+            maps[c].append(m)
+            values[c].append(level_values)
+    nulls = {c: len(encoded[c][1]) if out.column(c).null_count else None for c in quasi}
+    for name, codes in (extra or {}).items():
+        codes0[name], maps[name], nulls[name] = codes, [np.arange(int(codes.max(initial=0)) + 1)], None
+    return lattice.build(codes0, maps, nulls), codes0, maps, values, encoded
+
+
+def release_levels(days: list[tuple[pa.Table, pa.Table]], dataset: Dataset, k: int, max_suppression: float, *,
+                   key: bytes, tz: str = "Asia/Shanghai") -> tuple[dict[str, str], list[int]]:
+    """One level per quasi-identifier for every day of a release (ARX's global recoding), so that a daily series
+    compares like with like: the lattice search over all days together, each day its own partition (the day is part
+    of every class) and each day within its own suppression budget (``max_suppression`` of its rows). ``days``:
+    each day's raw rows and their declared (level-0) quasi-identifiers, as :func:`declared_quasi` gives them.
+
+    Returns (each quasi-identifier's operator at the chosen level, described; the indexes of days that no level
+    brings within budget: then the coarsest levels, those days reported by their gates)."""
+    quasi = [c for c in dataset.columns_of_kind("quasi") if days and c in days[0][1].column_names]
+    ladders = {c: dataset.columns[c].op.ladder() for c in quasi}
+    sizes = np.array([out.num_rows for _, out in days], dtype=np.int64)
+    if not quasi or not sizes.sum():
+        return {c: ladders[c][0].describe() for c in quasi}, []
+    raw, out = concat([r.select(quasi) for r, _ in days]), concat([o.select(quasi) for _, o in days])
+    day = np.repeat(np.arange(len(days), dtype=np.int64), sizes)
+    lat, *_ = _quasi_lattice(raw, out, quasi, ladders, key=key, tz=tz, extra={"__day__": day})
+    budgets = max_suppression * sizes
+    found = lattice.search(lat, k, float(budgets.sum()), groups=lat.tuples["__day__"], group_budgets=budgets)
+    node = dict(zip(lat.columns, found.node))
+    over = []
+    if not found.feasible:
+        per_day = np.bincount(lat.tuples["__day__"][found.small], weights=lat.weights[found.small],
+                              minlength=len(days))
+        over = [int(i) for i in np.flatnonzero(per_day > budgets)]
+    return {c: ladders[c][node[c]].describe() for c in quasi}, over
+
+
+def declared_quasi(table: pa.Table, dataset: Dataset, *, key: bytes, tz: str = "Asia/Shanghai") -> pa.Table:
+    """``table``'s quasi-identifiers at their declared level (what :func:`apply_policy` makes of them)."""
+    quasi = [c for c in dataset.columns_of_kind("quasi") if c in table.column_names]
+
+    def one(name: str) -> pa.Array:
+        pol = dataset.columns[name]
+        values = apply_operator(pol.op, table.column(name), key=key, analyzer=None, tz=tz)
+        return cast_to(values, pol.type) if pol.type else values
+
+    return pa.table(dict(zip(quasi, _map_columns(one, quasi, table.num_rows)))) if quasi else table.select([])
+
+
 def generalize_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_suppression: float, *,
-                    key: bytes, tz: str = "Asia/Shanghai") -> tuple[pa.Table, "KReport"]:
+                    key: bytes, tz: str = "Asia/Shanghai", levels: dict[str, str] | None = None
+                    ) -> tuple[pa.Table, "KReport"]:
     """Give each quasi-identifier the level of its ladder that keeps the most information while at most
     ``max_suppression`` of the rows fall in classes smaller than k, then suppress those (:func:`k_anonymize`).
 
     The levels are the optimum of a search over the lattice of the ladders (:mod:`transforms.lattice`: ARX's
-    generalised information loss, branch and bound). It works on the distinct combinations of the declared (level-0)
-    values: ladders are monotone, so a coarser level is a function of the level-0 value, computed once per distinct
-    value from a representative raw value. Only the chosen levels are applied to the full columns at the end.
+    generalised information loss, branch and bound), or, with ``levels`` (each quasi-identifier's operator,
+    described, as :func:`release_levels` chose them for the whole release), those. It works on the distinct
+    combinations of the declared (level-0) values: ladders are monotone, so a coarser level is a function of the
+    level-0 value, computed once per distinct value from a representative raw value. Only the chosen levels are
+    applied to the full columns at the end.
     """
     quasi = [c for c in dataset.columns_of_kind("quasi") if c in out.column_names and c in raw.column_names]
     ladders: dict[str, list[OperatorSpec]] = {c: dataset.columns[c].op.ladder() for c in quasi}
     budget = max_suppression * out.num_rows
-    class_ids, node, result = None, {c: 0 for c in quasi}, None
+    given = {c: [op.describe() for op in ladders[c]].index(levels[c]) for c in quasi if levels and c in levels
+             and levels[c] in [op.describe() for op in ladders[c]]}
+    class_ids, node, result = None, {c: given.get(c, 0) for c in quasi}, None
     if quasi and out.num_rows:
-        encoded = dict(zip(quasi, _map_columns(lambda c: _codes(out.column(c)), quasi, out.num_rows)))
-        codes0 = {c: encoded[c][0] for c in quasi}
-        maps: dict[str, list[np.ndarray]] = {}
-        values: dict[str, list[pa.Array | None]] = {}  # level -> that level's distinct values, by its codes
-        for c in quasi:  # level -> map from level-0 code to that level's code, via one raw value per level-0 code
-            reps = ops.first_index(codes0[c])
-            reps = reps[reps < len(codes0[c])]
-            rep_raw = raw.column(c).take(pa.array(reps))
-            n0 = int(codes0[c].max(initial=0)) + 1
-            maps[c], values[c] = [np.arange(n0)], [None]
-            for op in ladders[c][1:]:
-                m = np.zeros(n0, dtype=np.int64)
-                level_codes, level_values = _codes(apply_operator(op, rep_raw, key=key, tz=tz))
-                m[codes0[c][reps]] = level_codes
-                maps[c].append(m)
-                values[c].append(level_values)
-        nulls = {c: len(encoded[c][1]) if out.column(c).null_count else None for c in quasi}
-        lat = lattice.build(codes0, maps, nulls)
-        result = lattice.search(lat, k, budget)
+        lat, codes0, maps, values, encoded = _quasi_lattice(raw, out, quasi, ladders, key=key, tz=tz)
+        if levels is None:
+            result = lattice.search(lat, k, budget)
+        else:
+            chosen = tuple(node[c] for c in quasi)
+            small, suppressed = lat.below_k(chosen, k)
+            result = lattice.SearchResult(chosen, suppressed <= budget, suppressed, lat.loss(chosen, small), small, 1)
         node = dict(zip(quasi, result.node))
         for c in quasi:
             if node[c]:
