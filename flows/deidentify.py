@@ -359,15 +359,25 @@ def choose_levels(catalog: Catalog, release: str, datasets: list[str], key: byte
         ds = catalog.release_dataset(release, name)
         if not ds.columns_of_kind("quasi"):
             continue
-        days, dates = [], []
+        days, dates, nested = [], [], False
         for dt, paths in plan_dates(catalog, name, None, None).items():
             try:
                 table = load_date(catalog, name, dt, paths, settings.master_key(), excl=excl, release=release)
             except (StorageError, pa.ArrowException):
                 continue
+            nested = bool(nested_quasi_identifiers(name, table, ds))
+            if nested:  # no level groups a list or a struct: the partitions' gates block, naming the column
+                break
             days.append((table, declared_quasi(table, ds, key=key, tz=tz)))
             dates.append(dt)
-        out[name], over = release_levels(days, ds, rel.k_anonymity, rel.max_suppression, key=key, tz=tz)
+        if nested or not days:
+            continue
+        try:
+            out[name], over = release_levels(days, ds, rel.k_anonymity, rel.max_suppression, key=key, tz=tz)
+        except pa.ArrowException as e:  # days that cannot be taken together (types that differ): each day alone
+            log.warning("release %s: %s: its days cannot be searched together (%s): each day gets its own levels",
+                        release, name, type(e).__name__)
+            continue
         log.info("release %s: %s at one level on all %d day(s): %s", release, name, len(days),
                  ", ".join(f"{c} {v}" for c, v in out[name].items()))
         if over:
