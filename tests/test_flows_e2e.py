@@ -26,18 +26,17 @@ CHECKED = {"CN_MOBILE", "CN_LANDLINE", "EMAIL_ADDRESS", "CN_RESIDENT_ID", "BANK_
            "PERSON", "CN_ADDRESS", "NICKNAME"}
 
 
-@pytest.fixture(scope="module", params=["local", "s3"])
-def nightly_run(request, tmp_path_factory, prefect_harness):
+def run_nightly(backend: str, request, tmp_path_factory):
     """The nightly on the same generated lake, in a local folder or in a bucket of the test S3 server (then the
     local copy keeps only what the generator planted, read as ground truth; every check of the lake goes through
-    the storage layer)."""
+    the storage layer). Yields (catalog path, what was generated, the nightly's result)."""
     from flows.nightly import nightly_flow
 
     end = date.today() - timedelta(days=1)
     base = tmp_path_factory.mktemp("e2e")
     cat_path, gen = make_lake(base / "lake", rows=12000, start=end - timedelta(days=33), end=end)
     env = pytest.MonkeyPatch()
-    if request.param == "s3":
+    if backend == "s3":
         server = request.getfixturevalue("s3_server")
         for k, v in server.env.items():
             env.setenv(k, v)
@@ -45,6 +44,21 @@ def nightly_run(request, tmp_path_factory, prefect_harness):
     result = nightly_flow(str(cat_path))
     yield cat_path, gen, result
     env.undo()
+
+
+@pytest.fixture(scope="module", params=["local"])
+def nightly_run(request, tmp_path_factory, prefect_harness):
+    """The nightly on a local lake; the same tests on s3:// are tests/test_flows_e2e_s3.py (a file of its own, so
+    that the two nightlies run on two test workers at once)."""
+    yield from run_nightly(request.param, request, tmp_path_factory)
+
+
+#: The tests of the nightly's run, which tests/test_flows_e2e_s3.py runs again on an s3:// lake.
+NIGHTLY_TESTS = ("test_nightly_purges_expired_log_days", "test_releases_carry_manifests_that_add_up",
+                 "test_a_run_leaves_nothing_half_done", "test_analysts_read_an_s3_release_with_polars",
+                 "test_no_planted_identifier_reaches_a_release",
+                 "test_every_planted_slot_of_released_free_text_is_redacted",
+                 "test_scan_finds_pii_and_no_drift_in_demo_policy")
 
 
 def _parquet(cat_path, rel: str) -> pa.Table:
