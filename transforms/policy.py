@@ -142,15 +142,9 @@ def release_levels(days: list[tuple[pa.Table, pa.Table]], dataset: Dataset, k: i
 
 
 def declared_quasi(table: pa.Table, dataset: Dataset, *, key: bytes, tz: str = "Asia/Shanghai") -> pa.Table:
-    """``table``'s quasi-identifiers at their declared level (what :func:`apply_policy` makes of them)."""
+    """``table``'s quasi-identifiers at their declared level: :func:`apply_policy` on those columns alone."""
     quasi = [c for c in dataset.columns_of_kind("quasi") if c in table.column_names]
-
-    def one(name: str) -> pa.Array:
-        pol = dataset.columns[name]
-        values = apply_operator(pol.op, table.column(name), key=key, analyzer=None, tz=tz)
-        return cast_to(values, pol.type) if pol.type else values
-
-    return pa.table(dict(zip(quasi, _map_columns(one, quasi, table.num_rows)))) if quasi else table.select([])
+    return apply_policy(table.select(quasi), dataset, key=key, analyzer=None, tz=tz)[0] if quasi else table.select([])
 
 
 def generalize_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_suppression: float, *,
@@ -169,8 +163,8 @@ def generalize_to_k(raw: pa.Table, out: pa.Table, dataset: Dataset, k: int, max_
     quasi = [c for c in dataset.columns_of_kind("quasi") if c in out.column_names and c in raw.column_names]
     ladders: dict[str, list[OperatorSpec]] = {c: dataset.columns[c].op.ladder() for c in quasi}
     budget = max_suppression * out.num_rows
-    given = {c: [op.describe() for op in ladders[c]].index(levels[c]) for c in quasi if levels and c in levels
-             and levels[c] in [op.describe() for op in ladders[c]]}
+    named = {c: [op.describe() for op in ladders[c]] for c in quasi}
+    given = {c: named[c].index(levels[c]) for c in quasi if levels and levels.get(c) in named[c]}
     class_ids, node, result = None, {c: given.get(c, 0) for c in quasi}, None
     if quasi and out.num_rows:
         lat, codes0, maps, values, encoded = _quasi_lattice(raw, out, quasi, ladders, key=key, tz=tz)
