@@ -150,6 +150,30 @@ class GeneralizeGps(_Generalizing):
         return [self] + [GeneralizeGps(decimals=d) for d in range(self.decimals - 1, -1, -1)]
 
 
+#: Levels of :class:`GeneralizePlace`, finest first.
+PLACE_LEVELS = ("city", "province", "country")
+_PLACE_NAMES = {"city": "city (地级市: prefecture-level city, municipality or county-level city under its province)",
+                "province": "province (省级: province, autonomous region, municipality or SAR)",
+                "country": "country"}
+
+
+@declare
+class GeneralizePlace(_Generalizing):
+    """A position to the city, province or country it is in, by name, from China's administrative divisions
+    (:mod:`transforms.places`): the units analysts group by."""
+
+    op: Literal["generalize_place"] = "generalize_place"
+    to: Literal["city", "province", "country"] = "city"
+
+    def meaning(self, tz: str = "Asia/Shanghai") -> str:
+        return (f"the {_PLACE_NAMES[self.to]} the position is in, by its Chinese name (成都市, 四川省, 中国): the "
+                f"division of the nearest county seat (GB/T 2260 divisions as the cpca package ships them; a "
+                f"position within a few km of a border may fall on the neighbouring side); null outside China")
+
+    def steps(self) -> list[OperatorSpec]:
+        return [GeneralizePlace(to=t) for t in PLACE_LEVELS[PLACE_LEVELS.index(self.to):]]
+
+
 _TIME_STEPS = ("hour", "day", "week", "month")
 
 

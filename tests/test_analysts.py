@@ -15,7 +15,16 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from configs.operators import OPERATORS, Bucket, GeneralizeDevice, GeneralizeGps, GeneralizeIp, Keep, TruncateTime
+from configs.operators import (
+    OPERATORS,
+    Bucket,
+    GeneralizeDevice,
+    GeneralizeGps,
+    GeneralizeIp,
+    GeneralizePlace,
+    Keep,
+    TruncateTime,
+)
 from tests.helpers import ROOT, copy_lake, make_lake
 from transforms.operators import apply_operator
 from transforms.operators.suppress_operator import hide
@@ -105,11 +114,12 @@ def test_piiflow_releases_lists_coverage_and_freshness(released):
 
 
 GENERALIZING = [Keep(), TruncateTime(to="hour"), GeneralizeIp(v4_prefix=24), GeneralizeGps(decimals=2),
-                GeneralizeDevice(), Bucket(width=60)]
+                GeneralizePlace(to="city"), GeneralizeDevice(), Bucket(width=60)]
 SAMPLES = {"keep": pa.array([304, 500, None], pa.int64()),
            "truncate_time": pa.array(["2026-10-03T23:59:00+08:00", None, "2026-10-04T01:00:00+08:00"]),
            "generalize_ip": pa.array(["36.1.2.3", None, "2408:8207::1"]),
            "generalize_gps": pa.array(["30.57,104.06", None, "39.9,116.4"]),
+           "generalize_place": pa.array(["30.57,104.06", None, "48.85,2.35"]),
            "generalize_device": pa.array(["iPhone 15 Pro", None, "Redmi K70"]),
            "bucket": pa.array([75, None, 130], pa.int64())}
 

@@ -35,7 +35,7 @@ def _set(path: str, value):
     # an operator name that does not exist
     (_set("datasets.app_logs.columns.ip.op", "hashh"),
      "demo.yaml: datasets.app_logs.columns.ip.op: unknown operator 'hashh'; expected one of keep, drop, pseudonymize, "
-     "mask, generalize_ip, generalize_gps, truncate_time, generalize_device, bucket, birth_year_band, "
+     "mask, generalize_ip, generalize_gps, generalize_place, truncate_time, generalize_device, bucket, birth_year_band, "
      "redact_entities"),
     # a retention with a letter O where a zero belongs
     (_set("datasets.app_logs.retention", "18O d"),

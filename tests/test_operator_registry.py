@@ -16,6 +16,7 @@ from configs.operators import (
     Drop,
     GeneralizeDevice,
     GeneralizeGps,
+    GeneralizePlace,
     GeneralizeIp,
     Keep,
     Mask,
@@ -41,6 +42,8 @@ TABLE = [
     (GeneralizeIp(v4_prefix=16, v6_prefix=32), pa.array(["36.112.4.9", "2408:8207:1:2::1", "nope", None]),
      ["36.112.0.0/16", "2408:8207::/32", None, None]),
     (GeneralizeGps(decimals=1), pa.array(["30.5728,104.0668", None, "x"]), ["30.5,104.0", None, None]),
+    (GeneralizePlace(to="city"), pa.array(["30.5728,104.0668", None, "x", "48.8566,2.3522"]),
+     ["成都市", None, None, None]),  # Paris is in no Chinese division
     (TruncateTime(to="day"), pa.array(["2026-10-03T23:59:00+08:00", None]),
      [datetime(2026, 10, 3), None]),  # local wall-clock time, no time zone: ts::DATE = dt in any session
     (GeneralizeDevice(level=1), pa.array(["iPhone 15 Pro", "iOS 17.2", "Nokia 3310", None]),

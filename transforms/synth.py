@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 from faker import Faker
 
+from transforms import places
 from transforms.checksums import luhn_digit, resident_id_check
 
 CN_TZ = timezone(timedelta(hours=8))
@@ -60,13 +61,13 @@ _DEVICES = [  # (model, brand, os family, os versions, share)
       for model in models],
 ]
 _TACS = ["35875110", "86729704", "35391811", "86091105", "35467312", "86886504", "35290611", "86481206"]
-_CITIES = [  # (city, lat, lon, area code of resident IDs, landline area code)
-    ("北京市", 39.9042, 116.4074, "110105", "010"), ("上海市", 31.2304, 121.4737, "310104", "021"),
-    ("广州市", 23.1291, 113.2644, "440106", "020"), ("深圳市", 22.5431, 114.0579, "440305", "0755"),
-    ("成都市", 30.5728, 104.0668, "510107", "028"), ("杭州市", 30.2741, 120.1551, "330106", "0571"),
-    ("武汉市", 30.5928, 114.3055, "420106", "027"), ("西安市", 34.3416, 108.9398, "610113", "029"),
-    ("南京市", 32.0603, 118.7969, "320106", "025"), ("重庆市", 29.5630, 106.5516, "500103", "023"),
-    ("长沙市", 28.2282, 112.9388, "430104", "0731"), ("郑州市", 34.7466, 113.6254, "410105", "0371"),
+_CITIES = [  # (city, area code of resident IDs, landline area code); positions: transforms.places
+    ("北京市", "110105", "010"), ("上海市", "310104", "021"),
+    ("广州市", "440106", "020"), ("深圳市", "440305", "0755"),
+    ("成都市", "510107", "028"), ("杭州市", "330106", "0571"),
+    ("武汉市", "420106", "027"), ("西安市", "610113", "029"),
+    ("南京市", "320106", "025"), ("重庆市", "500103", "023"),
+    ("长沙市", "430104", "0731"), ("郑州市", "410105", "0371"),
 ]
 _CARRIERS = [("中国移动", "00", 0.55), ("中国联通", "01", 0.25), ("中国电信", "11", 0.20)]
 _MOBILE_PREFIXES = ["134", "135", "136", "137", "138", "139", "147", "150", "151", "152", "157", "158", "159",
@@ -145,6 +146,13 @@ def _mac(rng: np.random.Generator, n: int) -> list[str]:
     return [f"{o}:{a:02X}:{b:02X}:{c:02X}" for o, (a, b, c) in zip(ouis, tail)]
 
 
+def ipv4_in(city: np.ndarray, car: np.ndarray, low: np.ndarray) -> np.ndarray:
+    """IPv4 addresses on carrier ``car``'s access network in ``city``: the carrier's regional block, the city's /16,
+    then the two octets ``low``."""
+    return np.array([f"{_CARRIER_BLOCKS[_CARRIERS[c][0]][t % 4]}.{(t * 19 + c * 7) % 256}.{a}.{b}"
+                     for t, c, (a, b) in zip(city.tolist(), car.tolist(), low.tolist())], dtype=object)
+
+
 def make_resident_id(area: str, birth: date, seq: int) -> str:
     body = f"{area}{birth:%Y%m%d}{seq:03d}"
     return body + resident_id_check(body)
@@ -187,7 +195,7 @@ class Population:
         self.city = city
         births = [date(1960, 1, 1) + timedelta(days=int(d)) for d in rng.integers(0, 16000, n)]
         self.birth = births
-        self.resident_id = np.array([make_resident_id(_CITIES[c][3], b, int(s))
+        self.resident_id = np.array([make_resident_id(_CITIES[c][1], b, int(s))
                                      for c, b, s in zip(city, births, rng.integers(0, 1000, n))], dtype=object)
         self.address = np.array([f"{_CITIES[c][0]}{zh.street_name()}{a}号{b}栋{r}室" for c, a, b, r in
                                  zip(city, rng.integers(1, 400, n), rng.integers(1, 30, n), rng.integers(101, 2800, n))],
@@ -225,9 +233,8 @@ class Population:
                               in zip(_choice(rng, _IPV6_PREFIX, n), v6)], dtype=object)
         car = rng.choice(len(_CARRIERS), size=n, p=[c[2] for c in _CARRIERS])
         self.carrier = np.array([_CARRIERS[c][0] for c in car], dtype=object)
-        blocks = [_CARRIER_BLOCKS[_CARRIERS[c][0]][city_i % 4] for c, city_i in zip(car, city)]  # regional blocks
-        self.ipv4 = np.array([f"{b}.{(city_i * 19 + c * 7) % 256}.{o2}.{o3}" for b, city_i, c, (_, o2, o3)
-                              in zip(blocks, city, car, octets)], dtype=object)
+        self.car = car
+        self.ipv4 = ipv4_in(city, car, octets[:, 1:])
         self.cell_id = np.array([f"460-{_CARRIERS[c][1]}-{lac}-{ci}" for c, lac, ci in
                                  zip(car, rng.integers(1000, 65535, n), rng.integers(10000, 268435455, n))],
                                 dtype=object)
@@ -244,7 +251,7 @@ class Population:
         self.org = np.where(member, self.org_ids[rng.integers(0, n_orgs, n)], None).astype(object)
         self.title = _choice(rng, _TITLES, n)
         self.department = _choice(rng, _DEPARTMENTS, n)
-        self.work_phone = np.array([f"{_CITIES[c][4]}-{d}" for c, d in zip(city, _digits(rng, n, 8))], dtype=object)
+        self.work_phone = np.array([f"{_CITIES[c][2]}-{d}" for c, d in zip(city, _digits(rng, n, 8))], dtype=object)
         # Zipf-like activity: a few users do most of the events
         w = 1.0 / np.arange(1, n + 1) ** 0.8
         self.activity = rng.permutation(w / w.sum())
@@ -256,7 +263,7 @@ class Population:
         self.guardian_consent = np.where(minor, rng.random(n) < 1 / 3, None).astype(object)
         for i in np.flatnonzero(minor):
             self.birth[i] = spec.end - timedelta(days=int(young[i]))
-            self.resident_id[i] = make_resident_id(_CITIES[city[i]][3], self.birth[i], int(young[i]) % 1000)
+            self.resident_id[i] = make_resident_id(_CITIES[city[i]][1], self.birth[i], int(young[i]) % 1000)
         self.minor = minor
         self._zh = zh
         self._en = en
@@ -434,12 +441,16 @@ def registration(spec: LakeSpec, pop: Population, day: date) -> Chunk:
 
 def device_events(spec: LakeSpec, pop: Population, day: date, n: int, part: int = 0) -> Chunk:
     rng, truth, u, ms, keys, uid = _begin(spec, pop, "device_events", "dev", day, n, part)
-    # A user is mostly at home; sometimes elsewhere on another network
+    # A user is mostly at home; sometimes in another city, on their carrier's network there: the position and the
+    # address agree on the city, as a city level of either means
     away = rng.random(n) < 0.15
+    where = pop.city[u].copy()
+    where[away] = pop.city[rng.integers(0, pop.n, int(away.sum()))]
     ipv4 = pop.ipv4[u].copy()
-    ipv4[away] = pop.ipv4[rng.integers(0, pop.n, int(away.sum()))]
-    lat = np.array([_CITIES[c][1] for c in pop.city[u]]) + rng.normal(0, 0.05, n)
-    lon = np.array([_CITIES[c][2] for c in pop.city[u]]) + rng.normal(0, 0.05, n)
+    ipv4[away] = ipv4_in(where[away], pop.car[u][away], rng.integers(1, 255, size=(int(away.sum()), 2)))
+    seats = np.array([places.centre_of(c[0]) for c in _CITIES])  # the same table that names a release's cities
+    lat = seats[where, 0] + rng.normal(0, 0.05, n)
+    lon = seats[where, 1] + rng.normal(0, 0.05, n)
     gps = [f"{a:.6f},{b:.6f}" for a, b in zip(lat, lon)]
     cols = {
         "event_id": keys, "ts": None, "user_id": uid, "device_model": pop.device_model[u],

@@ -23,6 +23,7 @@ from transforms.operators.drop_operator import drop
 from transforms.operators.generalize_device_operator import generalize_device
 from transforms.operators.generalize_gps_operator import generalize_gps
 from transforms.operators.generalize_ip_operator import generalize_ip
+from transforms.operators.generalize_place_operator import generalize_place
 from transforms.operators.keep_operator import keep
 from transforms.operators.mask_operator import mask
 from transforms.operators.pseudonymize_operator import pseudonymize
@@ -36,5 +37,6 @@ if _missing:
                       f"transforms/operators/: {', '.join(_missing)}")
 
 __all__ = ["IMPLEMENTATIONS", "Implementation", "apply_operator", "birth_year_band", "bucket", "drop", "factorize",
-           "first_index", "generalize_device", "generalize_gps", "generalize_ip", "implements", "keep",
+           "first_index", "generalize_device", "generalize_gps", "generalize_ip", "generalize_place",
+           "implements", "keep",
            "map_distinct", "mask", "pseudonymize", "redact_entities", "redact_text", "suppress", "truncate_time"]
