@@ -376,21 +376,146 @@ class Release(_Frozen):
     max_linked_share: float = Field(0.05, ge=0, le=1)
 
 
+class AggregateDimension(_Frozen):
+    """A cell's dimension in an aggregate release: a dataset column through a generalising operator."""
+
+    column: str
+    op: Annotated[Operator, BeforeValidator(op_shorthand)] = Keep()
+    #: The dimension's public values: every cell is published (zeros included) and no threshold is needed.
+    values: tuple[str, ...] | None = None
+    #: The operator's own values are public (``generalize_place``: every division at its level).
+    public: bool = False
+
+    @model_validator(mode="after")
+    def _public_domain(self) -> "AggregateDimension":
+        if not hasattr(self.op, "steps"):
+            raise ValueError(f"op: expected an operator that keeps or generalises values (keep, generalize_place, "
+                             f"truncate_time, bucket...), found {self.op.op!r}")
+        if self.public and self.values is None and self.op.op != "generalize_place":
+            raise ValueError(f"public: expected values for a dimension written by {self.op.op!r} (only "
+                             f"generalize_place has public values of its own)")
+        return self
+
+
+class AggregateMeasure(_Frozen):
+    """``users``: distinct subjects; ``rows``: rows; ``sum``: a numeric column clipped to ``clip``; ``mean``: a
+    sum of ``column`` divided by the release's ``rows`` measure (post-processing: no budget of its own)."""
+
+    of: Literal["users", "rows", "sum", "mean"]
+    column: str | None = None
+    clip: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _needs(self) -> "AggregateMeasure":
+        if self.of in ("sum", "mean") and not self.column:
+            raise ValueError(f"expected the column a {self.of} reads, found none")
+        if self.of == "sum" and (self.clip is None or not self.clip[0] < self.clip[1]):
+            raise ValueError(f"clip: expected [low, high] with low < high for a sum, found {self.clip}")
+        if self.of in ("users", "rows") and (self.column or self.clip):
+            raise ValueError(f"a count of {self.of} reads no column and clips nothing")
+        return self
+
+
+class Aggregate(_Frozen):
+    """A release of differentially private aggregates (``kind: aggregate`` under ``releases``): per day, the
+    measures of each cell of ``dimensions``, from one dataset, the privacy unit being one subject."""
+
+    kind: Literal["aggregate"] = "aggregate"
+    recipient: Annotated[str, BeforeValidator(lambda v: _check_name(v, RECIPIENT, "a recipient"))]
+    purpose: Purpose
+    description: Description = ""
+    dataset: str
+    dimensions: dict[str, AggregateDimension]
+    measures: dict[str, AggregateMeasure]
+    #: Rows a subject may contribute to one cell a day, and cells a subject may contribute to a day: rows past
+    #: these bounds are left out of the counts (OpenDP's truncation), so the noise covers every subject.
+    max_rows_per_day: int = Field(20, ge=1, le=10_000)
+    max_cells_per_day: int = Field(1, ge=1, le=1_000)
+    #: Privacy loss per published day (delta: only where a dimension's values are not public).
+    epsilon: float = Field(gt=0)
+    delta: float = Field(0.0, ge=0, lt=1e-3)
+    region: str | None = None
+
+    @field_validator("dimensions", "measures")
+    @classmethod
+    def _names(cls, v: dict, info) -> dict:
+        if not v:
+            raise ValueError(f"expected at least one of the {info.field_name}")
+        for name in v:
+            _check_name(name, NAME, f"{info.field_name} names in lower_snake_case")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Aggregate":
+        clash = set(self.dimensions) & set(self.measures)
+        if clash:
+            raise ValueError(f"expected different names for dimensions and measures, found {sorted(clash)} in both")
+        for name, m in self.measures.items():
+            if m.of == "mean" and not ({"rows"} <= {x.of for x in self.measures.values()}
+                                       and any(x.of == "sum" and x.column == m.column
+                                               for x in self.measures.values())):
+                raise ValueError(f"measures.{name}: a mean of {m.column!r} needs a rows measure and a sum of "
+                                 f"{m.column!r} in the same release")
+        if self.delta == 0 and any(d.values is None and not d.public for d in self.dimensions.values()):
+            raise ValueError("delta: expected a delta > 0 (say 1e-7): a dimension whose values are not public is "
+                             "published only past a threshold, which needs one")
+        return self
+
+    def measure_families(self) -> dict[str, list[tuple[str, "AggregateMeasure"]]]:
+        """The measures by the query that answers them: ``users`` (one row per subject and cell) and ``rows``
+        (counts and sums of rows); means are post-processing and in neither."""
+        out: dict[str, list] = {}
+        for name, m in self.measures.items():
+            if m.of != "mean":
+                out.setdefault("users" if m.of == "users" else "rows", []).append((name, m))
+        return out
+
+    def mean_parts(self, name: str) -> tuple[str, str]:
+        """(sum measure, rows measure) a mean divides."""
+        col = self.measures[name].column
+        return (next(n for n, x in self.measures.items() if x.of == "sum" and x.column == col),
+                next(n for n, x in self.measures.items() if x.of == "rows"))
+
+
+class PrivacyBudget(_Frozen):
+    """The ceiling of what aggregate releases may spend, per recipient: epsilon a day (all its aggregates
+    together) and over any ``window`` of consecutive days (the ledger in ``state/`` keeps the account)."""
+
+    epsilon_per_day: float = Field(1.0, gt=0)
+    window: Duration = timedelta(days=30)
+    epsilon_per_window: float = Field(30.0, gt=0)
+    delta_per_day: float = Field(1e-6, ge=0, lt=1e-3)
+
+
 class Catalog(_Frozen):
     lake: Lake
     datasets: dict[str, Dataset]
     legal_holds: tuple[LegalHold, ...] = ()
     releases: dict[str, Release] = {}
+    #: Aggregate releases: declared under ``releases`` with ``kind: aggregate`` (the loader puts them here).
+    aggregates: dict[str, Aggregate] = {}
+    privacy_budget: PrivacyBudget = PrivacyBudget()
     #: Set by the loader: the file this catalog came from, and the hash of its canonical content.
     source: Path | None = None
     policy_hash: str = ""
 
-    @field_validator("datasets", "releases")
+    @model_validator(mode="before")
+    @classmethod
+    def _aggregates_apart(cls, data: Any) -> Any:
+        """``releases`` entries of ``kind: aggregate`` are aggregate releases; the others release rows."""
+        if isinstance(data, dict) and isinstance(data.get("releases"), dict) and "aggregates" not in data:
+            rel = data["releases"]
+            agg = {k: v for k, v in rel.items() if isinstance(v, dict) and v.get("kind") == "aggregate"}
+            if agg:
+                data = {**data, "releases": {k: v for k, v in rel.items() if k not in agg}, "aggregates": agg}
+        return data
+
+    @field_validator("datasets", "releases", "aggregates")
     @classmethod
     def _names(cls, v: dict, info) -> dict:
         for name in v:
             _check_name(name, NAME, f"{info.field_name[:-1]} names in lower_snake_case")
-            if info.field_name == "releases" and name in RESERVED_RELEASES:
+            if info.field_name in ("releases", "aggregates") and name in RESERVED_RELEASES:
                 raise ValueError(f"expected a release name of the catalog's own, found {name!r}, which piiflow "
                                  f"keeps for a sunset's archive")
         return v
@@ -440,6 +565,45 @@ class Catalog(_Frozen):
             if not region_allowed(region, self.lake.allowed_regions):
                 raise ValueError(f"releases.{rname}.region: expected a region matching allowed_regions "
                                  f"{list(self.lake.allowed_regions)}, found {region!r}")
+        per_recipient: dict[str, float] = {}
+        for aname, agg in self.aggregates.items():
+            where = f"releases.{aname}"
+            ds = self.datasets.get(agg.dataset)
+            if ds is None:
+                raise ValueError(f"{where}.dataset: expected a declared dataset ({', '.join(self.datasets)}), "
+                                 f"found {agg.dataset!r}")
+            if not ds.subject_key:
+                raise ValueError(f"{where}.dataset: expected a dataset with a subject_key (the privacy unit), "
+                                 f"found {agg.dataset!r} without one")
+            if agg.purpose not in ds.purposes:
+                raise ValueError(f"{where}.purpose: dataset {agg.dataset!r} may serve only "
+                                 f"{', '.join(ds.purposes) or 'no purpose'}, found {agg.purpose!r}")
+            cols = [(f"dimensions.{n}", d.column) for n, d in agg.dimensions.items()]
+            cols += [(f"measures.{n}", m.column) for n, m in agg.measures.items() if m.column]
+            for key, col in cols:
+                pol = ds.columns.get(col)
+                if pol is None:
+                    raise ValueError(f"{where}.{key}: expected a column dataset {agg.dataset!r} declares, "
+                                     f"found {col!r}")
+                if pol.kind in ("direct", "free_text") or col == ds.subject_key:
+                    raise ValueError(f"{where}.{key}: {col!r} is a {pol.kind.replace('_', ' ')} column; an "
+                                     f"aggregate may count by and sum only columns of other kinds")
+            if agg.epsilon > self.privacy_budget.epsilon_per_day:
+                raise ValueError(f"{where}.epsilon: expected at most the privacy_budget's epsilon_per_day "
+                                 f"({self.privacy_budget.epsilon_per_day:g}), found {agg.epsilon:g}")
+            if agg.delta > self.privacy_budget.delta_per_day:
+                raise ValueError(f"{where}.delta: expected at most the privacy_budget's delta_per_day "
+                                 f"({self.privacy_budget.delta_per_day:g}), found {agg.delta:g}")
+            per_recipient[agg.recipient] = per_recipient.get(agg.recipient, 0.0) + agg.epsilon
+            region = agg.region or self.lake.region
+            if not region_allowed(region, self.lake.allowed_regions):
+                raise ValueError(f"{where}.region: expected a region matching allowed_regions "
+                                 f"{list(self.lake.allowed_regions)}, found {region!r}")
+        for recipient, eps in per_recipient.items():
+            if eps > self.privacy_budget.epsilon_per_day + 1e-12:
+                raise ValueError(f"releases: the aggregates of recipient {recipient!r} spend epsilon {eps:g} a day "
+                                 f"together, past the privacy_budget's epsilon_per_day "
+                                 f"({self.privacy_budget.epsilon_per_day:g})")
         for i, hold in enumerate(self.legal_holds):
             for ds in hold.datasets:
                 if ds not in self.datasets:
@@ -486,6 +650,8 @@ def _clean_loc(loc: tuple) -> tuple:
         if isinstance(p, str) and (p in OPERATOR_NAMES or p.startswith("function-") or "[" in p):
             continue
         out.append(p)
+    if out and out[0] == "aggregates":  # written under releases (kind: aggregate): say where it was written
+        out[0] = "releases"
     return tuple(out)
 
 

@@ -42,10 +42,12 @@ def check_range(start: date | None, end: date | None, *, today: date | None = No
 def check_release_request(catalog: Catalog, release: str, start: date | None, end: date | None) -> None:
     """Refuse, before any data is read, a release the catalog does not declare, a range that ends before it starts,
     or a policy that would let an identifier out."""
-    if release not in catalog.releases:
+    if release not in catalog.releases and release not in catalog.aggregates:
         raise PolicyError(f"{catalog.source}: release {release!r} is not declared; expected one of "
-                          f"{', '.join(catalog.releases) or '(none)'}")
+                          f"{', '.join([*catalog.releases, *catalog.aggregates]) or '(none)'}")
     check_range(start, end)
+    if release in catalog.aggregates:
+        return  # what an aggregate may count by was checked when the catalog loaded
     rel = catalog.releases[release]
     problems = [p for ds in rel.datasets for p in policy_violations(ds, catalog.datasets[ds],
                                                                       anonymised=rel.anonymised)]

@@ -336,6 +336,12 @@ def deidentify(catalog_path: Path = CatalogOpt,
     first, last = _date(start, "--start"), _date(end, "--end")
     _guard(lambda: check_release_request(catalog, release, first, last))
     _guard(lambda: _check_task_runner(settings))
+    if release in catalog.aggregates:
+        from flows.aggregate import aggregate_flow
+
+        _run(lambda: _flow(aggregate_flow, settings)(str(catalog_path), release, first, last, settings=settings),
+             as_json, _print_aggregate)
+        return
     from flows.deidentify import deidentify_flow
     from flows.runtime import task_runner_for
 
@@ -652,15 +658,19 @@ def releases(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
 def _print_releases(r: dict) -> None:
     """A table in a terminal; in a pipe or a file, tab-separated lines with every value whole (a table would cut them
     to the pipe's assumed 80 columns: "analy…")."""
-    header = ("release", "dataset", "days", "first", "last", "rows", "partial", "first expiry", "published")
+    header = ("release", "dataset", "days", "first", "last", "rows", "partial", "first expiry", "published",
+              "epsilon spent / left")
     rows = []
     for rel in r["releases"]:
+        b = rel.get("budget")
+        eps = (f"{b['spent_in_window']:g} / {b['left_in_window']:g} in {b['window_days']} days" if b else "")
         if not rel["published"]:
-            rows.append((rel["release"], "-", "0", "", "", "", "", "", "never"))
+            rows.append((rel["release"], "-", "0", "", "", "", "", "", "never", eps))
             continue
         for ds, d in rel["datasets"].items():
-            rows.append((rel["release"], ds, str(d["partitions"]), d["first"] or "", d["last"] or "", f"{d['rows']:,}",
-                         str(d["partial"]), d["first_expiry"] or "", rel["generated_at"]))
+            size = f"{d['rows']:,}" if "rows" in d else f"{d['cells']:,} cells"
+            rows.append((rel["release"], ds, str(d["partitions"]), d["first"] or "", d["last"] or "", size,
+                         str(d["partial"]), d["first_expiry"] or "", rel["generated_at"], eps))
     if not out.is_terminal:
         for row in (header, *rows):
             out.file.write("\t".join(shown(v) for v in row) + "\n")
@@ -697,6 +707,18 @@ def _print_nightly(r: dict) -> None:
     _print_problems(r["scan"])
     for rel in r["releases"].values():
         _print_release(rel)
+    for agg in (r.get("aggregates") or {}).values():
+        _print_aggregate(agg)
+
+
+def _print_aggregate(r: dict) -> None:
+    if r["status"] == "blocked":
+        out.print(f"aggregate release {r['release']}: REFUSED: {r.get('error', '')}")
+        return
+    b = r["budget"]
+    out.print(f"aggregate release {r['release']} -> {r['path']}: {r['published']} day(s) published, {r['skipped']} "
+              f"unchanged; epsilon {r['spent']:g} spent; recipient {b['recipient']}: {b['spent_in_window']:g} of "
+              f"{b['epsilon_per_window']:g} spent in the last {b['window_days']} days, {b['left_in_window']:g} left")
 
 
 @app.command()
@@ -763,8 +785,9 @@ def demo(rows: int = typer.Option(20_000, "--rows", metavar="N", help="device ev
 
     def human(r: dict) -> None:
         _print_nightly(r)
-        out.print(f"catalog: {catalog_path}\nreleases: {_shown(root / 'releases')}\n"
-                  f"reports: {_shown(root / 'state' / 'reports')}")
+        out.print(f"catalog: {catalog_path}")  # one line per print: shown() escapes a newline inside one
+        out.print(f"releases: {_shown(root / 'releases')}")
+        out.print(f"reports: {_shown(root / 'state' / 'reports')}")
 
     _run(run, as_json, human)
 

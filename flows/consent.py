@@ -72,10 +72,16 @@ def today_in(catalog: Catalog) -> date:
 
 
 def release_exclusions(catalog: Catalog, release: str, settings: Settings, since: date | None) -> Exclusions:
-    """Who ``release`` leaves out: the subjects of recorded requests that reach its purpose, and, for a purpose in
-    :data:`~configs.catalog.MINOR_RESTRICTED`, the subjects who were minors on some date from ``since`` on (the
-    earliest partition the run builds) without a guardian's consent, by every dataset that tells ages."""
-    purpose = catalog.releases[release].purpose
+    """Who ``release`` (a row-level or an aggregate release) leaves out: see :func:`purpose_exclusions`."""
+    rel = catalog.releases[release] if release in catalog.releases else catalog.aggregates[release]
+    return purpose_exclusions(catalog, rel.purpose, settings, since)
+
+
+def purpose_exclusions(catalog: Catalog, purpose: str, settings: Settings, since: date | None) -> Exclusions:
+    """Who a release for ``purpose`` leaves out: the subjects of recorded requests that reach the purpose, and, for
+    a purpose in :data:`~configs.catalog.MINOR_RESTRICTED`, the subjects who were minors on some date from
+    ``since`` on (the earliest partition the run builds) without a guardian's consent, by every dataset that tells
+    ages."""
     skey, earlier = state_keys(catalog, settings.master_key())
     consent = consent_exclusions(entries(catalog), purpose)
     minors: dict[str, date] = {}

@@ -32,7 +32,7 @@ from prefect.cache_policies import NONE
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from configs.catalog import Catalog, load_catalog
+from configs.catalog import Catalog, Dataset, load_catalog
 from configs.checks import check_release_request, policy_violations
 from configs.errors import PolicyError, ReleaseBlocked, StorageError, incomplete
 from configs.settings import Settings
@@ -198,15 +198,15 @@ def why_redo(catalog: Catalog, release: str, dataset: str, dt: date, paths: list
 def load_date(catalog: Catalog, dataset: str, dt: date, paths: list[Path], master: bytes,
               columns_seen: set[str] | None = None, excl: Exclusions | None = None,
               left_out: dict[str, int] | None = None, off_day_files: list | None = None,
-              release: str | None = None) -> pa.Table:
+              release: str | None = None, view: Dataset | None = None) -> pa.Table:
     """The rows of ``dataset`` for release date ``dt``, without quarantined rows, erased subjects, or the subjects
     ``excl`` leaves out (objection, withdrawal, minors: counted by reason into ``left_out`` when given): only the
     columns a release needs (:func:`~transforms.policy.columns_to_read`). The names of all columns the files
     have are added to ``columns_seen`` when given (columns the catalog does not declare are reported). Rows of a
     dated file whose event time is on another day are left out (``left_out["other_day"]``), and each such file with
     its count added to ``off_day_files`` when given. With ``release``, the columns are those it writes
-    (:meth:`~configs.catalog.Catalog.release_dataset`)."""
-    ds = catalog.release_dataset(release, dataset) if release else catalog.datasets[dataset]
+    (:meth:`~configs.catalog.Catalog.release_dataset`); with ``view``, those that dataset view does not drop."""
+    ds = view or (catalog.release_dataset(release, dataset) if release else catalog.datasets[dataset])
     store = storage_for(catalog, dataset)
     wanted = columns_to_read(ds, row_key=bool(len(quarantine.load(catalog, dataset))))
     tables, off_day = [], []

@@ -1,4 +1,4 @@
-"""``nightly``: purge (executed), scan, then every release of the catalog."""
+"""``nightly``: purge (executed), scan, then every release of the catalog (row-level, then aggregate)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from prefect.states import Cancelled
 from configs.catalog import load_catalog
 from configs.errors import LakeBusy, ReleaseBlocked, RunIncomplete, incomplete
 from configs.settings import Settings
+from flows.aggregate import aggregate_flow
 from flows.deidentify import deidentify_flow
 from flows.erase import erase_flow
 from flows.lake_key import check_lake_key
@@ -63,19 +64,25 @@ def _nightly(catalog, catalog_path: str, root: str | None, settings: Settings) -
     scan = _step(configured(scan_flow, settings), catalog_path, changed=True, root=root, settings=settings)
     deidentify = configured(deidentify_flow, settings, task_runner=task_runner_for(settings, catalog))
     releases = {name: _release(deidentify, catalog_path, name, root, settings) for name in catalog.releases}
-    result = {"purge": purge, "erasures": erasures, "scan": scan, "releases": releases}
+    aggregate = configured(aggregate_flow, settings)
+    aggregates = {name: _release(aggregate, catalog_path, name, root, settings) for name in catalog.aggregates}
+    result = {"purge": purge, "erasures": erasures, "scan": scan, "releases": releases, "aggregates": aggregates}
     result["summary"] = nightly_summary(result)
     log = get_run_logger()
     for name, r in releases.items():
         log.info("nightly: release %s %s: %s partition(s) published, %s unchanged, %s row(s) out", name,
                  r["status"], r.get("published", 0), r.get("skipped", 0), r.get("rows_out", 0))
+    for name, r in aggregates.items():
+        log.info("nightly: aggregate release %s %s: %s day(s) published, %s unchanged, epsilon %s spent", name,
+                 r["status"], r.get("published", 0), r.get("skipped", 0), r.get("spent", 0))
     log.info("nightly: %s", "; ".join(f"{k} {v}" for k, v in result["summary"].items() if v not in ("", None)))
     publish_artifacts("nightly-summary", "# Nightly run\n\n" + md_table([result["summary"]], list(result["summary"])),
                       [result["summary"]])
-    blocked = [r["error"] for r in releases.values() if r["status"] == "blocked"]
+    blocked = [r["error"] for r in (*releases.values(), *aggregates.values()) if r["status"] == "blocked"]
     if blocked:
         raise ReleaseBlocked(f"nightly: {len(blocked)} release(s) blocked; first: {blocked[0]}", result)
-    problems = [p for step in (purge, erasures, scan, *releases.values()) for p in step.get("problems", [])]
+    problems = [p for step in (purge, erasures, scan, *releases.values(), *aggregates.values())
+                for p in step.get("problems", [])]
     if problems:
         raise incomplete("nightly", problems, result)
     return result

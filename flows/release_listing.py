@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from configs.catalog import Catalog
 from configs.errors import StorageError
+from flows.privacy_ledger import budget_status, entries
 from flows.storage import lake_fs
 
 
@@ -30,5 +33,22 @@ def list_releases(catalog: Catalog) -> list[dict]:
                                                           default=None),
                      "hidden_in_some_partitions": d["hidden_in_some_partitions"]}
                 for ds, d in index["datasets"].items()})
+        out.append(entry)
+    if catalog.aggregates:
+        ledger, today = entries(catalog), datetime.now(ZoneInfo(catalog.lake.timezone)).date()
+    for name, agg in catalog.aggregates.items():
+        path = catalog.release_path(name) / "_meta" / "index.json"
+        entry = {"release": name, "kind": "aggregate", "recipient": agg.recipient, "purpose": agg.purpose,
+                 "published": False, "path": fs.rel(catalog.release_path(name)),
+                 "budget": budget_status(catalog, agg.recipient, today, ledger)}
+        try:
+            index = json.loads(fs.read_bytes(path)) if fs.exists(path) else None
+        except (OSError, ValueError, StorageError):
+            index = None
+        if index is not None and index.get("days"):
+            days = index["days"]
+            entry.update(published=True, generated_at=index["as_of"], datasets={agg.dataset: {
+                "partitions": len(days), "first": days[0]["dt"], "last": days[-1]["dt"],
+                "cells": sum(d["cells"] for d in days), "partial": 0, "first_expiry": None}})
         out.append(entry)
     return out

@@ -110,7 +110,7 @@ def test_piiflow_releases_lists_coverage_and_freshness(released):
     piped = CliRunner().invoke(app, ["releases", "-c", str(cat_path)])  # stdout is no terminal: whole values
     lines = [ln.split("\t") for ln in piped.stdout.splitlines()]
     assert lines[0][:2] == ["release", "dataset"] and ["analytics", "device_events", "6"] in [ln[:3] for ln in lines]
-    assert "…" not in piped.stdout and ["crm_research", "-", "0", "", "", "", "", "", "never"] in lines
+    assert "…" not in piped.stdout and ["crm_research", "-", "0", "", "", "", "", "", "never", ""] in lines
 
 
 GENERALIZING = [Keep(), TruncateTime(to="hour"), GeneralizeIp(v4_prefix=24), GeneralizeGps(decimals=2),

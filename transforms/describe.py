@@ -130,3 +130,93 @@ def _reconciled(c: dict) -> str:
             f"({', '.join(f'{w}: {n:,}' for w, n in left.items())})" if left else "")
     return (f"Rows: {c['rows_read']:,} read, {c['suppressed']:,} suppressed to reach k, {c['rows']:,} released{said}. "
             f"Per day in `index.json` (`partitions`).\n\n")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Aggregate releases (differential privacy)
+# --------------------------------------------------------------------------------------------------------------
+
+
+def aggregate_index(catalog: Catalog, release: str, manifests: list[dict], budget: dict, as_of: datetime) -> dict:
+    """An aggregate release's index: what each column is, how each measure was noised, its days, and the
+    recipient's privacy budget as it stands."""
+    agg = catalog.aggregates[release]
+    tz = catalog.lake.timezone
+    ds = catalog.datasets[agg.dataset]
+    last = max(manifests, key=lambda m: m["dt"]) if manifests else None
+    noise = {n["measure"]: n for n in (last or {}).get("noise", [])}
+    columns = [{"name": name, "role": "dimension", "source": d.column,
+                "description": ds.columns[d.column].description or "", "operation": d.op.describe(),
+                "meaning": d.op.meaning(tz=tz),
+                "public_values": d.values is not None or d.public} for name, d in agg.dimensions.items()]
+    for name, m in agg.measures.items():
+        entry = {"name": name, "role": "measure", "of": m.of, "column": m.column, "clip": m.clip,
+                 "meaning": _measure_meaning(agg, name)}
+        if name in noise:
+            entry.update({"distribution": noise[name]["distribution"], "scale": noise[name]["scale"],
+                          "ci95_half_width": noise[name]["ci95"], "threshold": noise[name].get("threshold")})
+        columns.append(entry)
+    return {
+        "release": release, "kind": "aggregate", "recipient": agg.recipient, "purpose": agg.purpose,
+        "description": agg.description, "dataset": agg.dataset, "as_of": as_of.isoformat(timespec="seconds"),
+        "read_with": f"releases/{release}/{agg.dataset}/dt=*/*.parquet (hive partitioning: dt)",
+        "privacy": {"unit": f"one subject ({ds.subject_key}) and all their rows of a day",
+                    "epsilon_per_day": agg.epsilon, "delta_per_day": agg.delta,
+                    "max_rows_per_day": agg.max_rows_per_day, "max_cells_per_day": agg.max_cells_per_day,
+                    "library": f"OpenDP {(last or {}).get('opendp', '')}".strip()},
+        "budget": budget, "columns": columns,
+        "days": [{"dt": m["dt"], "cells": m["cells"], "rows_read": m["rows_read"], "left_out": m["left_out"],
+                  "epsilon": m["epsilon"], "published_at": m["created_at"]}
+                 for m in sorted(manifests, key=lambda m: m["dt"])],
+    }
+
+
+def _measure_meaning(agg, name: str) -> str:
+    m = agg.measures[name]
+    per = (f"each subject counted once per cell, in at most {agg.max_cells_per_day} cell(s) a day"
+           if m.of == "users" else f"at most {agg.max_rows_per_day} rows per subject and cell, in at most "
+                                   f"{agg.max_cells_per_day} cell(s) a day")
+    if m.of == "users":
+        return f"distinct subjects in the cell that day, noised ({per}); never negative (clamped at zero)"
+    if m.of == "rows":
+        return f"rows in the cell that day, noised ({per}); never negative (clamped at zero)"
+    if m.of == "sum":
+        return (f"sum of {m.column} over the cell's rows, each value clipped to [{m.clip[0]:g}, {m.clip[1]:g}] "
+                f"first, noised ({per}); may be negative when the true sum is small")
+    total, rows = agg.mean_parts(name)
+    return (f"mean of {m.column}: the noisy {total} divided by the noisy {rows} (no budget of its own; unstable "
+            f"where {rows} is small)")
+
+
+def aggregate_dictionary(catalog: Catalog, release: str, index: dict) -> str:
+    """The analyst's page of an aggregate release: how to read its noisy figures and intervals, and the budget."""
+    agg = catalog.aggregates[release]
+    b = index["budget"]
+    dims = [c for c in index["columns"] if c["role"] == "dimension"]
+    measures = [c for c in index["columns"] if c["role"] == "measure"]
+    lines = [f"# {release}: differentially private aggregates", "",
+             f"Recipient: {agg.recipient}. Purpose: {agg.purpose}. {agg.description}".rstrip(), "",
+             f"Read `{index['read_with']}`: one row per cell (a combination of the dimensions) and day.", "",
+             "Every figure is noised with OpenDP so that no one's presence can be told from it: the privacy unit is "
+             f"{index['privacy']['unit']}, at epsilon {agg.epsilon:g} a day"
+             + (f" and delta {agg.delta:g}" if agg.delta else "") + ". Each measure `m` comes with `m_low` and "
+             "`m_high`, its 95% interval (the noise alone; the truncation below can only lower a count). Counts are "
+             "clamped at zero, so a count is never negative and small counts run a little high; sums are not "
+             "clamped. Add cells up freely: noise is independent from cell to cell and averages out.", "",
+             f"Bounds: a subject counts in at most {agg.max_cells_per_day} cell(s) a day and with at most "
+             f"{agg.max_rows_per_day} row(s) per cell; rows past them are not counted. Erased, objecting and "
+             "withdrawn subjects (and minors, for purposes that restrict them) are left out before counting; a "
+             "published day is never recomputed.", ""]
+    lines += ["## Dimensions", "", md_table([{"column": c["name"], "from": c["source"], "what": c["meaning"],
+                                              "every value published": "yes (zeros included)" if c["public_values"]
+                                              else "only past a threshold"} for c in dims],
+                                            ["column", "from", "what", "every value published"]), ""]
+    lines += ["## Measures", "", md_table([{"column": c["name"], "what": c["meaning"],
+                                            "noise": f"{c.get('distribution', '-')}, scale {c.get('scale', '-')}",
+                                            "95% half-width": c.get("ci95_half_width", "-")} for c in measures],
+                                          ["column", "what", "noise", "95% half-width"]), ""]
+    lines += ["## Privacy budget", "",
+              f"Recipient {b['recipient']} has spent epsilon {b['spent_in_window']:g} of "
+              f"{b['epsilon_per_window']:g} in the last {b['window_days']} days ({b['left_in_window']:g} left); "
+              f"{b['spent_total']:g} in all. Days: {len(index['days'])}.", ""]
+    return "\n".join(lines)

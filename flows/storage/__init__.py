@@ -63,7 +63,7 @@ def recover_lake(catalog: Catalog) -> None:
     for name in catalog.datasets:
         if not storage_for(catalog, name).location_refused():  # a location that is a link is reported, left alone
             fs.recover(catalog.dataset_path(name))
-    for release in catalog.releases:
+    for release in [*catalog.releases, *catalog.aggregates]:
         recover_release(fs, catalog.release_path(release))
     fs.recover(catalog.state_path)
 
