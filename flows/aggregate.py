@@ -45,6 +45,7 @@ from flows.storage import lake_fs, recover_release, release_store
 from transforms.aggregates import dimension_table, measurements, release_day
 from transforms.budget import worst_window
 from transforms.describe import aggregate_dictionary, aggregate_index
+from transforms.report_html import aggregate_page
 
 
 def definition(catalog: Catalog, name: str) -> str:
@@ -210,6 +211,7 @@ def describe_aggregate(catalog: Catalog, release: str, budget: dict) -> None:
     fs = lake_fs(catalog)
     fs.write_bytes(meta / "index.json", json.dumps(index, indent=2, ensure_ascii=False).encode("utf-8"))
     fs.write_bytes(meta / "dictionary.md", aggregate_dictionary(catalog, release, index).encode("utf-8"))
+    fs.write_bytes(meta / "report.html", aggregate_page(index).encode("utf-8"))
 
 
 def _opendp_version() -> str:

@@ -17,7 +17,7 @@ import pytest
 from configs.catalog import Aggregate, load_catalog
 from configs.errors import PolicyError, ReleaseBlocked
 from tests.helpers import DEMO_CATALOG, make_lake
-from transforms.aggregates import measurements, release_day
+from transforms.aggregates import measurements, release_day, with_cell_order
 from transforms.budget import left_in_window, worst_window
 
 CITIES = ["成都市", "北京市"]
@@ -39,7 +39,8 @@ def _rows(per_city: dict[str, int], rows_each: int = 2) -> pa.Table:
         for i in range(n):
             unit += [f"{c}-{i}"] * rows_each
             city += [c] * rows_each
-    return pa.table({"__unit__": pa.array(unit, pa.string()), "city": pa.array(city, pa.string())})
+    return with_cell_order(pa.table({"__unit__": pa.array(unit, pa.string()), "city": pa.array(city, pa.string())}),
+                           ["city"])
 
 
 def test_the_noise_is_drawn_each_time_and_spreads_as_opendp_declares():
@@ -181,7 +182,10 @@ def test_publish_then_rerun_spends_nothing_and_republishes_the_same_values(lake,
     assert pq.read_table(day / "part-00000.parquet").equals(before)
     index = json.loads((lake.parent / "releases" / "analytics_daily" / "_meta" / "index.json").read_text())
     assert index["budget"]["spent_total"] == pytest.approx(6.0) and len(index["days"]) == 6
-    assert "clamped at zero" in (lake.parent / "releases" / "analytics_daily" / "_meta" / "dictionary.md").read_text()
+    meta = lake.parent / "releases" / "analytics_daily" / "_meta"
+    assert "clamped at zero" in (meta / "dictionary.md").read_text()
+    page = (meta / "report.html").read_text()
+    assert 'id="budget"' in page and "<td>6</td></tr></table>" in page and "<script" not in page  # 6 spent in all
 
 
 def test_an_overspend_is_refused_before_any_data_is_read(lake, prefect_harness, monkeypatch):

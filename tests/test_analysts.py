@@ -217,7 +217,7 @@ def test_the_html_report_renders_in_a_real_browser(released, tmp_path):
     """Debian's chromium, headless: the page loads without a console error and its charts draw (the screenshot is
     not blank; the SVG bars are in the rendered DOM)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "chromium is missing: `make test` installs Debian's chromium (make browser)"
+    assert chromium, "chromium is missing: `make test-slow` installs Debian's chromium (make browser)"
     cat_path, _ = released
     page = cat_path.parent / "releases" / "analytics" / "_meta" / "report.html"
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

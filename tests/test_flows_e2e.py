@@ -58,7 +58,8 @@ NIGHTLY_TESTS = ("test_nightly_purges_expired_log_days", "test_releases_carry_ma
                  "test_a_run_leaves_nothing_half_done", "test_analysts_read_an_s3_release_with_polars",
                  "test_no_planted_identifier_reaches_a_release",
                  "test_every_planted_slot_of_released_free_text_is_redacted",
-                 "test_scan_finds_pii_and_no_drift_in_demo_policy")
+                 "test_scan_finds_pii_and_no_drift_in_demo_policy",
+                 "test_the_nightly_publishes_the_aggregate_release_within_its_budget")
 
 
 def _parquet(cat_path, rel: str) -> pa.Table:
@@ -146,6 +147,25 @@ def test_analysts_read_an_s3_release_with_polars(nightly_run):
         "aws_endpoint_url": env["AWS_ENDPOINT_URL"], "aws_region": "us-east-1", "aws_allow_http": "true",
         "aws_access_key_id": env["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"]})
     assert df.height == sum(m["rows"]["out"] for m in manifests) > 0
+
+
+def test_the_nightly_publishes_the_aggregate_release_within_its_budget(nightly_run):
+    """The nightly runs the demo's aggregate release too: every day of device events once, one epsilon a day, the
+    ledger and the index agreeing, every public cell of every day in the files."""
+    cat_path, _, result = nightly_run
+    agg = result["aggregates"]["analytics_daily"]
+    days = lake_files(cat_path, "raw/device_events")
+    n_days = len({d.split("/")[2] for d in days})
+    assert agg["status"] == "published" and agg["published"] == n_days and agg["spent"] == pytest.approx(n_days)
+    ledger = [json.loads(x) for x in lake_read(cat_path, "state/privacy/ledger.jsonl").decode().splitlines()]
+    assert len(ledger) == n_days and {e["recipient"] for e in ledger} == {"analytics-team"}
+    index = json.loads(lake_read(cat_path, "releases/analytics_daily/_meta/index.json"))
+    assert index["budget"]["spent_total"] == pytest.approx(n_days) and index["budget"]["left_in_window"] >= 0
+    files = lake_files(cat_path, "releases/analytics_daily/device_events", ".parquet")
+    assert len(files) == n_days
+    t = _parquet(cat_path, files[0])
+    assert t.num_rows == 366 * 3 and {"users", "users_low", "users_high", "events"} <= set(t.column_names)
+    assert result["summary"]["aggregate_days_published"] == n_days
 
 
 def test_no_planted_identifier_reaches_a_release(nightly_run):

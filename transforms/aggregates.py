@@ -52,7 +52,20 @@ def dimension_table(table: pa.Table, agg: Aggregate, ds: Dataset, *, tz: str) ->
     for m in agg.measures.values():
         if m.column:
             cols[f"__{m.column}__"] = table.column(m.column).cast(pa.float64())
-    return pa.table(cols)
+    return with_cell_order(pa.table(cols), list(agg.dimensions))
+
+
+#: A column of a cell's hash, first in the keys OpenDP truncates by: a subject past ``max_cells_per_day`` keeps the
+#: cells that come first in this order (a hash, unrelated to the cells' names or sizes), not those first by name.
+ORDER = "__order__"
+
+
+def with_cell_order(table: pa.Table, dims: list[str]) -> pa.Table:
+    import polars as pl
+
+    frame = pl.from_arrow(table).with_columns(
+        pl.concat_str([pl.col(d).fill_null("\x00") for d in dims], separator="\x1f").hash(seed=2026).alias(ORDER))
+    return frame.to_arrow()
 
 
 def public_keys(agg: Aggregate) -> pa.Table | None:
@@ -66,7 +79,7 @@ def public_keys(agg: Aggregate) -> pa.Table | None:
     for name, values in domains.items():
         one = pl.DataFrame({name: pl.Series(list(values), dtype=pl.String)})
         keys = one if keys is None else keys.join(one, how="cross")
-    return keys.to_arrow()
+    return with_cell_order(keys.to_arrow(), list(domains))
 
 
 def _public_values(dim) -> list[str] | None:
@@ -97,6 +110,7 @@ def measurements(agg: Aggregate, schema: pa.Schema) -> Measurements:
 
     dp.enable_features("contrib")
     dims = list(agg.dimensions)
+    by = [ORDER, *dims]
     families = agg.measure_families()
     keys = public_keys(agg)
     delta = agg.delta if keys is None else 0.0
@@ -108,12 +122,12 @@ def measurements(agg: Aggregate, schema: pa.Schema) -> Measurements:
     queries, noise, eps, dlt = [], [], 0.0, 0.0
     for family, measures in families.items():
         per_cell = 1 if family == "users" else agg.max_rows_per_day
-        # Two workarounds for OpenDP 0.16 on Polars 1.36, neither weakening the guarantee: keep="first", as "sample"
-        # fails with a duplicate struct field; and k + 1, as its filter keeps cells whose dense rank (from 1) is
-        # below k, so k - 1 cells, while its accounting charges k: asking k + 1 keeps the declared k cells and is
-        # charged for k + 1 (a little more noise than needed, never less).
-        q = (ctx.query().truncate_per_group(per_cell, by=dims)
-             .truncate_num_groups(agg.max_cells_per_day + 1, by=dims, keep="first"))
+        # Two workarounds for OpenDP 0.16 on Polars 1.36, neither weakening the guarantee: keep="first" in the
+        # order of ORDER (a hash of the cell), as "sample" fails with a duplicate struct field; and k + 1, as its
+        # filter keeps the cells whose dense rank (from 1) is below k, so k - 1 cells, while its accounting charges
+        # k: asking k + 1 keeps the declared k cells and is charged for k + 1 (more noise than needed, never less).
+        q = (ctx.query().truncate_per_group(per_cell, by=by)
+             .truncate_num_groups(agg.max_cells_per_day + 1, by=by, keep="first"))
         exprs = []
         for name, m in measures:
             if m.of in ("users", "rows"):
@@ -121,9 +135,9 @@ def measurements(agg: Aggregate, schema: pa.Schema) -> Measurements:
             else:
                 lo, hi = m.clip
                 exprs.append(pl.col(f"__{m.column}__").fill_null(0.0).clip(lo, hi).dp.sum((lo, hi)).alias(name))
-        q = q.group_by(*dims).agg(*exprs)
+        q = q.group_by(*by).agg(*exprs)
         if keys is not None:
-            q = q.join(pl.from_arrow(keys).lazy(), on=dims, how="right")
+            q = q.join(pl.from_arrow(keys).lazy(), on=by, how="right")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             meas = q.resolve()

@@ -245,3 +245,44 @@ td.pass {{ background: #cfe3c6; }} td.fail {{ background: #f2b8b5; font-weight: 
 <th>reasons</th></tr>{rows}</table>
 </body></html>
 """
+
+
+def aggregate_page(index: dict) -> str:
+    """The HTML report of an aggregate release as published: its privacy budget (spent and left), how each
+    measure is noised, and its days (cells published, rows read and left out)."""
+    b = index["budget"]
+    spent = [(d["dt"], float(d["epsilon"])) for d in index["days"]]
+    rows_read = [(d["dt"], float(d["rows_read"])) for d in index["days"]]
+    measures = "".join(f"<tr><td>{escape(c['name'])}</td><td>{escape(c['meaning'])}</td>"
+                       f"<td>{escape(str(c.get('distribution', '-')))}</td><td>{c.get('scale', '-')}</td>"
+                       f"<td>{c.get('ci95_half_width', '-')}</td></tr>"
+                       for c in index["columns"] if c["role"] == "measure")
+    days = "".join(f"<tr><td>{escape(d['dt'])}</td><td>{d['cells']:,}</td><td>{d['rows_read']:,}</td>"
+                   f"<td>{escape(', '.join(f'{n:,} ({why})' for why, n in d['left_out'].items()) or '-')}</td>"
+                   f"<td>{d['epsilon']:g}</td></tr>" for d in index["days"])
+    left_share = b["left_in_window"] / b["epsilon_per_window"] if b["epsilon_per_window"] else 0.0
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Aggregate release {escape(index['release'])}</title>
+<style>
+body {{ font: 14px/1.45 system-ui, sans-serif; margin: 24px; color: #222; max-width: 960px; }}
+svg text {{ font: 12px system-ui, sans-serif; fill: #222; }} svg text.t {{ font-weight: 600; }}
+table {{ border-collapse: collapse; margin: 8px 0; }} td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: left; }}
+figure {{ margin: 18px 0; }} .warn {{ color: #8a4b00; }}
+</style></head><body>
+<h1>Aggregate release {escape(index['release'])}</h1>
+<p>For {escape(index['recipient'])} ({escape(index['purpose'])}): {escape(index['description'])}. Differentially private
+figures from {escape(index['dataset'])}, {len(index['days'])} day(s); privacy unit: {escape(index['privacy']['unit'])};
+epsilon {index['privacy']['epsilon_per_day']:g} a day; {escape(index['privacy']['library'])}.</p>
+<h2 id="budget">Privacy budget</h2>
+<table><tr><th>recipient</th><th>window</th><th>spent in the window</th><th>left</th><th>spent in all</th></tr>
+<tr><td>{escape(b['recipient'])}</td><td>{b['window_days']} days</td><td>{b['spent_in_window']:g} of
+{b['epsilon_per_window']:g}</td><td class="{'warn' if left_share < 0.1 else ''}">{b['left_in_window']:g}</td>
+<td>{b['spent_total']:g}</td></tr></table>
+{bar_chart("Epsilon spent per day", spent, "", colour=_COLOURS[1])}
+<h2>Measures</h2>
+<table><tr><th>column</th><th>what</th><th>noise</th><th>scale</th><th>95% half-width</th></tr>{measures}</table>
+{bar_chart("Rows read per day (after the purpose's exclusions)", rows_read, " rows")}
+<h2>Days</h2>
+<table><tr><th>dt</th><th>cells</th><th>rows read</th><th>left out</th><th>epsilon</th></tr>{days}</table>
+</body></html>
+"""

@@ -441,11 +441,12 @@ def registration(spec: LakeSpec, pop: Population, day: date) -> Chunk:
 
 def device_events(spec: LakeSpec, pop: Population, day: date, n: int, part: int = 0) -> Chunk:
     rng, truth, u, ms, keys, uid = _begin(spec, pop, "device_events", "dev", day, n, part)
-    # A user is mostly at home; sometimes in another city, on their carrier's network there: the position and the
-    # address agree on the city, as a city level of either means
-    away = rng.random(n) < 0.15
-    where = pop.city[u].copy()
-    where[away] = pop.city[rng.integers(0, pop.n, int(away.sum()))]
+    # A user is mostly at home; on some days in another city, all day, on their carrier's network there: the
+    # position and the address agree on the city, as a city level of either means
+    travel = spec.rng("travel", day)  # per user and day, the same in every part of the day
+    visiting = np.where(travel.random(pop.n) < 0.15, pop.city[travel.integers(0, pop.n, pop.n)], pop.city)
+    where = visiting[u]
+    away = where != pop.city[u]
     ipv4 = pop.ipv4[u].copy()
     ipv4[away] = ipv4_in(where[away], pop.car[u][away], rng.integers(1, 255, size=(int(away.sum()), 2)))
     seats = np.array([places.centre_of(c[0]) for c in _CITIES])  # the same table that names a release's cities
