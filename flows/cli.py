@@ -372,6 +372,14 @@ def _print_release(r: dict) -> None:
     _print_problems(r)
 
 
+def _received(value: str | None) -> date | None:
+    """``--received``: a date, not in the future (a request cannot have been received tomorrow)."""
+    when = _date(value, "--received")
+    if when is not None and when > date.today() + timedelta(days=1):
+        _fail(ValueError(f"--received: expected a date that has passed, found {value!r}"))
+    return when
+
+
 def _date(value: str | None, flag: str) -> date | None:
     if value is None:
         return None
@@ -443,6 +451,8 @@ def erase(catalog_path: Path = CatalogOpt,
           execute: bool = Flag("--execute", "act on the plan (default: only print it)"),
           ledger: bool = Flag("--ledger", "apply every processed request again to what arrived since (what the "
                                           "nightly does)"),
+          received: Optional[str] = DateOpt("--received", "when the requester's identity was verified: the 30 "
+                                                          "days to answer run from it (default today)"),
           as_json: bool = JsonOpt) -> None:
     """Plan (default) or execute an erasure request (account cancellation), in raw data and releases.
 
@@ -452,12 +462,14 @@ def erase(catalog_path: Path = CatalogOpt,
 
     settings, _ = _preflight(catalog_path)
     _guard(lambda: check_erase_request(subjects_file, org, ledger))
+    when = _received(received)
     if subjects_file is not None:
         _guard(lambda: read_subjects_file(subjects_file))
     from flows.erase import erase_flow
 
     _run(lambda: _flow(erase_flow, settings)(str(catalog_path), str(subjects_file) if subjects_file else None, org,
-                                             execute, ledger, settings=settings), as_json, _print_erase)
+                                             execute, ledger, settings=settings, received=when), as_json,
+         _print_erase)
 
 
 def _print_erase(r: dict) -> None:
@@ -492,36 +504,41 @@ def object_(catalog_path: Path = CatalogOpt, subjects_file: Path = SubjectsOpt,
                                                help="a purpose objected to (repeat for more): marketing, "
                                                     "personalisation, partner_sharing, analytics"),
             execute: bool = Flag("--execute", "record the request (default: only print the plan)"),
+            received: Optional[str] = DateOpt("--received", "when the requester's identity was verified: the 30 "
+                                                            "days to answer run from it (default today)"),
             as_json: bool = JsonOpt) -> None:
     """Plan (default) or record an objection (clause 8.2): releases for those purposes leave the subjects out.
 
     Example: piiflow object -c catalog.yaml --subjects /secure/requests/o1.txt --purpose marketing --execute"""
-    _consent(catalog_path, "objection", subjects_file, purposes, execute, as_json)
+    _consent(catalog_path, "objection", subjects_file, purposes, execute, as_json, received)
 
 
 @app.command()
 def withdraw(catalog_path: Path = CatalogOpt, subjects_file: Path = SubjectsOpt,
              execute: bool = Flag("--execute", "record the request (default: only print the plan)"),
+             received: Optional[str] = DateOpt("--received", "when the requester's identity was verified: the 30 "
+                                                             "days to answer run from it (default today)"),
              as_json: bool = JsonOpt) -> None:
     """Plan (default) or record a withdrawal of consent (clause 8.3): every release but security's leaves the
     subjects out.
 
     Example: piiflow withdraw -c catalog.yaml --subjects /secure/requests/w1.txt --execute"""
-    _consent(catalog_path, "withdrawal", subjects_file, [], execute, as_json)
+    _consent(catalog_path, "withdrawal", subjects_file, [], execute, as_json, received)
 
 
 def _consent(catalog_path: Path, kind: str, subjects_file: Path, purposes: list[str], execute: bool,
-             as_json: bool) -> None:
+             as_json: bool, received: str | None = None) -> None:
     from configs.checks import check_consent_request
     from flows.subject_files import read_subjects_file
 
     settings, _ = _preflight(catalog_path)
     _guard(lambda: check_consent_request(kind, purposes))
     _guard(lambda: read_subjects_file(subjects_file))
+    when = _received(received)
     from flows.consent import consent_flow
 
     _run(lambda: _flow(consent_flow, settings)(str(catalog_path), kind, str(subjects_file), purposes or None,
-                                               execute, settings=settings), as_json, _print_consent)
+                                               execute, settings=settings, received=when), as_json, _print_consent)
 
 
 def _print_consent(r: dict) -> None:
@@ -680,6 +697,47 @@ def _print_releases(r: dict) -> None:
         t.add_column(c)
     for row in rows:
         t.add_row(*row)
+    out.print(t)
+
+
+@app.command()
+def requests(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
+    """The requests register (erasures, objections, withdrawals): each with its state, when it was received and the
+    days left of the 30 the policy gives; exit status 1 when one is overdue, for a monitor to page someone.
+
+    Example: piiflow requests -c catalog.yaml --json"""
+    from flows.requests_register import requests as listed
+
+    _, catalog = _preflight(catalog_path, key=False, flows=False)
+    from datetime import datetime as _dt
+    from zoneinfo import ZoneInfo
+
+    today = _dt.now(ZoneInfo(catalog.lake.timezone)).date()
+    r = {"as_of": today.isoformat(), "requests": _guard(lambda: listed(catalog, today))}
+    r["overdue"] = [x["request_id"] for x in r["requests"] if x["overdue"]]
+    _emit(r, as_json, _print_requests)
+    if r["overdue"]:
+        err.print(f"piiflow: {len(r['overdue'])} request(s) overdue (past the 30 days): {', '.join(r['overdue'])}",
+                  highlight=False)
+        raise typer.Exit(1)
+
+
+def _print_requests(r: dict) -> None:
+    header = ("request", "kind", "received", "state", "due", "days left", "why")
+    rows = [(x["request_id"], x["kind"], x["received"], x["state"], x["due"],
+             "-" if x["state"] == "executed" else str(x["days_left"]), x["why"]) for x in r["requests"]]
+    if not rows:
+        out.print(f"no request recorded (as of {r['as_of']})")
+        return
+    if not out.is_terminal:
+        for row in (header, *rows):
+            out.file.write("\t".join(shown(v) for v in row) + "\n")
+        return
+    t = Table(title=f"Requests as of {r['as_of']}")
+    for c in header:
+        t.add_column(c)
+    for row in rows:
+        t.add_row(*(shown(v) for v in row))
     out.print(t)
 
 

@@ -27,6 +27,7 @@ from configs.catalog import MINOR_RESTRICTED, Catalog, load_catalog
 from configs.checks import check_consent_request
 from configs.errors import PolicyError, StorageError, incomplete
 from configs.settings import Settings
+from flows import requests_register as register
 from flows.audit import AuditLog
 from flows.erase import each_release_file
 from flows.lake_key import check_lake_key, state_keys
@@ -141,9 +142,10 @@ def _held_by_releases(catalog: Catalog, purposes: tuple[str, ...], subjects: set
 
 
 def run_consent(catalog: Catalog, kind: str, subjects_file: Path, purposes: tuple[str, ...], execute: bool,
-                settings: Settings) -> dict:
-    """Plan, and with ``execute`` record, one objection (to ``purposes``) or withdrawal of consent. Plain Python
-    (no Prefect): :func:`consent_flow` runs it as a flow."""
+                settings: Settings, received: date | None = None) -> dict:
+    """Plan, and with ``execute`` record, one objection (to ``purposes``) or withdrawal of consent, received on
+    ``received`` (default today; the requests register keeps it). Plain Python (no Prefect): :func:`consent_flow`
+    runs it as a flow."""
     subjects = read_subjects_file(subjects_file)
     if not subjects:
         raise PolicyError(f"{kind}: {subjects_file} names no subject")
@@ -168,6 +170,8 @@ def run_consent(catalog: Catalog, kind: str, subjects_file: Path, purposes: tupl
             if not any(e["request_id"] == rid for e in entries(catalog)):
                 result["receipt"] = _record(catalog, settings, kind, rid, reached, hashes, result)
                 result["executed"] = True
+    state = "executed" if result["executed"] or recorded is not None else "planned"
+    register.record(catalog, rid, kind, received or today_in(catalog), state, subjects=len(hashes))
     return result
 
 
@@ -194,7 +198,8 @@ def _record(catalog: Catalog, settings: Settings, kind: str, rid: str, purposes:
 
 @flow(name="consent", timeout_seconds=RUN_TIMEOUT_SECONDS, flow_run_name=consent_run_name)
 def consent_flow(catalog_path: str, kind: str, subjects_file: str, purposes: list[str] | None = None,
-                 execute: bool = False, root: str | None = None, settings: Settings | None = None) -> dict:
+                 execute: bool = False, root: str | None = None, settings: Settings | None = None,
+                 received: date | None = None) -> dict:
     """Plan (default) or, with ``execute``, record an objection (``kind="objection"``, to ``purposes``) or a
     withdrawal of consent (``kind="withdrawal"``) for the subject ids in ``subjects_file``. Releases it reaches
     leave the subjects out from their next run on."""
@@ -202,7 +207,7 @@ def consent_flow(catalog_path: str, kind: str, subjects_file: str, purposes: lis
     catalog = load_catalog(catalog_path, root=root)
     settings = settings or Settings()
     check_lake_key(catalog, settings)
-    result = run_consent(catalog, kind, Path(subjects_file), tuple(purposes or ()), execute, settings)
+    result = run_consent(catalog, kind, Path(subjects_file), tuple(purposes or ()), execute, settings, received)
     publish_artifacts(kind, consent_markdown(result))
     report_audit_head(catalog, settings, result["executed"])
     get_run_logger().info("%s (%s): request %s, %d subject(s), %d not found, releases %s", kind,

@@ -20,8 +20,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,6 +33,7 @@ from configs.checks import check_erase_request
 from configs.errors import PolicyError, StorageError, incomplete
 from configs.settings import Settings
 from flows import ledger
+from flows import requests_register as register
 from flows.audit import AuditLog
 from flows.lake_key import check_lake_key, state_keys
 from flows.naming import erase_run_name
@@ -316,9 +318,11 @@ def plan_ledger_sweep(catalog: Catalog, settings: Settings) -> ErasurePlan:
 
 
 def run_erase(catalog: Catalog, subjects_file: Path | None, org: str | None, execute: bool,
-              settings: Settings, sweep_ledger: bool = False) -> dict:
-    """Plan, and with ``execute`` carry out, one erasure request (or, with ``sweep_ledger``, every processed one
-    again). Plain Python (no Prefect): :func:`erase_flow` runs it as a flow."""
+              settings: Settings, sweep_ledger: bool = False, received: date | None = None) -> dict:
+    """Plan, and with ``execute`` carry out, one erasure request received on ``received`` (default today; the
+    requests register keeps it), or with ``sweep_ledger`` every processed one again. Plain Python (no Prefect):
+    :func:`erase_flow` runs it as a flow."""
+    received = received or datetime.now(ZoneInfo(catalog.lake.timezone)).date()
     subjects = read_subjects_file(subjects_file) if subjects_file else []
     fs = lake_fs(catalog)
     surveyed = survey(catalog)
@@ -333,6 +337,9 @@ def run_erase(catalog: Catalog, subjects_file: Path | None, org: str | None, exe
             recover_lake(catalog)
             plan = plan_now()
             if plan.targets or not plan.already_processed:
+                if not sweep_ledger:
+                    register.record(catalog, plan.request_id, "erasure", received, "started",
+                                    subjects=len(plan.subject_hashes))
                 receipt = execute_erasure(catalog, plan, settings)
     else:
         plan = plan_now()
@@ -343,12 +350,18 @@ def run_erase(catalog: Catalog, subjects_file: Path | None, org: str | None, exe
               "problems": [str(p) for p in dict.fromkeys(surveyed + plan.problems)]}
     if receipt is not None:
         result["receipt"] = receipt
+    if not sweep_ledger:
+        done = receipt is not None or plan.already_processed
+        state = "planned" if not execute else "partly done" if result["problems"] else "executed" if done else "planned"
+        register.record(catalog, plan.request_id, "erasure", received, state, subjects=len(plan.subject_hashes),
+                        why=result["problems"][0] if execute and result["problems"] else "")
     return result
 
 
 @flow(name="erase", timeout_seconds=RUN_TIMEOUT_SECONDS, flow_run_name=erase_run_name)
 def erase_flow(catalog_path: str, subjects_file: str | None = None, org: str | None = None, execute: bool = False,
-               ledger: bool = False, root: str | None = None, settings: Settings | None = None) -> dict:
+               ledger: bool = False, root: str | None = None, settings: Settings | None = None,
+               received: date | None = None) -> dict:
     """Plan (default) or, with ``execute``, carry out an erasure request: the subject ids in ``subjects_file`` (one
     a line, or the first column of a CSV) and/or the organisation ``org``, in every raw dataset and every release.
     With ``ledger`` (and no request), every processed request is applied again to what arrived since."""
@@ -357,7 +370,7 @@ def erase_flow(catalog_path: str, subjects_file: str | None = None, org: str | N
     settings = settings or Settings()
     check_lake_key(catalog, settings)
     result = run_erase(catalog, Path(subjects_file) if subjects_file else None, org, execute, settings,
-                       sweep_ledger=ledger)
+                       sweep_ledger=ledger, received=received)
     publish_artifacts("erasure", erasure_markdown(result))
     report_audit_head(catalog, settings, result["executed"])
     get_run_logger().info("erase (%s): request %s, %d file(s), %d problem(s)", "execute" if execute else "plan",

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from prefect import flow, get_run_logger
 from prefect.states import Cancelled
 
 from configs.catalog import load_catalog
 from configs.errors import LakeBusy, ReleaseBlocked, RunIncomplete, incomplete
 from configs.settings import Settings
+from flows import requests_register
 from flows.aggregate import aggregate_flow
 from flows.deidentify import deidentify_flow
 from flows.erase import erase_flow
@@ -57,6 +61,20 @@ def nightly_flow(catalog_path: str, root: str | None = None, settings: Settings 
         return Cancelled(message=f"{e}; this run did nothing")
 
 
+def _requests_due(catalog) -> dict:
+    """The requests register as the nightly logs it: open requests, the overdue ones named (by request id)."""
+    today = datetime.now(ZoneInfo(catalog.lake.timezone)).date()
+    reqs = requests_register.requests(catalog, today)
+    open_ = [r for r in reqs if r["state"] != "executed"]
+    overdue = [r["request_id"] for r in open_ if r["overdue"]]
+    log = get_run_logger()
+    log.info("nightly: requests register: %d request(s), %d open, %d overdue", len(reqs), len(open_), len(overdue))
+    if overdue:
+        log.warning("nightly: %d request(s) past the policy's 30 days: %s", len(overdue), ", ".join(overdue))
+    return {"total": len(reqs), "open": len(open_), "overdue": overdue,
+            "soonest_due": min((r["due"] for r in open_), default=None)}
+
+
 def _nightly(catalog, catalog_path: str, root: str | None, settings: Settings) -> dict:
     purge = _step(configured(purge_flow, settings), catalog_path, execute=True, root=root, settings=settings)
     erasures = _step(configured(erase_flow, settings), catalog_path, execute=True, ledger=True, root=root,
@@ -66,7 +84,8 @@ def _nightly(catalog, catalog_path: str, root: str | None, settings: Settings) -
     releases = {name: _release(deidentify, catalog_path, name, root, settings) for name in catalog.releases}
     aggregate = configured(aggregate_flow, settings)
     aggregates = {name: _release(aggregate, catalog_path, name, root, settings) for name in catalog.aggregates}
-    result = {"purge": purge, "erasures": erasures, "scan": scan, "releases": releases, "aggregates": aggregates}
+    result = {"purge": purge, "erasures": erasures, "scan": scan, "releases": releases, "aggregates": aggregates,
+              "requests": _requests_due(catalog)}
     result["summary"] = nightly_summary(result)
     log = get_run_logger()
     for name, r in releases.items():

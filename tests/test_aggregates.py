@@ -182,6 +182,11 @@ def test_publish_then_rerun_spends_nothing_and_republishes_the_same_values(lake,
     assert pq.read_table(day / "part-00000.parquet").equals(before)
     index = json.loads((lake.parent / "releases" / "analytics_daily" / "_meta" / "index.json").read_text())
     assert index["budget"]["spent_total"] == pytest.approx(6.0) and len(index["days"]) == 6
+    from flows.release_listing import list_releases
+
+    listed = next(r for r in list_releases(load_catalog(lake)) if r["release"] == "analytics_daily")
+    assert listed["published"] and listed["datasets"]["device_events"]["partitions"] == 6
+    assert listed["budget"]["spent_total"] == pytest.approx(6.0) and listed["budget"]["recipient"] == "analytics-team"
     meta = lake.parent / "releases" / "analytics_daily" / "_meta"
     assert "clamped at zero" in (meta / "dictionary.md").read_text()
     page = (meta / "report.html").read_text()

@@ -76,6 +76,7 @@ def nightly_summary(result: dict) -> dict:
         "releases_blocked": sum(r["status"] == "blocked" for r in (*result["releases"].values(),
                                                                    *(result.get("aggregates") or {}).values())),
         "aggregate_days_published": sum(r.get("published", 0) for r in (result.get("aggregates") or {}).values()),
+        "requests_overdue": len((result.get("requests") or {}).get("overdue", [])),
         "epsilon_spent": round(sum(r.get("spent", 0.0) for r in (result.get("aggregates") or {}).values()), 6),
         "purged_rows": result["purge"]["rows"],
         "late_erased_rows": sum(((result.get("erasures") or {}).get("receipt") or {}).get("rows", {}).values()),

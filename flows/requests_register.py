@@ -1,0 +1,34 @@
+"""The requests register, ``state/requests/register.jsonl``: a line whenever an erasure, objection or withdrawal is
+planned, started, executed or left partly done, with the date the request was received (keyed request ids and
+counts only, never a subject id). :mod:`transforms.requests` reads it; ``piiflow requests`` lists it."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from configs.catalog import Catalog
+from flows.storage import lake_fs
+from transforms.requests import fold
+
+
+def register_path(catalog: Catalog) -> Path:
+    return catalog.state_path / "requests" / "register.jsonl"
+
+
+def record(catalog: Catalog, request_id: str, kind: str, received: date, state: str, *, subjects: int | None = None,
+           why: str = "") -> None:
+    """Append one event of a request (fsynced)."""
+    line = {"request_id": request_id, "kind": kind, "received": received.isoformat(), "state": state,
+            "subjects": subjects, "why": why, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    lake_fs(catalog).append_line(register_path(catalog), json.dumps(line, ensure_ascii=False) + "\n")
+
+
+def requests(catalog: Catalog, today: date) -> list[dict]:
+    """Every request as it stands on ``today`` (see :func:`transforms.requests.fold`)."""
+    fs, path = lake_fs(catalog), register_path(catalog)
+    if not fs.exists(path):
+        return []
+    lines = [json.loads(x) for x in fs.complete_lines(path).decode("utf-8").splitlines() if x.strip()]
+    return fold(lines, today)
