@@ -701,6 +701,50 @@ def _print_releases(r: dict) -> None:
 
 
 @app.command()
+def exposure(catalog_path: Path = CatalogOpt,
+             path: Optional[str] = typer.Option(None, "--path", metavar="PATH",
+                                                help="what leaked: a file or folder inside the lake (a release, one "
+                                                     "of its datasets, partitions or files, or raw files)"),
+             release: Optional[str] = typer.Option(None, "--release", metavar="NAME",
+                                                   help="what leaked: a recipient's copy of this release"),
+             start: Optional[str] = DateOpt("--start", "with --release: first day leaked (default: the first)"),
+             end: Optional[str] = DateOpt("--end", "with --release: last day leaked (default: the last)"),
+             out_file: Path = typer.Option(..., "--out", metavar="FILE",
+                                           help="the notification list to write (CSV), outside the lake; a new file"),
+             as_json: bool = JsonOpt) -> None:
+    """Whom a leak touched (clause 5.7): the subjects whose rows are in what leaked, mapped back through the
+    release's pseudonyms, and what kinds of their information it carries; the list goes only to --out (outside the
+    lake, owner-only); the command prints and audits counts.
+
+    Example: piiflow exposure -c catalog.yaml --release marketing --start 2026-11-01 --out /secure/leak-42.csv"""
+    settings, catalog = _preflight(catalog_path, flows=False)
+    if (path is None) == (release is None):
+        _fail(ValueError("exposure: expected what leaked, either --path or --release (not both)"))
+    if path is not None and (start or end):
+        _fail(ValueError("exposure: --start and --end go with --release"))
+    first, last = _date(start, "--start"), _date(end, "--end")
+    from flows.exposure import run_exposure
+
+    command = "piiflow exposure " + (f"--path {path}" if path else f"--release {release}") + \
+        (f" --start {start}" if start else "") + (f" --end {end}" if end else "")
+    r = _guard(lambda: run_exposure(catalog, settings, path=path, release=release, start=first, end=last,
+                                    out=out_file, command=command))
+    _emit(r, as_json, _print_exposure)
+
+
+def _print_exposure(r: dict) -> None:
+    out.print(f"exposure of {r['what']}: {r['subjects']:,} subject(s) in {r['rows']:,} row(s) of {r['files']} "
+              f"file(s); list written to {r['list']} (owner-only; sha256 {r['list_sha256'][:16]})")
+    if r["named_only"]:
+        out.print(f"  of them {r['named_only']:,} only named in others' rows (their own identifier, such as a number "
+                  f"called)")
+    if r["unmapped_rows"]:
+        out.print(f"  {r['unmapped_rows']:,} row(s) map to no subject the lake still holds (erased since)")
+    for ds, kinds in r["information"].items():
+        out.print(f"  {ds}: " + "; ".join(f"{k}: {', '.join(cols)}" for k, cols in kinds.items()))
+
+
+@app.command()
 def requests(catalog_path: Path = CatalogOpt, as_json: bool = JsonOpt) -> None:
     """The requests register (erasures, objections, withdrawals): each with its state, when it was received and the
     days left of the 30 the policy gives; exit status 1 when one is overdue, for a monitor to page someone.
