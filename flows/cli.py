@@ -701,6 +701,43 @@ def _print_releases(r: dict) -> None:
 
 
 @app.command()
+def correct(catalog_path: Path = CatalogOpt,
+            requests_file: Path = typer.Option(..., "--requests", metavar="FILE",
+                                               help="CSV with the header subject_id,what,new_value (what: an "
+                                                    "identifier kind such as phone, or a direct column such as name)"),
+            execute: bool = Flag("--execute", "act on the plan (default: only print it)"),
+            received: Optional[str] = DateOpt("--received", "when the requester's identity was verified: the 30 "
+                                                            "days to answer run from it (default today)"),
+            as_json: bool = JsonOpt) -> None:
+    """Plan (default) or carry out corrections (clause 8.1) in every raw dataset: the subject's own fields, and
+    their old identifier wherever it appears in others' rows; releases are redone on their next run.
+
+    Example: piiflow correct -c catalog.yaml --requests /secure/requests/c1.csv --execute"""
+    settings, catalog = _preflight(catalog_path)
+    when = _received(received)
+    from flows.correct import read_corrections
+
+    _guard(lambda: read_corrections(catalog, requests_file))
+    from flows.correct import correct_flow
+
+    _run(lambda: _flow(correct_flow, settings)(str(catalog_path), str(requests_file), execute, settings=settings,
+                                               received=when), as_json, _print_correct)
+
+
+def _print_correct(r: dict) -> None:
+    cells = r["receipt"]["cells"] if r["executed"] else r["planned_cells"]
+    total = sum(n for cols in cells.values() for n in cols.values())
+    out.print(f"correction {r['request_id']} ({', '.join(r['whats'])}): {r['subjects']} subject(s), "
+              f"{r['not_found']} not found; {total:,} cell(s) in {r['files']} file(s) "
+              + ("changed" if r["executed"] else "to change (plan only; --execute to act on it)"))
+    for ds, cols in cells.items():
+        out.print(f"  {ds}: " + ", ".join(f"{c} {n:,}" for c, n in cols.items()))
+    if r["executed"]:
+        out.print("  releases are redone from the corrected data on their next run")
+    _print_problems(r)
+
+
+@app.command()
 def exposure(catalog_path: Path = CatalogOpt,
              path: Optional[str] = typer.Option(None, "--path", metavar="PATH",
                                                 help="what leaked: a file or folder inside the lake (a release, one "

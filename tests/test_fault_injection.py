@@ -64,7 +64,14 @@ def _sunset(cat_path, mode):
     run_sunset(load_catalog(cat_path), ["call_records", "usage_events"], str(mode), execute=True, settings=Settings())
 
 
-RUNS = {"purge": lambda c: _purge(Path(c)), "erase": lambda c, s: _erase(Path(c), Path(s)), "sunset": _sunset}
+def _correct(cat_path, requests):
+    from configs.settings import Settings
+    from flows.correct import run_correct
+    run_correct(load_catalog(cat_path), Path(requests), execute=True, settings=Settings())
+
+
+RUNS = {"purge": lambda c: _purge(Path(c)), "erase": lambda c, s: _erase(Path(c), Path(s)), "sunset": _sunset,
+        "correct": _correct}
 
 
 #: The runs under test start from a zygote: a process that has imported everything a run needs (about 3 s of CPU
@@ -78,7 +85,7 @@ sys.stdout = os.fdopen(os.dup(1), "w")  # the protocol's channel; the children's
 devnull = os.open(os.devnull, os.O_WRONLY)
 os.dup2(devnull, 1)
 from tests.test_fault_injection import RUNS
-import flows.erase, flows.purge, flows.sunset  # noqa: F401
+import flows.correct, flows.erase, flows.purge, flows.sunset  # noqa: F401
 import threading
 assert threading.active_count() == 1 and "deltalake" not in sys.modules, "forking this zygote would not be safe"
 print("ready", flush=True)
@@ -242,6 +249,43 @@ def test_erasure_killed_at_random_points(pristine, tmp_path, prefect_harness):
         assert verify_catalog(cat, Settings()).ok
         shutil.rmtree(work.parent)
     print(f"erasure: {landed} of {ERASE_KILLS} kills landed mid-run (window {window:.2f}s)")
+    assert landed >= ERASE_KILLS // 2
+
+
+@pytest.mark.slow
+def test_correction_killed_at_random_points(pristine, tmp_path):
+    """Ten subjects' phone numbers corrected (in their records and in others' call records), the run killed at
+    random points and re-run: the lake ends as after one uninterrupted run, the request recorded once."""
+    import pyarrow.parquet as pq
+
+    reg = pq.read_table(pristine / "raw" / "registration", columns=["user_id", "phone"])
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    called = set()
+    for f in (pristine / "raw" / "call_records").glob("*.csv"):
+        opts = pacsv.ConvertOptions(column_types={"callee_phone": pa.string()})
+        called |= set(pacsv.read_csv(f, convert_options=opts).column("callee_phone").to_pylist())
+    who = sorted(u for u, p in zip(reg.column("user_id").to_pylist(), reg.column("phone").to_pylist())
+                 if str(p) in called)[:10]
+    assert who, "some registered numbers are called in the fault lake"
+    req = tmp_path / "corrections.csv"
+    req.write_text("subject_id,what,new_value\n" + "".join(f"{u},phone,1390000{i:04d}\n" for i, u in enumerate(who)))
+    ref = _fresh(pristine, tmp_path, "ref")
+    window = _timed("correct", ref, req)
+    expected = row_hashes(load_catalog(ref))
+    rng = random.Random(81)
+    landed = 0
+    for i in range(ERASE_KILLS):
+        work = _fresh(pristine, tmp_path, f"crun{i}")
+        landed += _kill_then_rerun("correct", (work, req), window, rng)
+        cat = load_catalog(work)
+        assert row_hashes(cat) == expected, f"kill {i}: rows differ from an uninterrupted run"
+        assert leftovers(cat.lake.root) == []
+        assert len((cat.state_path / "correction" / "ledger.jsonl").read_text().splitlines()) == 1
+        assert verify_catalog(cat, Settings()).ok
+        shutil.rmtree(work.parent)
+    print(f"correction: {landed} of {ERASE_KILLS} kills landed mid-run (window {window:.2f}s)")
     assert landed >= ERASE_KILLS // 2
 
 
