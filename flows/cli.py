@@ -754,19 +754,22 @@ def exposure(catalog_path: Path = CatalogOpt,
     lake, owner-only); the command prints and audits counts.
 
     Example: piiflow exposure -c catalog.yaml --release marketing --start 2026-11-01 --out /secure/leak-42.csv"""
-    settings, catalog = _preflight(catalog_path, flows=False)
     if (path is None) == (release is None):
         _fail(ValueError("exposure: expected what leaked, either --path or --release (not both)"))
     if path is not None and (start or end):
         _fail(ValueError("exposure: --start and --end go with --release"))
     first, last = _date(start, "--start"), _date(end, "--end")
-    from flows.exposure import run_exposure
+    settings, catalog = _preflight(catalog_path)
+    from flows.exposure import check_out_path, what_leaked
+
+    _guard(lambda: check_out_path(catalog, out_file))
+    _guard(lambda: what_leaked(catalog, path, release, first, last))
+    from flows.exposure import exposure_flow
 
     command = "piiflow exposure " + (f"--path {path}" if path else f"--release {release}") + \
         (f" --start {start}" if start else "") + (f" --end {end}" if end else "")
-    r = _guard(lambda: run_exposure(catalog, settings, path=path, release=release, start=first, end=last,
-                                    out=out_file, command=command))
-    _emit(r, as_json, _print_exposure)
+    _run(lambda: _flow(exposure_flow, settings)(str(catalog_path), str(out_file), path, release, first, last,
+                                                settings=settings, command=command), as_json, _print_exposure)
 
 
 def _print_exposure(r: dict) -> None:

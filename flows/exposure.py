@@ -5,8 +5,9 @@ keyed pseudonyms (the lake holds the key), and what kinds of their information i
 identifiers, quasi-identifiers at the level the release published them, free text).
 
 The notification list (subject ids) is written only to the file the operator names, outside the lake, readable by
-its owner only; nothing else says who is in it: the command prints and audits counts, never an id. No Prefect: a
-plain, read-only command but for that file and its audit entry.
+its owner only; nothing else says who is in it: the command prints and audits counts, never an id.
+:func:`exposure_flow` runs it as a flow (the ``exposure/exposure`` deployment, for the Prefect UI: the list is
+then written on the worker's machine).
 """
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from prefect import flow, get_run_logger
 
-from configs.catalog import Catalog
+from configs.catalog import Catalog, load_catalog
 from configs.errors import PolicyError, StorageError
 from configs.settings import Settings
 from flows.audit import AuditLog
+from flows.lake_key import check_lake_key
+from flows.reports import publish_artifacts, report_audit_head
+from flows.runtime import RUN_TIMEOUT_SECONDS
 from flows.storage import lake_fs, release_store, storage_for
 from flows.storage.fs import dt_of
 from transforms.erasure import as_text, identifier_columns
@@ -275,3 +280,25 @@ def run_exposure(catalog: Catalog, settings: Settings, *, path: str | None, rele
     named = sum(1 for p in people.values() if p["named_in"] and not p["rows"])
     return {"what": what, "subjects": len(people), "named_only": named, **counts, "information": kinds,
             "list": str(out), "list_sha256": digest}
+
+
+@flow(name="exposure", timeout_seconds=RUN_TIMEOUT_SECONDS)
+def exposure_flow(catalog_path: str, out: str, path: str | None = None, release: str | None = None,
+                  start: date | None = None, end: date | None = None, root: str | None = None,
+                  settings: Settings | None = None, command: str = "exposure flow") -> dict:
+    """Whom ``path`` or ``release`` (dates ``start..end``) exposes: the list into ``out`` (a new file outside the
+    lake, on the machine that runs the flow); the run's log and artifact carry counts only."""
+    if (path is None) == (release is None):
+        raise PolicyError("exposure: expected what leaked, either path or release (not both)")
+    catalog = load_catalog(catalog_path, root=root)
+    settings = settings or Settings()
+    check_lake_key(catalog, settings)
+    r = run_exposure(catalog, settings, path=path, release=release, start=start, end=end, out=Path(out),
+                     command=command)
+    publish_artifacts("exposure", f"# Exposure of {r['what']}\n\n{r['subjects']} subject(s) ({r['named_only']} only "
+                                  f"named in others' rows) in {r['rows']} row(s) of {r['files']} file(s); the list "
+                                  f"(sha256 {r['list_sha256'][:16]}) is where the operator asked")
+    report_audit_head(catalog, settings, True)
+    get_run_logger().info("exposure of %s: %d subject(s), %d row(s), %d file(s)", r["what"], r["subjects"],
+                          r["rows"], r["files"])
+    return r

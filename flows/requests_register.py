@@ -9,8 +9,13 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from configs.catalog import Catalog
+from configs.errors import PiiflowError
 from flows.storage import lake_fs
 from transforms.requests import fold
+
+
+class RequestsOverdue(PiiflowError):
+    """A request is past the policy's 30 days (the ``requests`` flow fails with it, for a monitor to page)."""
 
 
 def register_path(catalog: Catalog) -> Path:
@@ -32,3 +37,4 @@ def requests(catalog: Catalog, today: date) -> list[dict]:
         return []
     lines = [json.loads(x) for x in fs.complete_lines(path).decode("utf-8").splitlines() if x.strip()]
     return fold(lines, today)
+

@@ -532,3 +532,19 @@ def test_a_day_with_fewer_rows_than_k_is_released_empty(pristine, tmp_path, pref
     store.replace_file(part.paths[0], store.read(part).slice(0, 2))  # only that day changes again
     again = deidentify_flow(str(cat), "crm_research")
     assert (again["published"], again["skipped"], again["blocked"]) == (1, 15, 0)
+
+
+def test_every_deployment_runs_a_flow_that_takes_its_parameters():
+    """prefect.yaml's entrypoints load, and each flow accepts the parameters its deployment declares (a deployment
+    of a right, correction and exposure included, cannot drift from its flow)."""
+    import importlib
+
+    import yaml
+
+    for dep in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]:
+        module, name = dep["entrypoint"].split(":")
+        flow = getattr(importlib.import_module(module[:-3].replace("/", ".")), name)
+        accepted = set(flow.parameters.properties)
+        assert set(dep.get("parameters") or {}) <= accepted, dep["name"]
+    names = {d["name"] for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]}
+    assert {"erasure", "objection", "withdrawal", "correction", "exposure", "requests-due"} <= names

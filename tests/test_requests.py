@@ -68,12 +68,18 @@ def test_commands_record_requests_and_an_overdue_one_pages(pristine, tmp_path, p
     assert listed[planned["request_id"]]["received"] == long_ago.isoformat()
     assert [r["state"] for r in listed.values() if r["kind"] == "objection"] == ["executed"]
 
+    from flows.requests_due import requests_flow
+    from flows.requests_register import RequestsOverdue
+
+    with pytest.raises(RequestsOverdue, match=planned["request_id"]):  # the daily deployment's run fails
+        requests_flow(str(cat))
     erase_flow(str(cat), str(ids), execute=True)  # received again today: the earliest date stands
     res = CliRunner().invoke(app, ["requests", "-c", str(cat), "--json"])
     assert res.exit_code == 0, res.stderr
     listed = {r["request_id"]: r for r in json.loads(res.stdout)["requests"]}
     assert listed[planned["request_id"]]["state"] == "executed"
     assert listed[planned["request_id"]]["received"] == long_ago.isoformat()
+    assert requests_flow(str(cat))["overdue"] == []
     register = (tmp_path / "lake" / "state" / "requests" / "register.jsonl").read_text(encoding="utf-8")
     assert not any(u in register for u in users[:2])
 
