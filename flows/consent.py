@@ -57,10 +57,7 @@ def ledger_path(catalog: Catalog) -> Path:
 
 def entries(catalog: Catalog) -> list[dict]:
     """The consent ledger's lines: one per recorded request (kind, purposes, subject hashes, when)."""
-    fs, path = lake_fs(catalog), ledger_path(catalog)
-    if not fs.exists(path):
-        return []
-    return [json.loads(line) for line in fs.read_bytes(path).decode("utf-8").splitlines() if line.strip()]
+    return lake_fs(catalog).records(ledger_path(catalog))
 
 
 # --------------------------------------------------------------------------------------------------------------

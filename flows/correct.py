@@ -162,8 +162,7 @@ def execute_correction(catalog: Catalog, plan: dict, corrections: list[Correctio
     fs.write_bytes(catalog.state_path / "correction" / "receipts" / f"{rid}-{run_id}.json",
                    json.dumps(receipt, indent=2).encode())
     ledger = catalog.state_path / "correction" / "ledger.jsonl"
-    recorded = fs.exists(ledger) and any(json.loads(x)["request_id"] == rid for x in
-                                         fs.complete_lines(ledger).decode("utf-8").splitlines() if x.strip())
+    recorded = any(e["request_id"] == rid for e in fs.records(ledger))
     if not recorded:  # (a run killed after its ledger line and re-run records nothing twice)
         fs.append_line(ledger, json.dumps(
             {"request_id": rid, "subject_hashes": plan["subject_hashes"], "whats": plan["whats"],

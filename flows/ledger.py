@@ -18,11 +18,7 @@ def ledger_path(catalog: Catalog) -> Path:
 
 
 def entries(catalog: Catalog) -> list[dict]:
-    fs = lake_fs(catalog)
-    path = ledger_path(catalog)
-    if not fs.exists(path):
-        return []
-    return [json.loads(line) for line in fs.read_bytes(path).decode("utf-8").splitlines() if line.strip()]
+    return lake_fs(catalog).records(ledger_path(catalog))
 
 
 def erased(catalog: Catalog, state_key: bytes, earlier_keys: tuple[bytes, ...] = ()) -> Erased:

@@ -4,7 +4,6 @@ person is in it. Read-only here (nothing starts Prefect): :mod:`flows.aggregate`
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 
@@ -19,10 +18,7 @@ def ledger_path(catalog: Catalog) -> Path:
 
 def entries(catalog: Catalog) -> list[dict]:
     """The budget ledger's lines: one per (release, day, definition) spent."""
-    fs, path = lake_fs(catalog), ledger_path(catalog)
-    if not fs.exists(path):
-        return []
-    return [json.loads(line) for line in fs.read_bytes(path).decode("utf-8").splitlines() if line.strip()]
+    return lake_fs(catalog).records(ledger_path(catalog))
 
 
 def spent_by_day(catalog: Catalog, recipient: str, ledger: list[dict] | None = None) -> dict[int, float]:

@@ -32,9 +32,5 @@ def record(catalog: Catalog, request_id: str, kind: str, received: date, state: 
 
 def requests(catalog: Catalog, today: date) -> list[dict]:
     """Every request as it stands on ``today`` (see :func:`transforms.requests.fold`)."""
-    fs, path = lake_fs(catalog), register_path(catalog)
-    if not fs.exists(path):
-        return []
-    lines = [json.loads(x) for x in fs.complete_lines(path).decode("utf-8").splitlines() if x.strip()]
-    return fold(lines, today)
+    return fold(lake_fs(catalog).records(register_path(catalog)), today)
 

@@ -34,6 +34,16 @@ def make_lake(root: Path, *, rows: int = 1500, start=date(2026, 10, 1), end=date
     return cat_path, res
 
 
+def released_lake(root: Path, release: str = "crm_research") -> Path:
+    """A small lake at ``root`` (2026-10-01..03) with ``release`` published (needs Prefect: the
+    ``prefect_harness`` fixture); returns its catalog path."""
+    from flows.deidentify import deidentify_flow
+
+    cat, _ = make_lake(root, rows=1500, start=date(2026, 10, 1), end=date(2026, 10, 3))
+    deidentify_flow(str(cat), release)
+    return cat
+
+
 def short_retention(cat_path: Path, extra: str = ""):
     """Every retention of the catalog at ``cat_path`` cut to 5 days (and ``extra`` YAML appended); the catalog."""
     from configs.catalog import load_catalog
@@ -54,6 +64,16 @@ def release_inputs(catalog, dataset: str) -> list[tuple[date, pa.Table]]:
     master = Settings().master_key()
     return [(d, load_date(catalog, dataset, d, paths, master))
             for d, paths in plan_dates(catalog, dataset, None, None).items()]
+
+
+def pseudonym(recipient: str, value: str) -> str:
+    """A release's pseudonym of ``value``, computed here as the design documents it (HMAC-SHA256 under the key
+    derived per recipient from the master key in ``PIIFLOW_KEY``), independently of the code under test."""
+    import hmac
+    import os
+
+    key = hmac.digest(os.environ["PIIFLOW_KEY"].encode(), b"piiflow/recipient/" + recipient.encode(), "sha256")
+    return hmac.digest(key, value.encode(), "sha256").hex()[:16]
 
 
 def meta_of(data_folder) -> Path:

@@ -4,9 +4,7 @@ with HMAC (the recipient key derivation the design documents), ages are computed
 
 from __future__ import annotations
 
-import hmac
 import json
-import os
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from configs.errors import PolicyError, StorageError
-from tests.helpers import make_lake
+from tests.helpers import make_lake, pseudonym
 from transforms.consent import Exclusions, ages_on, birth_dates, leave_out, minor_counts, purposes_reached
 
 START, END = date(2026, 10, 1), date(2026, 10, 6)
@@ -29,12 +27,6 @@ SECURITY = """
     datasets: [usage_events]
     k_anonymity: 5
 """
-
-
-def pseudonym(recipient: str, subject: str) -> str:
-    master = os.environ["PIIFLOW_KEY"].encode()
-    key = hmac.digest(master, b"piiflow/recipient/" + recipient.encode(), "sha256")
-    return hmac.digest(key, subject.encode(), "sha256").hex()[:16]
 
 
 def release_rows(root: Path, release: str, dataset: str = "usage_events") -> list[tuple[str, str]]:

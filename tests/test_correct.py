@@ -4,11 +4,8 @@ cell; the ledger and the audit hold no old or new value; the release is redone w
 
 from __future__ import annotations
 
-import hmac
 import json
-import os
 import shutil
-from datetime import date
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -16,24 +13,14 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import make_lake
+from tests.helpers import pseudonym, released_lake
 
 NEW = "13900001234"
 
 
-def pseudonym(recipient: str, value: str) -> str:
-    key = hmac.digest(os.environ["PIIFLOW_KEY"].encode(), b"piiflow/recipient/" + recipient.encode(), "sha256")
-    return hmac.digest(key, value.encode(), "sha256").hex()[:16]
-
-
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory, prefect_harness):
-    from flows.deidentify import deidentify_flow
-
-    root = tmp_path_factory.mktemp("correct") / "lake"
-    cat, _ = make_lake(root, rows=1500, start=date(2026, 10, 1), end=date(2026, 10, 3))
-    deidentify_flow(str(cat), "crm_research")
-    return root
+    return released_lake(tmp_path_factory.mktemp("correct") / "lake").parent
 
 
 def _calls(root) -> pa.Table:

@@ -6,11 +6,8 @@ registration records."""
 from __future__ import annotations
 
 import csv
-import hmac
 import json
-import os
 import stat
-from datetime import date
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -18,24 +15,14 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import make_lake
+from tests.helpers import pseudonym, released_lake
 
 DAY = "2026-10-02"
 
 
-def pseudonym(recipient: str, value: str) -> str:
-    key = hmac.digest(os.environ["PIIFLOW_KEY"].encode(), b"piiflow/recipient/" + recipient.encode(), "sha256")
-    return hmac.digest(key, value.encode(), "sha256").hex()[:16]
-
-
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory, prefect_harness):
-    from flows.deidentify import deidentify_flow
-
-    root = tmp_path_factory.mktemp("exposure") / "lake"
-    cat, _ = make_lake(root, rows=1500, start=date(2026, 10, 1), end=date(2026, 10, 3))
-    deidentify_flow(str(cat), "crm_research")
-    return cat
+    return released_lake(tmp_path_factory.mktemp("exposure") / "lake")
 
 
 def _run(*args):

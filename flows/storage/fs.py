@@ -18,6 +18,7 @@ import contextlib
 import contextvars
 import gzip
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -344,6 +345,15 @@ class LakeFS:
             data = data[:data.rfind(b"\n") + 1]
             self.write_bytes(path, data)
         return data
+
+    def records(self, path: Path) -> list[dict]:
+        """The JSON records of an append-only state file (a ledger, a register), one a line; none when there is no
+        file. A torn final line a killed writer left is not read (nor repaired: reading writes nothing)."""
+        if not self.exists(path):
+            return []
+        data = self.read_bytes(path)
+        data = data[:data.rfind(b"\n") + 1]
+        return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
 
     def append_after(self, path: Path, make_line: Callable[[bytes], str]) -> str:
         """Append to an append-only state file the line ``make_line`` makes from the file's
