@@ -1,6 +1,6 @@
 """The requests register, ``state/requests/register.jsonl``: a line whenever an erasure, objection or withdrawal is
 planned, started, executed or left partly done, with the date the request was received (keyed request ids and
-counts only, never a subject id). :mod:`transforms.requests` reads it; ``piiflow requests`` lists it."""
+counts only, never a subject id). :mod:`transforms.request_states` reads it; ``piiflow requests`` lists it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from configs.catalog import Catalog
 from configs.errors import PiiflowError
 from flows.storage import lake_fs
-from transforms.requests import fold
+from transforms.request_states import fold
 
 
 class RequestsOverdue(PiiflowError):
@@ -31,6 +31,6 @@ def record(catalog: Catalog, request_id: str, kind: str, received: date, state: 
 
 
 def requests(catalog: Catalog, today: date) -> list[dict]:
-    """Every request as it stands on ``today`` (see :func:`transforms.requests.fold`)."""
+    """Every request as it stands on ``today`` (see :func:`transforms.request_states.fold`)."""
     return fold(lake_fs(catalog).records(register_path(catalog)), today)
 

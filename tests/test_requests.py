@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.helpers import make_lake
-from transforms.requests import fold
+from transforms.request_states import fold
 
 TODAY = date(2026, 12, 8)
 
