@@ -30,14 +30,52 @@ def _range(start, end) -> str:
     return f"{_day(start) if start is not None else '…'}..{_day(end) if end is not None else '…'}"
 
 
-def nightly_run_name() -> str:
+def nightly_name(params: dict, day: date, run_id: str) -> str:
     """``nightly-<catalog>-<day>-<run id's first 8>``: two runs of one day (a retry, a manual run) differ."""
+    return f"nightly-{_catalog(params)}-{day.isoformat()}" + (f"-{run_id[:8]}" if run_id else "")
+
+
+def nightly_run_name() -> str:
+    """The running nightly's name (:func:`nightly_name`, today)."""
     from datetime import datetime
 
     from prefect.runtime import flow_run
 
-    run_id = str(flow_run.id or "")[:8]
-    return f"nightly-{_catalog(_params('flow'))}-{datetime.now().date().isoformat()}" + (f"-{run_id}" if run_id else "")
+    return nightly_name(_params("flow"), datetime.now().date(), str(flow_run.id or ""))
+
+
+def name_scheduled_runs(namer, limit: int = 200) -> int:
+    """Give the scheduled runs of the running flow's deployment the names they will take when they start
+    (``namer(parameters, day, run id)``, the day they are expected to start, local time), so that the Prefect UI
+    lists ``nightly-lake-2026-12-09-1a2b3c4d`` rather than the scheduler's random words. Outside a deployment it
+    does nothing. Returns how many runs it renamed."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.runtime import deployment as this_deployment
+
+    deployment = this_deployment.id
+    if not deployment:
+        return 0
+    renamed = 0
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            deployment_id=FlowRunFilterDeploymentId(any_=[deployment]),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))), limit=limit)
+        for run in runs:
+            when = run.expected_start_time or run.next_scheduled_start_time
+            if when is None:
+                continue
+            name = namer(dict(run.parameters or {}), when.astimezone().date(), str(run.id))
+            if run.name != name:
+                client.update_flow_run(run.id, name=name)
+                renamed += 1
+    return renamed
 
 
 def release_run_name() -> str:

@@ -16,7 +16,7 @@ from flows.aggregate import aggregate_flow
 from flows.deidentify import deidentify_flow
 from flows.erase import erase_flow
 from flows.lake_key import check_lake_key
-from flows.naming import nightly_run_name
+from flows.naming import name_scheduled_runs, nightly_name, nightly_run_name
 from flows.purge import purge_flow
 from flows.reports import publish_artifacts
 from flows.runtime import RUN_TIMEOUT_SECONDS, configured, task_runner_for
@@ -53,12 +53,24 @@ def nightly_flow(catalog_path: str, root: str | None = None, settings: Settings 
     catalog = load_catalog(catalog_path, root=root)
     settings = settings or Settings()
     check_lake_key(catalog, settings)
+    _name_next_runs()
     try:
         with lake_fs(catalog).exclusive_lock(catalog.state_path, "nightly"):
             return _nightly(catalog, catalog_path, root, settings)
     except LakeBusy as e:
         get_run_logger().warning("%s; this run did nothing", e)
         return Cancelled(message=f"{e}; this run did nothing")
+
+
+def _name_next_runs() -> None:
+    """The deployment's scheduled nightlies get the names they will take (best effort: a failure is logged)."""
+    try:
+        n = name_scheduled_runs(nightly_name)
+    except Exception as e:  # noqa: BLE001 - naming is cosmetic; the nightly goes on
+        get_run_logger().warning("nightly: could not name the scheduled runs (%s)", type(e).__name__)
+        return
+    if n:
+        get_run_logger().info("nightly: named %d scheduled run(s) as they will name themselves", n)
 
 
 def _requests_due(catalog) -> dict:

@@ -132,6 +132,16 @@ def test_deploy_work_pool_worker_nightly_and_backfill(deployed):
 
         nightly = run_and_wait(client, "nightly/nightly", {"catalog_path": str(catalog)})
         assert nightly.state.is_completed(), nightly.state
+        # and a nightly names the scheduled ones as they will name themselves (not the scheduler's random words)
+        from prefect.client.schemas.filters import FlowRunFilterDeploymentId, FlowRunFilterState, FlowRunFilterStateType
+
+        dep = client.read_deployment_by_name("nightly/nightly")
+        scheduled = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            deployment_id=FlowRunFilterDeploymentId(any_=[dep.id]),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=["SCHEDULED"]))))
+        assert scheduled and all(
+            r.name == f"nightly-demo-{r.expected_start_time.astimezone().date().isoformat()}-{str(r.id)[:8]}"
+            for r in scheduled), [r.name for r in scheduled]
         assert nightly.name.startswith(f"nightly-{catalog.parent.name}-{date.today().isoformat()}-")
         subflows = client.read_flow_runs(flow_run_filter=FlowRunFilter(
             parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[nightly.id])))
