@@ -1,4 +1,4 @@
-"""The README's "Run it in production", done as an engineer does it, with real processes on 127.0.0.1: a
+"""docs/production.md's "Run it in production", done as an engineer does it, with real processes on 127.0.0.1: a
 `prefect server start` with its own PREFECT_HOME, a process work pool, `prefect deploy --all` from prefect.yaml, a
 worker, the nightly and a backfill run through the API with parameters; `piiflow serve` beside the work pool's
 deployments (which it must leave as they were); a release on a `dask scheduler` + `dask worker` pair. Everything

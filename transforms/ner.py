@@ -31,7 +31,7 @@ MODEL_PATH = Path(__file__).parent / "models" / "zh_ner.crfsuite"
 LAC_FEATURES = True
 #: The release engine's second model: the same features but LAC's, so that it errs where the first does not (on
 #: cross-validation folds the union of both and LAC found more names and addresses at higher precision than either
-#: model with LAC; see the README's model card). ``make train-ner`` trains it too.
+#: model with LAC; see docs/detection-model.md). ``make train-ner`` trains it too.
 RECALL_MODEL_PATH = Path(__file__).parent / "models" / "zh_ner_recall.crfsuite"
 #: The model's entity labels and the corpus types they learn from.
 LABELS = ("PER", "ADR", "LOC", "ORG", "WRK", "POS")
