@@ -433,6 +433,13 @@ def test_a_release_on_a_dask_scheduler_and_worker(server, tmp_path, monkeypatch,
                 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
                 runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
                     id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+            # logs and events of these runs go to this module's server: sent before it stops, so that no queue is
+            # left waiting on a server that is gone (a later harness would wait for it at its teardown)
+            from prefect.events.worker import EventsWorker
+            from prefect.logging.handlers import APILogWorker
+
+            APILogWorker.drain_all(timeout=60, at_exit=False)
+            EventsWorker.drain_all(timeout=60, at_exit=False)
         assert res["published"] == 6 and res["blocked"] == 0
         assert _release_rows(lake_a / "catalog.yaml", "crm_research") == _release_rows(cat_b, "crm_research")
         assert not [p for p in (tmp_path / "w").rglob("*") if p.suffix in (".parquet", ".gz", ".jsonl", ".json")]
