@@ -68,16 +68,17 @@ def check_budget(catalog: Catalog, name: str, days: list[date], ledger: list[dic
     if over_day:
         d = over_day[0]
         raise ReleaseBlocked(f"refusing release {name!r}: recipient {agg.recipient!r} would spend epsilon "
-                          f"{planned[d.toordinal()]:g} on {d} (already {spent.get(d.toordinal(), 0.0):g}), past the "
-                          f"privacy_budget's epsilon_per_day ({b.epsilon_per_day:g})")
+                             f"{planned[d.toordinal()]:g} on {d} (already {spent.get(d.toordinal(), 0.0):g}), past "
+                             f"the privacy_budget's epsilon_per_day ({b.epsilon_per_day:g})")
     worst, end = worst_window(planned, [d.toordinal() for d in days], b.window.days)
     if worst > b.epsilon_per_window + 1e-9:
         last = date.fromordinal(end)
         first = last - timedelta(days=b.window.days - 1)
-        raise ReleaseBlocked(f"refusing release {name!r}: recipient {agg.recipient!r} would spend epsilon {worst:g} in "
-                          f"the {b.window.days} days {first}..{last}, past the privacy_budget's epsilon_per_window "
-                          f"({b.epsilon_per_window:g}); {len(days)} day(s) asked for, already spent in that window: "
-                          f"{sum(v for k, v in spent.items() if first.toordinal() <= k <= end):g}")
+        raise ReleaseBlocked(f"refusing release {name!r}: recipient {agg.recipient!r} would spend epsilon {worst:g} "
+                             f"in the {b.window.days} days {first}..{last}, past the privacy_budget's "
+                             f"epsilon_per_window ({b.epsilon_per_window:g}); {len(days)} day(s) asked for, already "
+                             f"spent in that window: "
+                             f"{sum(v for k, v in spent.items() if first.toordinal() <= k <= end):g}")
 
 
 def _stored(catalog: Catalog, name: str, dt: date, defn: str) -> Path:
@@ -98,10 +99,6 @@ def _publish(catalog: Catalog, name: str, dt: date, table: pa.Table, manifest: d
     store.fs.write_bytes(stage / "meta" / "manifest.json",
                          json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False).encode("utf-8"))
     store.publish(stage, dt)
-
-
-def _read(catalog: Catalog, path: Path) -> pa.Table:
-    return pq.read_table(io.BytesIO(lake_fs(catalog).read_bytes(path)))
 
 
 def compute_day(catalog: Catalog, name: str, dt: date, paths: list[Path], settings: Settings, excl,
@@ -157,7 +154,7 @@ def aggregate_flow(catalog_path: str, release: str, start: date | None = None, e
                         and fs.exists(store.target(dt) / "part-00000.parquet")):
                     summary["skipped"] += 1
                     continue
-                table = _read(catalog, _stored(catalog, release, dt, defn))  # the same noise, not a new draw
+                table = fs.read_parquet(_stored(catalog, release, dt, defn))  # the same noise, not a new draw
                 _publish(catalog, release, dt, table, entry["manifest"])
                 summary["published"] += 1
                 summary["days"].append({"dt": dt.isoformat(), "spent": 0.0, "republished": True})

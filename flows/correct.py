@@ -57,17 +57,29 @@ def read_corrections(catalog: Catalog, path: Path) -> list[Correction]:
     return parse_corrections(text, str(path), labels, columns)
 
 
-def _files(catalog: Catalog, corrections: list[Correction], problems: list[Problem]):
-    """(dataset, ds, store, path) of every readable raw file of a dataset a correction can reach."""
+def _files(catalog: Catalog, corrections: list[Correction], problems: list[Problem] | None):
+    """(dataset, ds, store, path, table) of every raw file of a dataset a correction can reach, with only the columns
+    a correction reads (the subject key, and the columns of each kind corrected); a file that cannot be read is
+    reported in ``problems`` (when given) and skipped."""
     whats = {c.what for c in corrections}
     for name, ds in catalog.datasets.items():
-        if not any(own_columns(ds, w) or other_columns(ds, w) for w in whats):
+        cols = [c for w in whats for c in own_columns(ds, w) + other_columns(ds, w)]
+        if not cols:
             continue
+        wanted = list(dict.fromkeys([ds.subject_key, *cols]))
         store = storage_for(catalog, name)
         for part in store.list_partitions():
             for path in part.paths:
-                yield name, ds, store, path
-        problems += store.problems
+                try:
+                    t, _ = store.read_columns(path, wanted)
+                except (StorageError, pa.ArrowException) as e:
+                    if problems is not None:
+                        problems.append(Problem(store.fs.rel(path), f"cannot be read ({type(e).__name__}); not "
+                                                                    f"corrected"))
+                    continue
+                yield name, ds, store, path, t
+        if problems is not None:
+            problems += store.problems
 
 
 def _pending_path(catalog: Catalog, rid: str) -> Path:
@@ -84,12 +96,7 @@ def plan_correction(catalog: Catalog, corrections: list[Correction], settings: S
     problems: list[Problem] = []
     old: dict[tuple[str, str], set[str]] = {}
     found: set[str] = set()
-    for _, ds, store, path in _files(catalog, corrections, problems):
-        try:
-            t = store.read_file(path)
-        except (StorageError, pa.ArrowException) as e:
-            problems.append(Problem(store.fs.rel(path), f"cannot be read ({type(e).__name__}); not corrected"))
-            continue
+    for _, ds, _, _, t in _files(catalog, corrections, problems):
         for k, v in old_values(t, ds, corrections).items():
             old.setdefault(k, set()).update(v)
         if ds.subject_key in t.column_names:
@@ -107,11 +114,7 @@ def plan_correction(catalog: Catalog, corrections: list[Correction], settings: S
                           f"correct, nothing recorded (a wrong file?)")
     matcher = {tuple(k.split("\x1f", 1)): frozenset(v) for k, v in hashes.items()}
     targets = []
-    for name, ds, store, path in _files(catalog, corrections, []):
-        try:
-            t = store.read_file(path)
-        except (StorageError, pa.ArrowException):
-            continue
+    for name, ds, store, path, t in _files(catalog, corrections, None):
         cells = changed_cells(cell_changes(t, ds, corrections, matcher, skey), None)
         if cells:
             targets.append({"dataset": name, "path": store.fs.rel(path), "cells": cells})

@@ -27,6 +27,7 @@ from prefect import flow, get_run_logger
 
 from configs.catalog import Catalog, load_catalog
 from configs.errors import PolicyError, StorageError
+from configs.locations import ObjectPath
 from configs.settings import Settings
 from flows.audit import AuditLog
 from flows.lake_key import check_lake_key
@@ -227,7 +228,7 @@ def check_out_path(catalog: Catalog, out: Path) -> Path:
     out = Path(out)
     real = Path(os.path.realpath(out))
     root = catalog.lake.root
-    if not hasattr(root, "uri"):
+    if not isinstance(root, ObjectPath):  # a local lake: the list must land outside it
         real_root = os.path.realpath(root)
         if str(real) == real_root or str(real).startswith(real_root.rstrip(os.sep) + os.sep):
             raise PolicyError(f"exposure: --out {out} is inside the lake; the list of people goes outside it")
